@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Run oml_store's test suites against the server the PG* environment points at
+# (normally inside scripts/with-cluster.sh, via `make test`). The extension must
+# already be installed in that server's PostgreSQL (`make install`); each suite
+# runs CREATE EXTENSION itself, once per database it creates.
+#
+#   scripts/run-suites.sh [SUITE...]
+#
+# SUITE is one of
+#   regress       pg_regress via PGXS `make installcheck` (sql/*.sql, expected/*.out)
+#   isolation     pg_isolation_regress on test/isolation/specs/*.spec
+#   pytest        /usr/bin/python3 -m pytest -m "not large" test/python
+#   pytest-large  /usr/bin/python3 -m pytest -m large test/python
+# default: regress isolation pytest. Every suite runs even when an earlier one
+# failed; the exit status is 1 if any failed.
+#
+# Narrowing (environment, or make command-line variables):
+#   REGRESS="a b"          only these pg_regress tests (names without .sql)
+#   ISOLATION="a b"        only these isolation specs (names without .spec)
+#   PYTEST_ARGS="..."      extra pytest arguments, e.g. PYTEST_ARGS="-k roundtrip -x"
+#   HARNESS_TIMEOUT_<SUITE>  seconds before a suite is killed (regress 300,
+#                            isolation 300, pytest 420, pytest_large 1200)
+#
+# Tests may use $OML_TEST_SHARED_DIR: an empty directory that both this runner
+# (e.g. root) and a local server's OS user (postgres) can read and write, for
+# files the server itself must read or write (COPY, server-side file output).
+# It is removed afterwards. The repository itself is not writable by the server.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PYTHON=/usr/bin/python3          # Debian's; a pyenv python3 may be first on PATH
+MAKE=${MAKE:-make}
+EXTENSION=oml_store
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation pytest)
+for s in "${suites[@]}"; do
+    case "$s" in
+        regress|isolation|pytest|pytest-large) ;;
+        *) echo "run-suites: unknown suite '$s' (regress isolation pytest pytest-large)" >&2; exit 2 ;;
+    esac
+done
+
+# ---------------------------------------------------------------- helpers
+header() {
+    printf '\n==================== %s ====================\n' "$*"
+}
+
+# show_file FILE: print a diff/log file, capped so a flood stays readable.
+show_file() {
+    local f=$1 max=400 n
+    [ -s "$f" ] || return 0
+    n=$(wc -l < "$f")
+    printf -- '----- %s (%s lines) -----\n' "$f" "$n"
+    head -n "$max" "$f"
+    [ "$n" -le "$max" ] || printf -- '----- ... %s more lines in %s -----\n' "$((n - max))" "$f"
+}
+
+# run_timed SECONDS CMD...: run CMD, killing its whole process group on timeout.
+run_timed() {
+    local secs=$1; shift
+    timeout -k 15 "$secs" "$@"
+}
+
+# ---------------------------------------------------------------- checks
+PSQL=$("$PG_CONFIG" --bindir)/psql
+if ! server_version=$("$PSQL" -XAtqc 'show server_version' 2>&1); then
+    echo "run-suites: $server_version" >&2
+    echo "run-suites: cannot connect with PGHOST=${PGHOST:-} PGPORT=${PGPORT:-} PGUSER=${PGUSER:-} PGDATABASE=${PGDATABASE:-}" >&2
+    echo "run-suites: run inside scripts/with-cluster.sh, or point the PG* variables at a server" >&2
+    exit 2
+fi
+
+OML_TEST_SHARED_DIR=$(mktemp -d "${TMPDIR:-/tmp}/oml_store_test.XXXXXX")
+chmod 1777 "$OML_TEST_SHARED_DIR"
+export OML_TEST_SHARED_DIR
+trap 'rm -rf "$OML_TEST_SHARED_DIR"' EXIT
+
+if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 \
+   && ! runuser -u postgres -- test -r "$ROOT/Makefile" 2>/dev/null; then
+    echo "run-suites: note: the postgres OS user cannot read $ROOT; server-side reads of repository files will fail"
+fi
+
+# ---------------------------------------------------------------- suites
+# Each suite function returns 0 ok, 1 failed, 3 skipped (nothing to run).
+
+suite_regress() {
+    local tests
+    if [ -n "${REGRESS+x}" ]; then
+        tests=$REGRESS
+    else
+        tests=$(cd sql 2>/dev/null && ls -- *.sql 2>/dev/null | grep -v "^$EXTENSION--" | sed 's/\.sql$//' | LC_ALL=C sort | tr '\n' ' ')
+    fi
+    if [ -z "${tests// /}" ]; then
+        echo "no pg_regress tests (sql/*.sql); skipping"
+        return 3
+    fi
+    rm -rf results regression.diffs regression.out
+    echo "tests: $tests"
+    run_timed "${HARNESS_TIMEOUT_REGRESS:-300}" \
+        "$MAKE" --no-print-directory -C "$ROOT" installcheck REGRESS="$tests"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        [ $rc -ne 124 ] || echo "regress: TIMEOUT after ${HARNESS_TIMEOUT_REGRESS:-300}s"
+        show_file regression.diffs
+        return 1
+    fi
+}
+
+suite_isolation() {
+    local tests bindir iso
+    if [ -n "${ISOLATION+x}" ]; then
+        tests=$ISOLATION
+    else
+        tests=$(cd test/isolation/specs 2>/dev/null && ls -- *.spec 2>/dev/null | sed 's/\.spec$//' | LC_ALL=C sort | tr '\n' ' ')
+    fi
+    if [ -z "${tests// /}" ]; then
+        echo "no isolation specs (test/isolation/specs/*.spec); skipping"
+        return 3
+    fi
+    bindir=$("$PG_CONFIG" --bindir)
+    iso=$(dirname "$("$PG_CONFIG" --pgxs)")/../../src/test/isolation/pg_isolation_regress
+    if [ ! -x "$iso" ]; then
+        echo "pg_isolation_regress not found at $iso (package postgresql-server-dev-15)"
+        return 1
+    fi
+    rm -rf output_iso
+    echo "specs: $tests"
+    # shellcheck disable=SC2086
+    run_timed "${HARNESS_TIMEOUT_ISOLATION:-300}" \
+        "$iso" --inputdir=test/isolation --outputdir=output_iso --bindir="$bindir" \
+        --dbname=isolation_regression --load-extension="$EXTENSION" $tests
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        [ $rc -ne 124 ] || echo "isolation: TIMEOUT after ${HARNESS_TIMEOUT_ISOLATION:-300}s"
+        show_file output_iso/regression.diffs
+        return 1
+    fi
+}
+
+# run_pytest MARKEXPR TIMEOUT
+run_pytest() {
+    local mark=$1 secs=$2 files
+    files=$(find test/python -type f \( -name 'test_*.py' -o -name '*_test.py' \) 2>/dev/null | head -n 1)
+    if [ -z "$files" ]; then
+        echo "no pytest files (test/python/test_*.py); skipping"
+        return 3
+    fi
+    # Debian's Python with only Debian's packages plus ./python; the PG*
+    # connection variables are inherited from the environment.
+    # shellcheck disable=SC2086
+    run_timed "$secs" env -u PYTHONHOME PYTHONPATH="$ROOT/python" PYTHONNOUSERSITE=1 \
+        "$PYTHON" -m pytest -q -p no:cacheprovider -m "$mark" test/python ${PYTEST_ARGS:-}
+    local rc=$?
+    case $rc in
+        0) return 0 ;;
+        5) echo "pytest: no tests collected for -m \"$mark\" although test files exist"; return 1 ;;
+        124) echo "pytest: TIMEOUT after ${secs}s"; return 1 ;;
+        *) return 1 ;;
+    esac
+}
+suite_pytest()       { run_pytest "not large" "${HARNESS_TIMEOUT_PYTEST:-420}"; }
+suite_pytest_large() { run_pytest "large" "${HARNESS_TIMEOUT_PYTEST_LARGE:-1200}"; }
+
+# ---------------------------------------------------------------- main
+summary=()
+failed=0
+i=0
+echo "run-suites: PostgreSQL $server_version at ${PGHOST:-<socket>}:${PGPORT:-5432} as ${PGUSER:-$(id -un)}"
+for s in "${suites[@]}"; do
+    i=$((i + 1))
+    header "[$i/${#suites[@]}] $s"
+    start=$SECONDS
+    "suite_${s//-/_}"
+    rc=$?
+    took=$((SECONDS - start))
+    case $rc in
+        0) summary+=("$s ok"); echo "--> $s ok (${took}s)" ;;
+        3) summary+=("$s skipped"); echo "--> $s skipped" ;;
+        *) summary+=("$s FAILED"); failed=1; echo "--> $s FAILED (${took}s)" ;;
+    esac
+done
+
+line=$(printf '%s, ' "${summary[@]}")
+echo
+echo "suites: ${line%, }"
+exit $failed

@@ -1,0 +1,231 @@
+/*-------------------------------------------------------------------------
+ *
+ * acl.c
+ *	  Read rights and trust, on PostgreSQL's own terms, and pyqGrant /
+ *	  pyqRevoke.
+ *
+ * Read grants are stored as aclitem[] with the SELECT bit, granted by the
+ * owner, so aclmask() gives PUBLIC, role membership and inheritance exactly
+ * as PostgreSQL does for its own objects.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+
+#include "oml_store.h"
+
+PG_FUNCTION_INFO_V1(oml_ds_can_read);
+PG_FUNCTION_INFO_V1(oml_is_trusted);
+PG_FUNCTION_INFO_V1(oml_pyq_grant);
+PG_FUNCTION_INFO_V1(oml_pyq_revoke);
+
+/*
+ * May roleid read an object of owner with read grants acl (which may be NULL)?
+ */
+bool
+oml_role_can_read(Oid roleid, Oid owner, Acl *acl)
+{
+	if (superuser_arg(roleid) || has_privs_of_role(roleid, owner))
+		return true;
+	if (acl == NULL)
+		return false;
+	return aclmask(acl, roleid, owner, ACL_SELECT, ACLMASK_ANY) != 0;
+}
+
+/*
+ * Is roleid trusted to have Python run or unpickled in the server for it?
+ */
+bool
+oml_role_is_trusted(Oid roleid)
+{
+	Oid			dev;
+
+	if (superuser_arg(roleid))
+		return true;
+	dev = get_role_oid("oml_developer", true);
+	return OidIsValid(dev) && has_privs_of_role(roleid, dev);
+}
+
+/*
+ * SQL oml.ds_can_read(owner, acl): the read check of the row-level security
+ * policies, for the current role.
+ */
+Datum
+oml_ds_can_read(PG_FUNCTION_ARGS)
+{
+	Acl		   *acl;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	acl = PG_ARGISNULL(1) ? NULL : DatumGetAclP(PG_GETARG_DATUM(1));
+	PG_RETURN_BOOL(oml_role_can_read(GetUserId(), PG_GETARG_OID(0), acl));
+}
+
+/*
+ * SQL oml.is_trusted(): is the current role trusted?
+ */
+Datum
+oml_is_trusted(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(oml_role_is_trusted(GetUserId()));
+}
+
+/*
+ * Catalog table and words for one kind of grantable object.
+ */
+typedef struct GrantTarget
+{
+	const char *what;			/* "datastore" or "script" */
+	const char *select_sql;		/* $1 owner, $2 name: id, grantable, acl */
+	const char *update_sql;		/* $1 id, $2 acl */
+	int			lock_kind;
+} GrantTarget;
+
+static const GrantTarget ds_target = {
+	"datastore",
+	"SELECT id, grantable, acl FROM oml.datastore"
+	" WHERE owner = $1 AND name = $2 FOR UPDATE",
+	"UPDATE oml.datastore SET acl = $2 WHERE id = $1",
+	OML_LOCK_DATASTORE
+};
+
+/*
+ * Which kind of object v_type names.
+ */
+static const GrantTarget *
+grant_target(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *typ;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("object type must not be null"),
+				 errhint("Use 'datastore' or 'pyqscript'.")));
+	typ = oml_arg_text(fcinfo, argno);
+	if (pg_strcasecmp(typ, "datastore") == 0)
+		return &ds_target;
+	if (pg_strcasecmp(typ, "pyqscript") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("granting scripts is not supported yet"),
+				 errdetail("This version of oml_store has no script repository.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown object type \"%s\"", typ),
+			 errhint("Use 'datastore' or 'pyqscript'.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * The grantee named by v_user: NULL or PUBLIC means everyone.
+ */
+static Oid
+grant_grantee(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *rolname;
+
+	if (PG_ARGISNULL(argno))
+		return ACL_ID_PUBLIC;
+	rolname = oml_arg_text(fcinfo, argno);
+	if (pg_strcasecmp(rolname, "public") == 0)
+		return ACL_ID_PUBLIC;
+	if (rolname[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("grantee name must not be empty"),
+				 errhint("Pass NULL or 'PUBLIC' to grant to everyone.")));
+	return get_role_oid(rolname, false);
+}
+
+/*
+ * Add or remove a read grant on one of the caller's own objects.
+ */
+static void
+change_grant(FunctionCallInfo fcinfo, bool is_grant)
+{
+	const GrantTarget *target = grant_target(fcinfo, 1);
+	char	   *name = oml_check_name(target->what, fcinfo, 0);
+	Oid			grantee = grant_grantee(fcinfo, 2);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	int64		id;
+	bool		grantable;
+	Acl		   *old_acl;
+	Acl		   *new_acl;
+	AclItem		item;
+
+	oml_lock_name(target->lock_kind, caller, name);
+	oml_enter(&ctx, true);
+
+	values[0] = ObjectIdGetDatum(caller);
+	values[1] = CStringGetTextDatum(name);
+	if (oml_spi(target->select_sql, false, 2, argtypes, values, NULL, -1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s \"%s\" does not exist", target->what, name),
+				 errhint("Only your own %ss can be granted or revoked.",
+						 target->what)));
+	id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+	grantable = DatumGetBool(oml_spi_value(0, 1, &isnull));
+	{
+		Datum		d = oml_spi_value(0, 2, &isnull);
+
+		old_acl = isnull ? make_empty_acl() : DatumGetAclPCopy(d);
+	}
+
+	if (is_grant && !grantable)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_GRANT_OPERATION),
+				 errmsg("%s \"%s\" is not grantable", target->what, name),
+				 errhint("Save it again with grantable => true to share it.")));
+
+	item.ai_grantee = grantee;
+	item.ai_grantor = caller;
+	ACLITEM_SET_PRIVS_GOPTIONS(item, ACL_SELECT, ACL_NO_RIGHTS);
+	new_acl = aclupdate(old_acl, &item,
+						is_grant ? ACL_MODECHG_ADD : ACL_MODECHG_DEL,
+						caller, DROP_RESTRICT);
+
+	{
+		Oid			uptypes[2] = {INT8OID, ACLITEMARRAYOID};
+		Datum		upvalues[2];
+		char		upnulls[2] = {' ', ' '};
+
+		upvalues[0] = Int64GetDatum(id);
+		upvalues[1] = PointerGetDatum(new_acl);
+		if (ACL_NUM(new_acl) == 0)
+			upnulls[1] = 'n';
+		oml_spi(target->update_sql, false, 2, uptypes, upvalues, upnulls, 1);
+	}
+	oml_leave(&ctx);
+}
+
+/*
+ * SQL oml.pyqGrant(v_name, v_type, v_user).
+ */
+Datum
+oml_pyq_grant(PG_FUNCTION_ARGS)
+{
+	change_grant(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+/*
+ * SQL oml.pyqRevoke(v_name, v_type, v_user).
+ */
+Datum
+oml_pyq_revoke(PG_FUNCTION_ARGS)
+{
+	change_grant(fcinfo, false);
+	PG_RETURN_VOID();
+}

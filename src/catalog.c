@@ -1,0 +1,221 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Helpers for reading and writing the oml catalog tables through SPI:
+ *	  running as the extension owner, argument checks and name locks.
+ *
+ * Callers check the caller's rights first, then enter the owner's context
+ * to write.  Errors need no cleanup here: transaction (or subtransaction)
+ * abort restores the user id, security context and GUC nest level.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "oml_store.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * The role that owns the catalog tables: the one that created the extension.
+ */
+Oid
+oml_catalog_owner(void)
+{
+	Oid			nsp = get_namespace_oid("oml", false);
+	Oid			relid = get_relname_relid("datastore", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "oml_store catalog table oml.datastore is missing");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Connect to SPI with a safe search_path, optionally as the catalog owner.
+ */
+void
+oml_enter(OmlContext *ctx, bool as_owner)
+{
+	GetUserIdAndSecContext(&ctx->save_userid, &ctx->save_sec_context);
+	ctx->switched = as_owner;
+	if (as_owner)
+		SetUserIdAndSecContext(oml_catalog_owner(),
+							   ctx->save_sec_context |
+							   SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+	ctx->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/*
+ * Undo oml_enter on the success path.
+ */
+void
+oml_leave(OmlContext *ctx)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	AtEOXact_GUC(false, ctx->save_nestlevel);
+	if (ctx->switched)
+		SetUserIdAndSecContext(ctx->save_userid, ctx->save_sec_context);
+}
+
+/*
+ * Run one statement; returns SPI_processed.  expected >= 0 insists on that
+ * many rows (a can't-happen check for statements that must hit one row).
+ */
+int
+oml_spi(const char *sql, bool read_only, int nargs, Oid *argtypes,
+		Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
+							   read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, sql);
+	if (expected >= 0 && SPI_processed != (uint64) expected)
+		elog(ERROR, "expected %d rows, got " UINT64_FORMAT ": %s",
+			 expected, SPI_processed, sql);
+	return (int) SPI_processed;
+}
+
+/*
+ * One value of the last SPI result (row and column from 0).
+ */
+Datum
+oml_spi_value(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 col + 1, isnull);
+}
+
+/*
+ * A text argument as a C string, or NULL when the argument is NULL.
+ */
+char *
+oml_arg_text(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * Check a name argument (datastore, object or script) and return it.
+ *
+ * A name is 1 to OML_NAME_MAXLEN characters with no control characters and
+ * no leading or trailing white space.
+ */
+char *
+oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+	int			len;
+	const unsigned char *p;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s name must not be null", what)));
+	name = oml_arg_text(fcinfo, argno);
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s name must not be empty", what)));
+	len = pg_mbstrlen(name);
+	if (len > OML_NAME_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s name is too long", what),
+				 errdetail("Names are at most %d characters; this one has %d.",
+						   OML_NAME_MAXLEN, len)));
+	for (p = (const unsigned char *) name; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("%s name \"%s\" contains a control character",
+							what, name),
+					 errdetail("Names may not contain tabs, newlines or other control characters.")));
+	}
+	if (name[0] == ' ' || name[strlen(name) - 1] == ' ')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("%s name \"%s\" begins or ends with a space", what, name)));
+	return name;
+}
+
+/*
+ * A boolean argument that must not be NULL.
+ */
+bool
+oml_check_bool(const char *what, FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return PG_GETARG_BOOL(argno);
+}
+
+/*
+ * The role named by an owner argument; NULL means the current role.
+ */
+Oid
+oml_resolve_owner(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *rolname;
+
+	if (PG_ARGISNULL(argno))
+		return GetUserId();
+	rolname = oml_arg_text(fcinfo, argno);
+	if (rolname[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("owner name must not be empty"),
+				 errhint("Pass NULL for the current role.")));
+	return get_role_oid(rolname, false);
+}
+
+/*
+ * Serialise writers of one named object of one owner until transaction end.
+ *
+ * Two sessions saving the same new datastore otherwise both find it missing;
+ * with this lock the second waits, then sees the first one's datastore.
+ */
+void
+oml_lock_name(int kind, Oid owner, const char *name)
+{
+	LOCKTAG		tag;
+	uint32		h;
+
+	h = DatumGetUInt32(hash_any((const unsigned char *) name, strlen(name)));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, owner, h, OML_LOCK_CLASS + kind);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}

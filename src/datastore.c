@@ -1,0 +1,741 @@
+/*-------------------------------------------------------------------------
+ *
+ * datastore.c
+ *	  Datastores: saving objects in chunks, finding, describing, listing,
+ *	  reading and deleting them.
+ *
+ * A save is a sequence of calls inside one transaction: ds_save_begin,
+ * then for each object ds_put_object and its chunks through ds_put_chunk.
+ * Rolled back, it leaves nothing.  The bytes are opaque here; clients
+ * pickle and unpickle.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "oml_store.h"
+
+PG_FUNCTION_INFO_V1(oml_ds_save_begin);
+PG_FUNCTION_INFO_V1(oml_ds_put_object);
+PG_FUNCTION_INFO_V1(oml_ds_put_chunk);
+PG_FUNCTION_INFO_V1(oml_ds_open);
+PG_FUNCTION_INFO_V1(oml_ds_objects);
+PG_FUNCTION_INFO_V1(oml_ds_get_chunk);
+PG_FUNCTION_INFO_V1(oml_ds_describe);
+PG_FUNCTION_INFO_V1(oml_ds_delete);
+PG_FUNCTION_INFO_V1(oml_ds_dir);
+
+/* Longest class name we record. */
+#define OML_CLASS_MAXLEN 1024
+
+/*
+ * A datastore as found by find_datastore.
+ */
+typedef struct DsRow
+{
+	int64		id;
+	Oid			owner;
+	char	   *name;
+} DsRow;
+
+/*
+ * The error for a datastore that is not there, naming its owner when it is
+ * not the caller.
+ */
+static void
+report_missing(const char *name, Oid owner, Oid caller)
+{
+	if (owner == caller)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("datastore \"%s\" does not exist", name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("datastore \"%s\" of role \"%s\" does not exist",
+					name, GetUserNameFromId(owner, false))));
+}
+
+/*
+ * Look up datastore name of owner, inside oml_enter(as_owner).  With
+ * for_read, the caller must be able to read it; otherwise it must be the
+ * caller's own (the lookup then locks the row).
+ */
+static void
+find_datastore(Oid caller, Oid owner, const char *name, bool for_read,
+			   DsRow *row)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		acl;
+
+	values[0] = ObjectIdGetDatum(owner);
+	values[1] = CStringGetTextDatum(name);
+	if (oml_spi(for_read ?
+				"SELECT id, acl FROM oml.datastore WHERE owner = $1 AND name = $2" :
+				"SELECT id, acl FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE",
+				for_read, 2, argtypes, values, NULL, -1) == 0)
+		report_missing(name, owner, caller);
+	row->id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+	row->owner = owner;
+	row->name = pstrdup(name);
+	acl = oml_spi_value(0, 1, &isnull);
+	if (for_read &&
+		!oml_role_can_read(caller, owner, isnull ? NULL : DatumGetAclP(acl)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for datastore \"%s\" of role \"%s\"",
+						name, GetUserNameFromId(owner, false)),
+				 errhint("Its owner can share it with oml.pyqGrant.")));
+}
+
+/*
+ * Check that datastore id exists and belongs to the caller; returns its name.
+ * Runs inside oml_enter(as_owner).
+ */
+static char *
+own_datastore_by_id(Oid caller, int64 id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	Oid			owner;
+
+	values[0] = Int64GetDatum(id);
+	if (oml_spi("SELECT owner, name FROM oml.datastore WHERE id = $1",
+				false, 1, argtypes, values, NULL, -1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("datastore with id " INT64_FORMAT " does not exist", id),
+				 errhint("Start a save with oml.ds_save_begin in the same transaction.")));
+	owner = DatumGetObjectId(oml_spi_value(0, 0, &isnull));
+	if (owner != caller)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for datastore with id " INT64_FORMAT, id),
+				 errdetail("Only the owner of a datastore can save into it.")));
+	return TextDatumGetCString(oml_spi_value(0, 1, &isnull));
+}
+
+/*
+ * A bigint argument that must be given and not negative.
+ */
+static int64
+check_count(const char *what, FunctionCallInfo fcinfo, int argno)
+{
+	int64		v;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	v = PG_GETARG_INT64(argno);
+	if (v < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", what)));
+	return v;
+}
+
+/*
+ * An id argument that must be given.
+ */
+static int64
+check_id(const char *what, FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return PG_GETARG_INT64(argno);
+}
+
+/*
+ * A text[] argument of object names, checked; NULL gives NULL.
+ */
+static ArrayType *
+check_name_array(FunctionCallInfo fcinfo, int argno)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("object names must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("object names must not contain null")));
+	}
+	return arr;
+}
+
+/*
+ * SQL oml.ds_save_begin(ds_name, description, grantable, overwrite, append):
+ * create, replace or open for appending a datastore of the current role.
+ */
+Datum
+oml_ds_save_begin(PG_FUNCTION_ARGS)
+{
+	char	   *name = oml_check_name("datastore", fcinfo, 0);
+	bool		grantable = oml_check_bool("grantable", fcinfo, 2);
+	bool		overwrite = oml_check_bool("overwrite", fcinfo, 3);
+	bool		append = oml_check_bool("append", fcinfo, 4);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTOID, BOOLOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		isnull;
+	int64		id;
+
+	if (overwrite && append)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("overwrite and append cannot both be true"),
+				 errhint("Use overwrite to replace the datastore, or append to add objects to it.")));
+
+	oml_lock_name(OML_LOCK_DATASTORE, caller, name);
+	oml_enter(&ctx, true);
+
+	values[0] = ObjectIdGetDatum(caller);
+	values[1] = CStringGetTextDatum(name);
+	if (PG_ARGISNULL(1))
+		nulls[2] = 'n';
+	else
+		values[2] = PG_GETARG_DATUM(1);
+	values[3] = BoolGetDatum(grantable);
+
+	if (oml_spi("SELECT id FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE",
+				false, 2, argtypes, values, nulls, -1) == 0)
+	{
+		oml_spi("INSERT INTO oml.datastore (id, owner, name, description, grantable)"
+				" VALUES (nextval('oml.datastore_id_seq'), $1, $2, $3, $4)"
+				" RETURNING id",
+				false, 4, argtypes, values, nulls, 1);
+		id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+	}
+	else
+	{
+		Oid			idtype[1] = {INT8OID};
+		Datum		idval[1];
+
+		id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+		if (!overwrite && !append)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("datastore \"%s\" already exists", name),
+					 errhint("Pass overwrite => true to replace it, or append => true to add objects to it.")));
+		if (overwrite)
+		{
+			Oid			uptypes[4] = {INT8OID, TEXTOID, TEXTOID, BOOLOID};
+
+			/* A new datastore under the old name: keep its grants if allowed. */
+			idval[0] = Int64GetDatum(id);
+			oml_spi("DELETE FROM oml.datastore_object WHERE ds_id = $1",
+					false, 1, idtype, idval, NULL, -1);
+			values[0] = Int64GetDatum(id);
+			oml_spi("UPDATE oml.datastore SET description = $3, grantable = $4,"
+					" created = now(), acl = CASE WHEN $4 THEN acl END"
+					" WHERE id = $1",
+					false, 4, uptypes, values, nulls, 1);
+		}
+	}
+	oml_leave(&ctx);
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * SQL oml.ds_put_object(ds_id, obj_name, class, length, nrow, ncol,
+ * compression): add an object to one's own datastore, replacing one of the
+ * same name; its bytes follow through ds_put_chunk.
+ */
+Datum
+oml_ds_put_object(PG_FUNCTION_ARGS)
+{
+	int64		ds_id = check_id("datastore id", fcinfo, 0);
+	char	   *obj_name = oml_check_name("object", fcinfo, 1);
+	char	   *class;
+	int64		length = check_count("length", fcinfo, 3);
+	int64		nrow = check_count("nrow", fcinfo, 4);
+	int64		ncol = check_count("ncol", fcinfo, 5);
+	char	   *compression;
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	char	   *ds_name;
+	int64		obj_id;
+	bool		isnull;
+
+	if (PG_ARGISNULL(2) || PG_GETARG_TEXT_PP(2) == NULL ||
+		VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(2)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("class must not be null or empty")));
+	class = oml_arg_text(fcinfo, 2);
+	if (strlen(class) > OML_CLASS_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("class name is too long"),
+				 errdetail("Class names are at most %d bytes.", OML_CLASS_MAXLEN)));
+	compression = PG_ARGISNULL(6) ? "none" : oml_arg_text(fcinfo, 6);
+	if (strcmp(compression, "none") != 0 && strcmp(compression, "zlib") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown compression \"%s\"", compression),
+				 errhint("Use 'none' or 'zlib'.")));
+
+	oml_enter(&ctx, true);
+	ds_name = own_datastore_by_id(caller, ds_id);
+	oml_lock_name(OML_LOCK_DATASTORE, caller, ds_name);
+	{
+		Oid			argtypes[9] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+		INT8OID, TEXTOID, OIDOID, BOOLOID};
+		Datum		values[9];
+
+		values[0] = Int64GetDatum(ds_id);
+		values[1] = CStringGetTextDatum(obj_name);
+		oml_spi("DELETE FROM oml.datastore_object WHERE ds_id = $1 AND name = $2",
+				false, 2, argtypes, values, NULL, -1);
+		values[2] = CStringGetTextDatum(class);
+		values[3] = Int64GetDatum(length);
+		values[4] = Int64GetDatum(nrow);
+		values[5] = Int64GetDatum(ncol);
+		values[6] = CStringGetTextDatum(compression);
+		values[7] = ObjectIdGetDatum(caller);
+		values[8] = BoolGetDatum(oml_role_is_trusted(caller));
+		oml_spi("INSERT INTO oml.datastore_object"
+				" (id, ds_id, name, class, length, nrow, ncol, compression, writer, trusted)"
+				" VALUES (nextval('oml.datastore_object_id_seq'),"
+				" $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+				false, 9, argtypes, values, NULL, 1);
+		obj_id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+	}
+	oml_leave(&ctx);
+	PG_RETURN_INT64(obj_id);
+}
+
+/*
+ * SQL oml.ds_put_chunk(obj_id, data): append the next chunk of an object's
+ * bytes; returns the object's size so far.
+ */
+Datum
+oml_ds_put_chunk(PG_FUNCTION_ARGS)
+{
+	int64		obj_id = check_id("object id", fcinfo, 0);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	Oid			argtypes[3] = {INT8OID, BYTEAOID, BOOLOID};
+	Datum		values[3];
+	bool		isnull;
+	int64		ds_id;
+	int64		size;
+	int32		nchunks;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("chunk data must not be null")));
+	if (VARSIZE_ANY_EXHDR(PG_GETARG_BYTEA_PP(1)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("chunk data must not be empty")));
+
+	oml_enter(&ctx, true);
+	values[0] = Int64GetDatum(obj_id);
+	if (oml_spi("SELECT ds_id FROM oml.datastore_object WHERE id = $1",
+				false, 1, argtypes, values, NULL, -1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("datastore object with id " INT64_FORMAT " does not exist",
+						obj_id),
+				 errhint("Create the object with oml.ds_put_object in the same transaction.")));
+	ds_id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+	oml_lock_name(OML_LOCK_DATASTORE, caller, own_datastore_by_id(caller, ds_id));
+
+	/* The object may have changed while we waited for the lock. */
+	if (oml_spi("SELECT nchunks FROM oml.datastore_object WHERE id = $1",
+				false, 1, argtypes, values, NULL, -1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("datastore object with id " INT64_FORMAT " does not exist",
+						obj_id)));
+	nchunks = DatumGetInt32(oml_spi_value(0, 0, &isnull));
+
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = Int32GetDatum(nchunks);
+	{
+		Oid			instypes[3] = {INT8OID, BYTEAOID, INT4OID};
+
+		oml_spi("INSERT INTO oml.datastore_chunk (obj_id, seq, data) VALUES ($1, $3, $2)",
+				false, 3, instypes, values, NULL, 1);
+	}
+	values[1] = Int64GetDatum(VARSIZE_ANY_EXHDR(PG_GETARG_BYTEA_PP(1)));
+	values[2] = BoolGetDatum(oml_role_is_trusted(caller));
+	{
+		Oid			uptypes[3] = {INT8OID, INT8OID, BOOLOID};
+
+		oml_spi("UPDATE oml.datastore_object SET nchunks = nchunks + 1,"
+				" size = size + $2, trusted = trusted AND $3"
+				" WHERE id = $1 RETURNING size",
+				false, 3, uptypes, values, NULL, 1);
+	}
+	size = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+	oml_leave(&ctx);
+	PG_RETURN_INT64(size);
+}
+
+/*
+ * SQL oml.ds_open(ds_name, ds_owner): the id of a readable datastore.
+ */
+Datum
+oml_ds_open(PG_FUNCTION_ARGS)
+{
+	char	   *name = oml_check_name("datastore", fcinfo, 0);
+	Oid			owner = oml_resolve_owner(fcinfo, 1);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	DsRow		row;
+
+	oml_enter(&ctx, true);
+	find_datastore(caller, owner, name, true, &row);
+	oml_leave(&ctx);
+	PG_RETURN_INT64(row.id);
+}
+
+/*
+ * Copy every row of the last SPI result into the set-returning function's
+ * tuplestore.  The query's columns must match the function's.
+ */
+static void
+spi_to_tuplestore(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc = rsinfo->setDesc;
+	int			natts = desc->natts;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		for (int c = 0; c < natts; c++)
+			values[c] = oml_spi_value(r, c, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+	}
+}
+
+/*
+ * SQL oml.ds_objects(ds_name, ds_owner, objs): what a reader needs to fetch
+ * the objects of a readable datastore, all or the named ones, by name.
+ */
+Datum
+oml_ds_objects(PG_FUNCTION_ARGS)
+{
+	char	   *name = oml_check_name("datastore", fcinfo, 0);
+	Oid			owner = oml_resolve_owner(fcinfo, 1);
+	ArrayType  *objs = check_name_array(fcinfo, 2);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	DsRow		row;
+	Oid			argtypes[2] = {INT8OID, TEXTARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+
+	InitMaterializedSRF(fcinfo, 0);
+	oml_enter(&ctx, true);
+	find_datastore(caller, owner, name, true, &row);
+
+	values[0] = Int64GetDatum(row.id);
+	if (objs)
+	{
+		/* Every named object must exist. */
+		values[1] = PointerGetDatum(objs);
+		if (oml_spi("SELECT n FROM unnest($2) AS n"
+					" WHERE NOT EXISTS (SELECT FROM oml.datastore_object o"
+					" WHERE o.ds_id = $1 AND o.name = n) LIMIT 1",
+					true, 2, argtypes, values, nulls, -1) > 0)
+		{
+			bool		isnull;
+
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("object \"%s\" does not exist in datastore \"%s\"",
+							TextDatumGetCString(oml_spi_value(0, 0, &isnull)),
+							name)));
+		}
+	}
+	else
+		nulls[1] = 'n';
+
+	oml_spi("SELECT name, id, size, nchunks, compression, trusted"
+			" FROM oml.datastore_object"
+			" WHERE ds_id = $1 AND ($2 IS NULL OR name = ANY ($2))"
+			" ORDER BY name COLLATE \"C\"",
+			true, 2, argtypes, values, nulls, -1);
+	spi_to_tuplestore(fcinfo);
+	oml_leave(&ctx);
+	return (Datum) 0;
+}
+
+/*
+ * SQL oml.ds_get_chunk(obj_id, seq): one chunk of a readable object's bytes.
+ */
+Datum
+oml_ds_get_chunk(PG_FUNCTION_ARGS)
+{
+	int64		obj_id = check_id("object id", fcinfo, 0);
+	int32		seq;
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		acl;
+	Oid			owner;
+	int32		nchunks;
+	bytea	   *result;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("chunk number must not be null")));
+	seq = PG_GETARG_INT32(1);
+
+	oml_enter(&ctx, true);
+	values[0] = Int64GetDatum(obj_id);
+	values[1] = Int32GetDatum(seq);
+	if (oml_spi("SELECT d.owner, d.acl, o.nchunks, d.name"
+				" FROM oml.datastore_object o JOIN oml.datastore d ON d.id = o.ds_id"
+				" WHERE o.id = $1",
+				true, 1, argtypes, values, NULL, -1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("datastore object with id " INT64_FORMAT " does not exist",
+						obj_id)));
+	owner = DatumGetObjectId(oml_spi_value(0, 0, &isnull));
+	acl = oml_spi_value(0, 1, &isnull);
+	if (!oml_role_can_read(caller, owner, isnull ? NULL : DatumGetAclP(acl)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for datastore \"%s\" of role \"%s\"",
+						TextDatumGetCString(oml_spi_value(0, 3, &isnull)),
+						GetUserNameFromId(owner, false))));
+	nchunks = DatumGetInt32(oml_spi_value(0, 2, &isnull));
+	if (seq < 0 || seq >= nchunks)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("chunk %d of datastore object " INT64_FORMAT " does not exist",
+						seq, obj_id),
+				 errdetail("The object has %d chunks, numbered from 0.", nchunks)));
+	oml_spi("SELECT data FROM oml.datastore_chunk WHERE obj_id = $1 AND seq = $2",
+			true, 2, argtypes, values, NULL, 1);
+	{
+		/* Detoasted and copied out of SPI's memory before SPI_finish. */
+		bytea	   *src = DatumGetByteaPP(oml_spi_value(0, 0, &isnull));
+		Size		len = VARSIZE_ANY_EXHDR(src);
+
+		result = SPI_palloc(VARHDRSZ + len);
+		SET_VARSIZE(result, VARHDRSZ + len);
+		memcpy(VARDATA(result), VARDATA_ANY(src), len);
+	}
+	oml_leave(&ctx);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * SQL oml.ds_describe(ds_name, ds_owner): the objects of a readable
+ * datastore and the metadata recorded when they were saved.
+ */
+Datum
+oml_ds_describe(PG_FUNCTION_ARGS)
+{
+	char	   *name = oml_check_name("datastore", fcinfo, 0);
+	Oid			owner = oml_resolve_owner(fcinfo, 1);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	DsRow		row;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+
+	InitMaterializedSRF(fcinfo, 0);
+	oml_enter(&ctx, true);
+	find_datastore(caller, owner, name, true, &row);
+	values[0] = Int64GetDatum(row.id);
+	oml_spi("SELECT name, class, size, length, nrow, ncol"
+			" FROM oml.datastore_object WHERE ds_id = $1"
+			" ORDER BY name COLLATE \"C\"",
+			true, 1, argtypes, values, NULL, -1);
+	spi_to_tuplestore(fcinfo);
+	oml_leave(&ctx);
+	return (Datum) 0;
+}
+
+/*
+ * SQL oml.ds_delete(ds_name, objs, regex_match): delete one's own
+ * datastore, some of its objects, or every own datastore whose name matches
+ * a regular expression.  Returns the number of datastores or objects deleted.
+ */
+Datum
+oml_ds_delete(PG_FUNCTION_ARGS)
+{
+	char	   *name = oml_check_name("datastore", fcinfo, 0);
+	ArrayType  *objs = check_name_array(fcinfo, 1);
+	bool		regex_match = oml_check_bool("regex_match", fcinfo, 2);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	int			n;
+
+	if (regex_match && objs)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("objs cannot be given with regex_match"),
+				 errhint("Delete objects from one datastore at a time, by name.")));
+
+	values[0] = ObjectIdGetDatum(caller);
+	values[1] = CStringGetTextDatum(name);
+	if (regex_match)
+	{
+		oml_enter(&ctx, true);
+		n = oml_spi("DELETE FROM oml.datastore WHERE owner = $1 AND name ~ $2",
+					false, 2, argtypes, values, NULL, -1);
+		oml_leave(&ctx);
+		if (n == 0)
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("no datastore matches \"%s\"", name),
+					 errdetail("Nothing was deleted.")));
+		PG_RETURN_INT32(n);
+	}
+
+	oml_lock_name(OML_LOCK_DATASTORE, caller, name);
+	oml_enter(&ctx, true);
+	{
+		DsRow		row;
+		Oid			idtypes[2] = {INT8OID, TEXTARRAYOID};
+		Datum		idvalues[2];
+
+		find_datastore(caller, caller, name, false, &row);
+		idvalues[0] = Int64GetDatum(row.id);
+		if (objs == NULL)
+			n = oml_spi("DELETE FROM oml.datastore WHERE id = $1",
+						false, 1, idtypes, idvalues, NULL, 1);
+		else
+		{
+			idvalues[1] = PointerGetDatum(objs);
+			n = oml_spi("DELETE FROM oml.datastore_object"
+						" WHERE ds_id = $1 AND name = ANY ($2)",
+						false, 2, idtypes, idvalues, NULL, -1);
+		}
+	}
+	oml_leave(&ctx);
+	if (n == 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("no objects were deleted from datastore \"%s\"", name),
+				 errdetail("None of the named objects is in the datastore.")));
+	PG_RETURN_INT32(n);
+}
+
+/*
+ * SQL oml.ds_dir(ds_name, regex_match, dstype): datastores as oml.ds.dir
+ * lists them.  Runs as the caller, so row-level security decides what is
+ * readable.
+ */
+Datum
+oml_ds_dir(PG_FUNCTION_ARGS)
+{
+	static const char *const dstypes[] = {
+		"user", "grantable", "private", "grant", "granted", "all", NULL
+	};
+	static const char *const filters[] = {
+		"d.owner = $1",
+		"d.owner = $1 AND d.grantable",
+		"d.owner = $1 AND NOT d.grantable",
+		"d.owner = $1",
+		"d.owner <> $1",
+		"true",
+	};
+	bool		regex_match = oml_check_bool("regex_match", fcinfo, 1);
+	char	   *dstype;
+	char	   *name = NULL;
+	int			kind = -1;
+	OmlContext	ctx;
+	StringInfoData sql;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("dstype must not be null")));
+	dstype = oml_arg_text(fcinfo, 2);
+	for (int i = 0; dstypes[i]; i++)
+		if (pg_strcasecmp(dstype, dstypes[i]) == 0)
+			kind = i;
+	if (kind < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown dstype \"%s\"", dstype),
+				 errhint("Use one of user, grantable, private, grant, granted, all.")));
+	if (!PG_ARGISNULL(0))
+	{
+		name = oml_arg_text(fcinfo, 0);
+		if (!regex_match)
+			name = oml_check_name("datastore", fcinfo, 0);
+	}
+	else if (regex_match)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a regular expression is needed with regex_match"),
+				 errhint("Pass the pattern as ds_name.")));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT * FROM (SELECT pg_get_userbyid(d.owner) AS owner,"
+					 " d.name,"
+					 " (SELECT count(*) FROM oml.datastore_object o WHERE o.ds_id = d.id),"
+					 " (SELECT coalesce(sum(o.size), 0)::bigint FROM oml.datastore_object o WHERE o.ds_id = d.id),"
+					 " d.created, d.description, %s AS grantee"
+					 " FROM oml.datastore d%s"
+					 " WHERE %s AND ($2 IS NULL OR d.name %s $2)) s"
+					 " ORDER BY %s",
+					 kind == 3 ? "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END" : "NULL::text",
+					 kind == 3 ? ", LATERAL aclexplode(d.acl) a" : "",
+					 filters[kind],
+					 regex_match ? "~" : "=",
+					 kind == 3 ? "name COLLATE \"C\", grantee COLLATE \"C\"" :
+					 kind >= 4 ? "owner::text COLLATE \"C\", name COLLATE \"C\"" :
+					 "name COLLATE \"C\"");
+
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = ObjectIdGetDatum(GetUserId());
+	if (name)
+		values[1] = CStringGetTextDatum(name);
+	else
+		nulls[1] = 'n';
+	oml_enter(&ctx, false);
+	oml_spi(sql.data, true, 2, argtypes, values, nulls, -1);
+	spi_to_tuplestore(fcinfo);
+	oml_leave(&ctx);
+	return (Datum) 0;
+}

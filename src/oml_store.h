@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * oml_store.h
+ *	  Declarations shared by the files of the oml_store extension.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef OML_STORE_H
+#define OML_STORE_H
+
+#include "fmgr.h"
+#include "utils/acl.h"
+
+/* Longest datastore, object or script name, in characters (as Oracle). */
+#define OML_NAME_MAXLEN 128
+
+/* locktag_field4 of our name locks; advisory locks use 1 and 2. */
+#define OML_LOCK_CLASS 0x4F4D
+
+/* State saved while running SPI as the extension owner (catalog.c). */
+typedef struct OmlContext
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	bool		switched;
+} OmlContext;
+
+/* catalog.c */
+extern Oid	oml_catalog_owner(void);
+extern void oml_enter(OmlContext *ctx, bool as_owner);
+extern void oml_leave(OmlContext *ctx);
+extern int	oml_spi(const char *sql, bool read_only, int nargs, Oid *argtypes,
+					Datum *values, const char *nulls, int expected);
+extern Datum oml_spi_value(int row, int col, bool *isnull);
+extern char *oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno);
+extern bool oml_check_bool(const char *what, FunctionCallInfo fcinfo, int argno);
+extern char *oml_arg_text(FunctionCallInfo fcinfo, int argno);
+extern Oid	oml_resolve_owner(FunctionCallInfo fcinfo, int argno);
+extern void oml_lock_name(int kind, Oid owner, const char *name);
+
+/* Kinds of named things locked by oml_lock_name. */
+#define OML_LOCK_DATASTORE 0
+#define OML_LOCK_SCRIPT 1
+
+/* acl.c */
+extern bool oml_role_can_read(Oid roleid, Oid owner, Acl *acl);
+extern bool oml_role_is_trusted(Oid roleid);
+
+#endif							/* OML_STORE_H */
