@@ -11,11 +11,14 @@
 # Narrowing a run (make variables, passed down into the cluster):
 #   make test HARNESS_SUITES="regress"          only some suites (regress isolation pytest)
 #   make test HARNESS_SUITES=regress REGRESS=datastore          one pg_regress test
-#   make test HARNESS_SUITES=isolation ISOLATION=concurrent_save one isolation spec
-#   make test HARNESS_SUITES=pytest PYTEST_ARGS="test/python/test_x.py -k name"
+#   make test HARNESS_SUITES=isolation ISOLATION_SPECS=concurrent_save  one isolation spec
+#   make test HARNESS_SUITES=pytest PYTEST_ARGS='test/python/test_x.py -k "name and not other"'
+#   make test HARNESS_SUITES=pytest-large        (what make test-large runs)
 # or by hand, after `make && make install`:
 #   scripts/with-cluster.sh make installcheck REGRESS=datastore
-#   scripts/with-cluster.sh env PYTHONPATH=python /usr/bin/python3 -m pytest test/python/test_x.py -k name
+#   scripts/with-cluster.sh env PYTHONPATH=python /usr/bin/python3 -P -m pytest test/python/test_x.py -k name
+#   (-P keeps the repo root off sys.path: there `import oml_store` would find the
+#   built PostgreSQL module ./oml_store.so instead of python/oml_store)
 #   scripts/with-cluster.sh          (a shell with PGHOST/PGPORT/PGUSER/PGPASSWORD set; psql just works)
 # pytest tests create their own extension (CREATE EXTENSION in their fixtures);
 # pg_regress and isolation get it from --load-extension.
@@ -65,4 +68,4 @@ installcheck-large:
 
 demo-run:
 	@echo "==================== demo ===================="
-	env -u PYTHONHOME PYTHONPATH="$(CURDIR)/python" PYTHONNOUSERSITE=1 $(HARNESS_PYTHON) scripts/demo.py
+	@env -u PYTHONHOME PYTHONPATH="$(CURDIR)/python" PYTHONNOUSERSITE=1 PYTHONSAFEPATH=1 $(HARNESS_PYTHON) scripts/demo.py

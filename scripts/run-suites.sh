@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # the suite_* functions are called indirectly
 # Run oml_store's test suites against the server the PG* environment points at
 # (normally inside scripts/with-cluster.sh, via `make test`). The extension must
 # already be installed in that server's PostgreSQL (`make install`); each suite
@@ -16,10 +17,13 @@
 #
 # Narrowing (environment, or make command-line variables):
 #   REGRESS="a b"          only these pg_regress tests (names without .sql)
-#   ISOLATION="a b"        only these isolation specs (names without .spec)
-#   PYTEST_ARGS="..."      extra pytest arguments, e.g. PYTEST_ARGS="-k roundtrip -x"
-#   HARNESS_TIMEOUT_<SUITE>  seconds before a suite is killed (regress 300,
-#                            isolation 300, pytest 420, pytest_large 1200)
+#   ISOLATION_SPECS="a b"  only these isolation specs (names without .spec; not
+#                          ISOLATION, which would switch on PGXS's own isolation run)
+#   PYTEST_ARGS="..."      extra pytest arguments (shell-quoted), e.g.
+#                          PYTEST_ARGS='test/python/test_ds.py -k "save and not append" -x'
+#                          (a file or directory given there replaces test/python)
+#   HARNESS_TIMEOUT_<SUITE>  seconds before a suite is killed (REGRESS 180,
+#                            ISOLATION 180, PYTEST 360, PYTEST_LARGE 1200)
 #
 # Tests may use $OML_TEST_SHARED_DIR: an empty directory that both this runner
 # (e.g. root) and a local server's OS user (postgres) can read and write, for
@@ -27,7 +31,7 @@
 # It is removed afterwards. The repository itself is not writable by the server.
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PYTHON=/usr/bin/python3          # Debian's; a pyenv python3 may be first on PATH
@@ -64,6 +68,18 @@ run_timed() {
     timeout -k 15 "$secs" "$@"
 }
 
+# list_names DIR SUFFIX [EXCLUDE-PREFIX]: sorted base names of DIR/*SUFFIX, space-separated.
+list_names() {
+    local dir=$1 suffix=$2 exclude=${3:-} f name out=()
+    for f in "$dir"/*"$suffix"; do
+        [ -f "$f" ] || continue
+        name=$(basename "$f" "$suffix")
+        if [ -n "$exclude" ] && [[ $name == "$exclude"* ]]; then continue; fi
+        out+=("$name")
+    done
+    [ ${#out[@]} -eq 0 ] || printf '%s\n' "${out[@]}" | LC_ALL=C sort | tr '\n' ' '
+}
+
 # ---------------------------------------------------------------- checks
 PSQL=$("$PG_CONFIG" --bindir)/psql
 if ! server_version=$("$PSQL" -XAtqc 'show server_version' 2>&1); then
@@ -73,7 +89,7 @@ if ! server_version=$("$PSQL" -XAtqc 'show server_version' 2>&1); then
     exit 2
 fi
 
-OML_TEST_SHARED_DIR=$(mktemp -d "${TMPDIR:-/tmp}/oml_store_test.XXXXXX")
+OML_TEST_SHARED_DIR=$(mktemp -d /tmp/oml_store_test.XXXXXX)
 chmod 1777 "$OML_TEST_SHARED_DIR"
 export OML_TEST_SHARED_DIR
 trap 'rm -rf "$OML_TEST_SHARED_DIR"' EXIT
@@ -91,7 +107,7 @@ suite_regress() {
     if [ -n "${REGRESS+x}" ]; then
         tests=$REGRESS
     else
-        tests=$(cd sql 2>/dev/null && ls -- *.sql 2>/dev/null | grep -v "^$EXTENSION--" | sed 's/\.sql$//' | LC_ALL=C sort | tr '\n' ' ')
+        tests=$(list_names sql .sql "$EXTENSION--")
     fi
     if [ -z "${tests// /}" ]; then
         echo "no pg_regress tests (sql/*.sql); skipping"
@@ -99,11 +115,11 @@ suite_regress() {
     fi
     rm -rf results regression.diffs regression.out
     echo "tests: $tests"
-    run_timed "${HARNESS_TIMEOUT_REGRESS:-300}" \
-        "$MAKE" --no-print-directory -C "$ROOT" installcheck REGRESS="$tests"
+    run_timed "${HARNESS_TIMEOUT_REGRESS:-180}" \
+        "$MAKE" -s --no-print-directory -C "$ROOT" installcheck REGRESS="$tests"
     local rc=$?
-    if [ $rc -ne 0 ]; then
-        [ $rc -ne 124 ] || echo "regress: TIMEOUT after ${HARNESS_TIMEOUT_REGRESS:-300}s"
+    if [ "$rc" -ne 0 ]; then
+        [ "$rc" -ne 124 ] || echo "regress: TIMEOUT after ${HARNESS_TIMEOUT_REGRESS:-180}s"
         show_file regression.diffs
         return 1
     fi
@@ -111,10 +127,10 @@ suite_regress() {
 
 suite_isolation() {
     local tests bindir iso
-    if [ -n "${ISOLATION+x}" ]; then
-        tests=$ISOLATION
+    if [ -n "${ISOLATION_SPECS+x}" ]; then
+        tests=$ISOLATION_SPECS
     else
-        tests=$(cd test/isolation/specs 2>/dev/null && ls -- *.spec 2>/dev/null | sed 's/\.spec$//' | LC_ALL=C sort | tr '\n' ' ')
+        tests=$(list_names test/isolation/specs .spec)
     fi
     if [ -z "${tests// /}" ]; then
         echo "no isolation specs (test/isolation/specs/*.spec); skipping"
@@ -129,12 +145,12 @@ suite_isolation() {
     rm -rf output_iso
     echo "specs: $tests"
     # shellcheck disable=SC2086
-    run_timed "${HARNESS_TIMEOUT_ISOLATION:-300}" \
+    run_timed "${HARNESS_TIMEOUT_ISOLATION:-180}" \
         "$iso" --inputdir=test/isolation --outputdir=output_iso --bindir="$bindir" \
         --dbname=isolation_regression --load-extension="$EXTENSION" $tests
     local rc=$?
-    if [ $rc -ne 0 ]; then
-        [ $rc -ne 124 ] || echo "isolation: TIMEOUT after ${HARNESS_TIMEOUT_ISOLATION:-300}s"
+    if [ "$rc" -ne 0 ]; then
+        [ "$rc" -ne 124 ] || echo "isolation: TIMEOUT after ${HARNESS_TIMEOUT_ISOLATION:-180}s"
         show_file output_iso/regression.diffs
         return 1
     fi
@@ -148,11 +164,20 @@ run_pytest() {
         echo "no pytest files (test/python/test_*.py); skipping"
         return 3
     fi
+    local extra=() where=(test/python) a p
+    eval "extra=(${PYTEST_ARGS:-})"     # shell-quoted, e.g. PYTEST_ARGS='-k "save and not append"'
+    # A test file or directory in PYTEST_ARGS replaces the default test/python.
+    for a in "${extra[@]}"; do
+        p=${a%%::*}
+        if [[ $p == *.py || $p == test/python* ]] && [ -e "$p" ]; then where=(); fi
+    done
     # Debian's Python with only Debian's packages plus ./python; the PG*
     # connection variables are inherited from the environment.
-    # shellcheck disable=SC2086
-    run_timed "$secs" env -u PYTHONHOME PYTHONPATH="$ROOT/python" PYTHONNOUSERSITE=1 \
-        "$PYTHON" -m pytest -q -p no:cacheprovider -m "$mark" test/python ${PYTEST_ARGS:-}
+    # PYTHONSAFEPATH=1 (python -P): keep the current directory off sys.path, or
+    # `import oml_store` finds the repository's built ./oml_store.so (the
+    # PostgreSQL module) instead of python/oml_store, and fails.
+    run_timed "$secs" env -u PYTHONHOME PYTHONPATH="$ROOT/python" PYTHONNOUSERSITE=1 PYTHONSAFEPATH=1 \
+        "$PYTHON" -m pytest -q -p no:cacheprovider -m "$mark" "${where[@]}" "${extra[@]}"
     local rc=$?
     case $rc in
         0) return 0 ;;
@@ -161,7 +186,7 @@ run_pytest() {
         *) return 1 ;;
     esac
 }
-suite_pytest()       { run_pytest "not large" "${HARNESS_TIMEOUT_PYTEST:-420}"; }
+suite_pytest()       { run_pytest "not large" "${HARNESS_TIMEOUT_PYTEST:-360}"; }
 suite_pytest_large() { run_pytest "large" "${HARNESS_TIMEOUT_PYTEST_LARGE:-1200}"; }
 
 # ---------------------------------------------------------------- main

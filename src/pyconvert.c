@@ -1,0 +1,503 @@
+/*-------------------------------------------------------------------------
+ *
+ * pyconvert.c
+ *	  Conversion between PostgreSQL values and Python objects: single
+ *	  values, and whole result sets column by column for numpy and pandas.
+ *
+ * Columns are gathered in C as packed 8-byte values (float64, int64, days
+ * or microseconds) with a null mask, or as a list of Python objects for
+ * text and other types.  oml_store._runtime turns them into numpy arrays
+ * with np.frombuffer: no Python object per numeric value, no dict per row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "pyoml.h"
+
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "oml_store.h"
+
+/* Column kinds, as named to oml_store._runtime. */
+typedef enum ColKind
+{
+	COL_FLOAT,					/* float4, float8, numeric: float64 */
+	COL_INT,					/* int2, int4, int8: int64 */
+	COL_BOOL,					/* bool: one byte */
+	COL_DATE,					/* date: int64 days since 2000-01-01 */
+	COL_TIMESTAMP,				/* timestamp: int64 microseconds since 2000 */
+	COL_TIMESTAMPTZ,			/* timestamptz: the same, in UTC */
+	COL_OBJECT					/* anything else: Python objects */
+} ColKind;
+
+static const char *const kind_names[] = {
+	"float", "int", "bool", "date", "timestamp", "timestamptz", "object"
+};
+
+/*
+ * A PostgreSQL string in the server encoding as a Python str.
+ */
+static PyObject *
+str_to_py(const char *s, int len)
+{
+	char	   *utf8 = pg_server_to_any(s, len, PG_UTF8);
+	PyObject   *res;
+
+	if (utf8 != s)
+		len = strlen(utf8);
+	res = PyUnicode_FromStringAndSize(utf8, len);
+	if (utf8 != s)
+		pfree(utf8);
+	return res;
+}
+
+/*
+ * One datum as a Python object (a new reference).  Types without a natural
+ * Python form come back as their text output.
+ */
+PyObject *
+oml_datum_to_py(Datum d, bool isnull, Oid typid)
+{
+	if (isnull)
+		Py_RETURN_NONE;
+	switch (typid)
+	{
+		case BOOLOID:
+			return PyBool_FromLong(DatumGetBool(d));
+		case INT2OID:
+			return PyLong_FromLong(DatumGetInt16(d));
+		case INT4OID:
+			return PyLong_FromLong(DatumGetInt32(d));
+		case INT8OID:
+			return PyLong_FromLongLong(DatumGetInt64(d));
+		case OIDOID:
+			return PyLong_FromUnsignedLong(DatumGetObjectId(d));
+		case FLOAT4OID:
+			return PyFloat_FromDouble(DatumGetFloat4(d));
+		case FLOAT8OID:
+			return PyFloat_FromDouble(DatumGetFloat8(d));
+		case NUMERICOID:
+			return PyFloat_FromDouble(DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d)));
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case JSONOID:
+		case XMLOID:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				return str_to_py(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			}
+		case NAMEOID:
+			return str_to_py(NameStr(*DatumGetName(d)),
+							 strlen(NameStr(*DatumGetName(d))));
+		case BYTEAOID:
+			{
+				bytea	   *b = DatumGetByteaPP(d);
+
+				return PyBytes_FromStringAndSize(VARDATA_ANY(b),
+												 VARSIZE_ANY_EXHDR(b));
+			}
+		case DATEOID:
+			{
+				DateADT		date = DatumGetDateADT(d);
+				int			y,
+							m,
+							dd;
+
+				if (DATE_NOT_FINITE(date))
+					break;
+				j2date(date + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+				return PyDate_FromDate(y, m, dd);
+			}
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			{
+				Timestamp	ts = DatumGetTimestamp(d);
+				struct pg_tm tm;
+				fsec_t		fsec;
+
+				if (TIMESTAMP_NOT_FINITE(ts) ||
+					timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+					break;
+				return PyDateTimeAPI->DateTime_FromDateAndTime(
+															   tm.tm_year, tm.tm_mon, tm.tm_mday,
+															   tm.tm_hour, tm.tm_min, tm.tm_sec, fsec,
+															   typid == TIMESTAMPTZOID ? PyDateTime_TimeZone_UTC : Py_None,
+															   PyDateTimeAPI->DateTimeType);
+			}
+		default:
+			break;
+	}
+
+	/* Everything else, and infinite dates, as text. */
+	{
+		Oid			outfn;
+		bool		isvarlena;
+		char	   *s;
+
+		getTypeOutputInfo(typid, &outfn, &isvarlena);
+		s = OidOutputFunctionCall(outfn, d);
+		return str_to_py(s, strlen(s));
+	}
+}
+
+/*
+ * A Python object as a datum of type typid.  None and float NaN give NULL;
+ * bytes give bytea; bool, int and float map directly where the type allows;
+ * anything else goes through str() and the type's input function.
+ */
+Datum
+oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
+{
+	PyObject   *str;
+	const char *s;
+	Datum		result;
+	Oid			infn;
+	Oid			ioparam;
+
+	*isnull = false;
+	if (obj == Py_None ||
+		(PyFloat_Check(obj) && isnan(PyFloat_AS_DOUBLE(obj))))
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+
+	switch (typid)
+	{
+		case BOOLOID:
+			if (PyBool_Check(obj) || PyLong_Check(obj))
+				return BoolGetDatum(PyObject_IsTrue(obj));
+			break;
+		case INT8OID:
+			if (PyLong_Check(obj) && !PyBool_Check(obj))
+			{
+				long long	v = PyLong_AsLongLong(obj);
+
+				if (v == -1 && PyErr_Occurred())
+				{
+					PyErr_Clear();
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("Python integer out of range for type bigint")));
+				}
+				return Int64GetDatum(v);
+			}
+			break;
+		case FLOAT8OID:
+			if (PyFloat_Check(obj))
+				return Float8GetDatum(PyFloat_AS_DOUBLE(obj));
+			if (PyLong_Check(obj) && !PyBool_Check(obj))
+			{
+				double		v = PyLong_AsDouble(obj);
+
+				if (v == -1.0 && PyErr_Occurred())
+				{
+					PyErr_Clear();
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("Python integer out of range for type double precision")));
+				}
+				return Float8GetDatum(v);
+			}
+			break;
+		case BYTEAOID:
+			if (PyBytes_Check(obj) || PyByteArray_Check(obj) ||
+				PyMemoryView_Check(obj))
+			{
+				Py_buffer	view;
+				bytea	   *b;
+
+				if (PyObject_GetBuffer(obj, &view, PyBUF_CONTIG_RO) < 0)
+				{
+					PyErr_Clear();
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("could not read a contiguous buffer from a Python bytes-like object")));
+				}
+				b = palloc(VARHDRSZ + view.len);
+				SET_VARSIZE(b, VARHDRSZ + view.len);
+				memcpy(VARDATA(b), view.buf, view.len);
+				PyBuffer_Release(&view);
+				return PointerGetDatum(b);
+			}
+			break;
+		default:
+			break;
+	}
+
+	if (PyBool_Check(obj))
+		str = PyUnicode_FromString(obj == Py_True ? "true" : "false");
+	else
+		str = PyObject_Str(obj);
+	if (str == NULL || (s = PyUnicode_AsUTF8(str)) == NULL)
+	{
+		Py_XDECREF(str);
+		PyErr_Clear();
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("could not convert a Python %s to type %s",
+						Py_TYPE(obj)->tp_name, format_type_be(typid))));
+	}
+	{
+		/* Copy out of Python first, so an input error leaks nothing. */
+		char	   *server = pg_any_to_server(s, strlen(s), PG_UTF8);
+
+		if (server == s)
+			server = pstrdup(s);
+		Py_DECREF(str);
+		getTypeInputInfo(typid, &infn, &ioparam);
+		result = OidInputFunctionCall(infn, server, ioparam, typmod);
+	}
+	return result;
+}
+
+/*
+ * One column being gathered.
+ */
+typedef struct ColBuf
+{
+	ColKind		kind;
+	Oid			typid;
+	StringInfoData data;		/* packed values, for every kind but object */
+	StringInfoData mask;		/* one byte per row: 1 when NULL */
+	bool		has_null;
+	PyObject   *objects;		/* list, for COL_OBJECT */
+} ColBuf;
+
+struct OmlColumns
+{
+	TupleDesc	desc;
+	int			ncols;
+	uint64		nrows;
+	ColBuf	   *cols;
+};
+
+/*
+ * The kind used for a column of type typid.
+ */
+static ColKind
+kind_of(Oid typid)
+{
+	switch (typid)
+	{
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return COL_FLOAT;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return COL_INT;
+		case BOOLOID:
+			return COL_BOOL;
+		case DATEOID:
+			return COL_DATE;
+		case TIMESTAMPOID:
+			return COL_TIMESTAMP;
+		case TIMESTAMPTZOID:
+			return COL_TIMESTAMPTZ;
+		default:
+			return COL_OBJECT;
+	}
+}
+
+/*
+ * Start gathering rows of desc.  Lives in the current memory context; the
+ * Python lists are released by oml_columns_free.
+ */
+OmlColumns *
+oml_columns_begin(TupleDesc desc)
+{
+	OmlColumns *cols = palloc0(sizeof(OmlColumns));
+
+	cols->desc = desc;
+	cols->ncols = desc->natts;
+	cols->cols = palloc0(sizeof(ColBuf) * desc->natts);
+	for (int c = 0; c < desc->natts; c++)
+	{
+		ColBuf	   *cb = &cols->cols[c];
+
+		cb->typid = TupleDescAttr(desc, c)->atttypid;
+		cb->kind = kind_of(cb->typid);
+		initStringInfo(&cb->data);
+		initStringInfo(&cb->mask);
+		if (cb->kind == COL_OBJECT)
+		{
+			cb->objects = PyList_New(0);
+			if (cb->objects == NULL)
+				oml_py_raise(NULL);
+		}
+	}
+	return cols;
+}
+
+/*
+ * Append one row.
+ */
+void
+oml_columns_add(OmlColumns *cols, HeapTuple tup)
+{
+	for (int c = 0; c < cols->ncols; c++)
+	{
+		ColBuf	   *cb = &cols->cols[c];
+		bool		isnull;
+		Datum		d = heap_getattr(tup, c + 1, cols->desc, &isnull);
+		char		nullbyte = isnull ? 1 : 0;
+
+		if (cb->kind == COL_OBJECT)
+		{
+			PyObject   *o = oml_datum_to_py(d, isnull, cb->typid);
+
+			if (o == NULL || PyList_Append(cb->objects, o) < 0)
+			{
+				Py_XDECREF(o);
+				oml_py_raise(NULL);
+			}
+			Py_DECREF(o);
+			continue;
+		}
+		appendBinaryStringInfo(&cb->mask, &nullbyte, 1);
+		cb->has_null |= isnull;
+		if (cb->kind == COL_BOOL)
+		{
+			char		b = isnull ? 0 : DatumGetBool(d);
+
+			appendBinaryStringInfo(&cb->data, &b, 1);
+			continue;
+		}
+		{
+			union
+			{
+				double		f;
+				int64		i;
+			}			v;
+
+			v.i = 0;
+			if (!isnull)
+			{
+				switch (cb->typid)
+				{
+					case FLOAT4OID:
+						v.f = DatumGetFloat4(d);
+						break;
+					case FLOAT8OID:
+						v.f = DatumGetFloat8(d);
+						break;
+					case NUMERICOID:
+						v.f = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+						break;
+					case INT2OID:
+						v.i = DatumGetInt16(d);
+						break;
+					case INT4OID:
+						v.i = DatumGetInt32(d);
+						break;
+					case DATEOID:
+						v.i = DatumGetDateADT(d);
+						break;
+					default:	/* timestamps */
+						v.i = DatumGetInt64(d);
+						break;
+				}
+			}
+			appendBinaryStringInfo(&cb->data, (char *) &v, sizeof(v));
+		}
+	}
+	cols->nrows++;
+}
+
+/*
+ * The gathered columns as a Python list of (name, kind, data, nullmask)
+ * tuples, data being bytes or a list; then start over, empty.
+ */
+PyObject *
+oml_columns_take(OmlColumns *cols)
+{
+	PyObject   *list = PyList_New(cols->ncols);
+
+	if (list == NULL)
+		oml_py_raise(NULL);
+	for (int c = 0; c < cols->ncols; c++)
+	{
+		ColBuf	   *cb = &cols->cols[c];
+		PyObject   *data;
+		PyObject   *mask;
+		PyObject   *item;
+
+		if (cb->kind == COL_OBJECT)
+		{
+			data = cb->objects;
+			cb->objects = PyList_New(0);
+			mask = Py_NewRef(Py_None);
+		}
+		else
+		{
+			data = PyBytes_FromStringAndSize(cb->data.data, cb->data.len);
+			mask = cb->has_null ?
+				PyBytes_FromStringAndSize(cb->mask.data, cb->mask.len) :
+				Py_NewRef(Py_None);
+			resetStringInfo(&cb->data);
+			resetStringInfo(&cb->mask);
+			cb->has_null = false;
+		}
+		item = Py_BuildValue("(ssNN)",
+							 NameStr(TupleDescAttr(cols->desc, c)->attname),
+							 kind_names[cb->kind], data, mask);
+		if (item == NULL)
+		{
+			Py_DECREF(list);
+			oml_py_raise(NULL);
+		}
+		PyList_SET_ITEM(list, c, item);
+	}
+	cols->nrows = 0;
+	return list;
+}
+
+/*
+ * Release the Python lists held by cols (safe to call twice).
+ */
+void
+oml_columns_free(OmlColumns *cols)
+{
+	for (int c = 0; c < cols->ncols; c++)
+		Py_CLEAR(cols->cols[c].objects);
+}
+
+/*
+ * A whole SPI result as columns, for _oml.query_columns.
+ */
+PyObject *
+oml_spi_result_to_columns(SPITupleTable *tuptable, uint64 nrows)
+{
+	OmlColumns *volatile cols = oml_columns_begin(tuptable->tupdesc);
+	PyObject   *volatile result = NULL;
+
+	PG_TRY();
+	{
+		for (uint64 r = 0; r < nrows; r++)
+			oml_columns_add(cols, tuptable->vals[r]);
+		result = oml_columns_take(cols);
+	}
+	PG_FINALLY();
+	{
+		oml_columns_free(cols);
+	}
+	PG_END_TRY();
+	return result;
+}

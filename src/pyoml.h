@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * pyoml.h
+ *	  Python's headers, included after postgres.h, and the declarations of
+ *	  the embedded runtime.
+ *
+ * Python.h redefines some POSIX feature macros and must see the libc printf
+ * family, which port.h replaces with macros; undo and redo around it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PYOML_H
+#define PYOML_H
+
+#ifndef POSTGRES_H
+#error postgres.h must be included before pyoml.h
+#endif
+
+#undef _POSIX_C_SOURCE
+#undef _XOPEN_SOURCE
+#undef vsnprintf
+#undef snprintf
+#undef vsprintf
+#undef sprintf
+#undef vfprintf
+#undef fprintf
+#undef vprintf
+#undef printf
+
+#include <Python.h>
+#include <datetime.h>
+/* Python's datetime.h and PostgreSQL's utils/datetime.h share a guard. */
+#undef DATETIME_H
+
+#undef vsnprintf
+#undef snprintf
+#undef vsprintf
+#undef sprintf
+#undef vfprintf
+#undef fprintf
+#undef vprintf
+#undef printf
+#define vsnprintf		pg_vsnprintf
+#define snprintf		pg_snprintf
+#define vsprintf		pg_vsprintf
+#define sprintf			pg_sprintf
+#define vfprintf		pg_vfprintf
+#define fprintf			pg_fprintf
+#define vprintf			pg_vprintf
+#define printf(...)		pg_printf(__VA_ARGS__)
+
+#include "access/tupdesc.h"
+#include "executor/spi.h"
+
+/* pyruntime.c */
+extern PyObject *oml_py_runtime;	/* module oml_store._runtime */
+extern void oml_py_init(void);
+extern void oml_py_raise(const char *scr_name) pg_attribute_noreturn();
+extern PyObject *oml_py_call_guarded(PyObject *callable, PyObject *args,
+									 PyObject *kwargs);
+extern PyObject *oml_py_runtime_call(const char *fname, PyObject *args);
+
+/* pyconvert.c */
+typedef struct OmlColumns OmlColumns;
+extern PyObject *oml_datum_to_py(Datum d, bool isnull, Oid typid);
+extern Datum oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod,
+							 bool *isnull);
+extern OmlColumns *oml_columns_begin(TupleDesc desc);
+extern void oml_columns_add(OmlColumns *cols, HeapTuple tup);
+extern PyObject *oml_columns_take(OmlColumns *cols);
+extern void oml_columns_free(OmlColumns *cols);
+extern PyObject *oml_spi_result_to_columns(SPITupleTable *tuptable,
+										   uint64 nrows);
+
+#endif							/* PYOML_H */

@@ -1,0 +1,518 @@
+/*-------------------------------------------------------------------------
+ *
+ * pyruntime.c
+ *	  The embedded Python interpreter: start-up on first use, the _oml
+ *	  module that gives Python SPI access, error mapping both ways, and
+ *	  cancellation of running Python.
+ *
+ * One interpreter per backend, shared with plpython3u when both are used:
+ * whichever starts first initialises Python; the other finds it running.
+ * Like plpython, we keep the GIL for the life of the backend.
+ *
+ * Cancel: statement_timeout and pg_cancel_backend both arrive as SIGINT,
+ * pg_terminate_backend as SIGTERM.  We chain PostgreSQL's handlers and,
+ * while Python runs our code, also trip Python's SIGINT so the next
+ * bytecode raises KeyboardInterrupt; the error then reaches PostgreSQL's
+ * CHECK_FOR_INTERRUPTS, which reports the cancel (or ends the backend).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "pyoml.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "parser/parse_param.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "oml_store.h"
+
+PyObject   *oml_py_runtime = NULL;
+
+static bool py_ready = false;
+static volatile sig_atomic_t in_python = 0;
+static pqsigfunc prev_sigint = NULL;
+static pqsigfunc prev_sigterm = NULL;
+static PyObject *spi_error = NULL;	/* _oml.SPIError */
+
+/*
+ * SIGINT: PostgreSQL's cancel handler, then interrupt running Python.
+ */
+static void
+oml_sigint(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	if (prev_sigint)
+		prev_sigint(postgres_signal_arg);
+	if (in_python)
+		PyErr_SetInterruptEx(SIGINT);
+	errno = save_errno;
+}
+
+/*
+ * SIGTERM: PostgreSQL's die handler, then interrupt running Python.
+ */
+static void
+oml_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	if (prev_sigterm)
+		prev_sigterm(postgres_signal_arg);
+	if (in_python)
+		PyErr_SetInterruptEx(SIGINT);
+	errno = save_errno;
+}
+
+/*
+ * Build a Python SPIError from a PostgreSQL error and set it.
+ */
+static void
+set_spi_error(ErrorData *edata)
+{
+	PyObject   *exc;
+	PyObject   *sqlstate;
+
+	exc = PyObject_CallFunction(spi_error, "s", edata->message);
+	if (exc == NULL)
+		return;
+	sqlstate = PyUnicode_FromString(unpack_sql_state(edata->sqlerrcode));
+	PyObject_SetAttrString(exc, "sqlstate", sqlstate);
+	Py_XDECREF(sqlstate);
+	if (edata->detail)
+		PyObject_SetAttrString(exc, "detail",
+							   PyUnicode_FromString(edata->detail));
+	if (edata->hint)
+		PyObject_SetAttrString(exc, "hint", PyUnicode_FromString(edata->hint));
+	PyErr_SetObject(spi_error, exc);
+	Py_DECREF(exc);
+}
+
+/*
+ * Parser hook: infer parameter types from the statement, as psql would.
+ */
+typedef struct ParamState
+{
+	Oid		   *types;
+	int			ntypes;
+} ParamState;
+
+static void
+param_setup(ParseState *pstate, void *arg)
+{
+	ParamState *ps = (ParamState *) arg;
+
+	setup_parse_variable_parameters(pstate, &ps->types, &ps->ntypes);
+}
+
+/*
+ * Run one SQL statement with Python parameters inside a subtransaction.
+ * Returns a Python (columns, rows) pair, or NULL with an SPIError set.
+ * Parameters are converted through their types' input functions, so
+ * Python values are passed as text (None as NULL, bytes as bytea).
+ */
+static PyObject *
+run_statement(const char *sql, PyObject *params, bool as_columns)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	PyObject   *volatile result = NULL;
+	Py_ssize_t	nparams = params ? PySequence_Size(params) : 0;
+
+	if (nparams < 0)
+		return NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+
+	PG_TRY();
+	{
+		ParamState ps = {NULL, 0};
+		SPIPlanPtr plan;
+		ParamListInfo plist;
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		plan = SPI_prepare_params(sql, param_setup, &ps, 0);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare_params failed: %s",
+				 SPI_result_code_string(SPI_result));
+		if (ps.ntypes > nparams)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_PARAMETER),
+					 errmsg("statement needs %d parameters, %d given",
+							ps.ntypes, (int) nparams)));
+		plist = makeParamList(ps.ntypes);
+		for (int i = 0; i < ps.ntypes; i++)
+		{
+			ParamExternData *prm = &plist->params[i];
+			PyObject   *v = PySequence_GetItem(params, i);
+			Oid			typ = ps.types[i];
+
+			if (v == NULL)
+				elog(ERROR, "could not read parameter %d", i + 1);
+			if (typ == InvalidOid || typ == UNKNOWNOID)
+				typ = TEXTOID;
+			prm->ptype = typ;
+			prm->pflags = PARAM_FLAG_CONST;
+			prm->value = oml_py_to_datum(v, typ, -1, &prm->isnull);
+			Py_DECREF(v);
+		}
+		rc = SPI_execute_plan_with_paramlist(plan, plist, false, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_plan_with_paramlist failed: %s",
+				 SPI_result_code_string(rc));
+		if (SPI_tuptable == NULL)
+			result = Py_BuildValue("(()[])");
+		else if (as_columns)
+		{
+			result = oml_spi_result_to_columns(SPI_tuptable, SPI_processed);
+		}
+		else
+		{
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			PyObject   *names = PyTuple_New(desc->natts);
+			PyObject   *rows = PyList_New(SPI_processed);
+
+			for (int c = 0; c < desc->natts; c++)
+				PyTuple_SET_ITEM(names, c,
+								 PyUnicode_FromString(NameStr(TupleDescAttr(desc, c)->attname)));
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				PyObject   *row = PyTuple_New(desc->natts);
+
+				for (int c = 0; c < desc->natts; c++)
+				{
+					bool		isnull;
+					Datum		d = SPI_getbinval(SPI_tuptable->vals[r], desc,
+												  c + 1, &isnull);
+
+					PyTuple_SET_ITEM(row, c,
+									 oml_datum_to_py(d, isnull,
+													 TupleDescAttr(desc, c)->atttypid));
+				}
+				PyList_SET_ITEM(rows, r, row);
+			}
+			result = PyTuple_Pack(2, names, rows);
+			Py_DECREF(names);
+			Py_DECREF(rows);
+		}
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		Py_XDECREF(result);
+		result = NULL;
+		set_spi_error(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * _oml.execute(sql, params=None): run SQL as the calling role; returns
+ * (column names, list of row tuples).
+ */
+static PyObject *
+py_execute(PyObject *self, PyObject *args)
+{
+	const char *sql;
+	PyObject   *params = NULL;
+
+	if (!PyArg_ParseTuple(args, "s|O", &sql, &params))
+		return NULL;
+	if (params == Py_None)
+		params = NULL;
+	return run_statement(sql, params, false);
+}
+
+/*
+ * _oml.query_columns(sql, params=None): run a query; returns its result
+ * column by column, for building a DataFrame without a dict per row.
+ */
+static PyObject *
+py_query_columns(PyObject *self, PyObject *args)
+{
+	const char *sql;
+	PyObject   *params = NULL;
+
+	if (!PyArg_ParseTuple(args, "s|O", &sql, &params))
+		return NULL;
+	if (params == Py_None)
+		params = NULL;
+	return run_statement(sql, params, true);
+}
+
+/*
+ * _oml.check_interrupts(): let PostgreSQL act on a pending cancel.
+ */
+static PyObject *
+py_check_interrupts(PyObject *self, PyObject *args)
+{
+	if (InterruptPending && (QueryCancelPending || ProcDiePending))
+	{
+		PyErr_SetString(PyExc_KeyboardInterrupt, "canceling statement");
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef oml_methods[] = {
+	{"execute", py_execute, METH_VARARGS,
+	"Run SQL as the calling role; returns (columns, rows)."},
+	{"query_columns", py_query_columns, METH_VARARGS,
+	"Run a query; returns its columns for a DataFrame."},
+	{"check_interrupts", py_check_interrupts, METH_NOARGS,
+	"Raise KeyboardInterrupt if the statement was cancelled."},
+	{NULL, NULL, 0, NULL}
+};
+
+static struct PyModuleDef oml_module = {
+	PyModuleDef_HEAD_INIT, "_oml",
+	"SPI access for oml_store code running inside PostgreSQL.",
+	-1, oml_methods
+};
+
+/*
+ * The directory holding the installed oml_store Python package.
+ */
+static char *
+python_package_dir(void)
+{
+	char		sharepath[MAXPGPATH];
+
+	get_share_path(my_exec_path, sharepath);
+	return psprintf("%s/extension/oml_store_python", sharepath);
+}
+
+/*
+ * Start Python (unless plpython3u did), register _oml, import our runtime
+ * and hook cancellation.  Runs once per backend.
+ */
+void
+oml_py_init(void)
+{
+	PyObject   *mod;
+	PyObject   *sys_path;
+	PyObject   *dir;
+
+	if (py_ready)
+		return;
+
+	if (!Py_IsInitialized())
+		Py_InitializeEx(0);
+
+	PyDateTime_IMPORT;
+	if (PyDateTimeAPI == NULL)
+		oml_py_raise(NULL);
+
+	mod = PyModule_Create(&oml_module);
+	if (mod == NULL)
+		oml_py_raise(NULL);
+	spi_error = PyErr_NewExceptionWithDoc("_oml.SPIError",
+										  "An SQL error raised inside embedded Python.",
+										  NULL, NULL);
+	if (spi_error == NULL || PyModule_AddObjectRef(mod, "SPIError", spi_error) < 0)
+		oml_py_raise(NULL);
+	if (PyDict_SetItemString(PyImport_GetModuleDict(), "_oml", mod) < 0)
+		oml_py_raise(NULL);
+	Py_DECREF(mod);
+
+	sys_path = PySys_GetObject("path");	/* borrowed */
+	dir = PyUnicode_FromString(python_package_dir());
+	if (sys_path == NULL || dir == NULL || PyList_Insert(sys_path, 0, dir) < 0)
+		oml_py_raise(NULL);
+	Py_DECREF(dir);
+
+	oml_py_runtime = PyImport_ImportModule("oml_store._runtime");
+	if (oml_py_runtime == NULL)
+		oml_py_raise(NULL);
+
+	/*
+	 * setup() gives Python a SIGINT handler (signal.signal also installs it
+	 * at the OS level), so take SIGINT back afterwards.
+	 */
+	prev_sigint = pqsignal(SIGINT, SIG_IGN);
+	mod = PyObject_CallMethod(oml_py_runtime, "setup", NULL);
+	pqsignal(SIGINT, oml_sigint);
+	if (mod == NULL)
+	{
+		pqsignal(SIGINT, prev_sigint);
+		oml_py_raise(NULL);
+	}
+	Py_DECREF(mod);
+	prev_sigterm = pqsignal(SIGTERM, oml_sigterm);
+
+	py_ready = true;
+}
+
+/*
+ * Format the pending Python exception and raise it as a PostgreSQL ERROR.
+ *
+ * An SPIError keeps the SQLSTATE of the SQL error it carries; an interrupt
+ * becomes PostgreSQL's own cancel or termination; anything else is 38000
+ * with the traceback in the detail.
+ */
+void
+oml_py_raise(const char *scr_name)
+{
+	PyObject   *type,
+			   *value,
+			   *tb;
+	PyObject   *formatted = NULL;
+	char	   *message = NULL;
+	char	   *traceback = NULL;
+	char	   *sqlstate = NULL;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
+
+	PyErr_Fetch(&type, &value, &tb);
+	if (type == NULL)
+		elog(ERROR, "Python error expected but none is set");
+	PyErr_NormalizeException(&type, &value, &tb);
+
+	if (PyErr_GivenExceptionMatches(type, PyExc_KeyboardInterrupt))
+	{
+		Py_XDECREF(type);
+		Py_XDECREF(value);
+		Py_XDECREF(tb);
+		CHECK_FOR_INTERRUPTS();
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement due to user request")));
+	}
+
+	if (oml_py_runtime)
+		formatted = PyObject_CallMethod(oml_py_runtime, "format_exception",
+										"OOOz", type, value ? value : Py_None,
+										tb ? tb : Py_None, scr_name);
+	if (formatted && PyTuple_Check(formatted) && PyTuple_Size(formatted) == 5)
+	{
+		PyObject   *item;
+
+		for (int i = 0; i < 5; i++)
+		{
+			const char *s;
+
+			item = PyTuple_GetItem(formatted, i);
+			if (item == Py_None || (s = PyUnicode_AsUTF8(item)) == NULL)
+				continue;
+			switch (i)
+			{
+				case 0:
+					message = pstrdup(s);
+					break;
+				case 1:
+					traceback = pstrdup(s);
+					break;
+				case 2:
+					sqlstate = pstrdup(s);
+					break;
+				case 3:
+					detail = pstrdup(s);
+					break;
+				case 4:
+					hint = pstrdup(s);
+					break;
+			}
+		}
+	}
+	else
+	{
+		PyObject   *str = value ? PyObject_Str(value) : NULL;
+
+		PyErr_Clear();
+		if (str && PyUnicode_AsUTF8(str))
+			message = pstrdup(PyUnicode_AsUTF8(str));
+		Py_XDECREF(str);
+	}
+	PyErr_Clear();
+	Py_XDECREF(formatted);
+	Py_XDECREF(type);
+	Py_XDECREF(value);
+	Py_XDECREF(tb);
+
+	if (message == NULL)
+		message = "unknown Python error";
+	if (sqlstate && strlen(sqlstate) == 5)
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+									   sqlstate[3], sqlstate[4])),
+				 errmsg_internal("%s", message),
+				 detail ? errdetail_internal("%s", detail) : 0,
+				 hint ? errhint("%s", hint) : 0,
+				 traceback ? errcontext("%s", traceback) : 0));
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg_internal("%s", message),
+			 traceback ? errdetail_internal("%s", traceback) : 0,
+			 scr_name ? errcontext("oml_store script \"%s\"", scr_name) : 0));
+	pg_unreachable();
+}
+
+/*
+ * Call a Python callable with cancellation enabled.  Returns a new
+ * reference, or NULL with the Python error set.
+ */
+PyObject *
+oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
+{
+	PyObject   *result;
+
+	CHECK_FOR_INTERRUPTS();
+	/* Drop a stale interrupt tripped after the previous call returned. */
+	if (PyErr_CheckSignals() < 0)
+		PyErr_Clear();
+	in_python = 1;
+	result = PyObject_Call(callable, args, kwargs);
+	in_python = 0;
+	return result;
+}
+
+/*
+ * Call function fname of the runtime module with a tuple of arguments;
+ * raises a PostgreSQL error on a Python exception.  Steals args.
+ */
+PyObject *
+oml_py_runtime_call(const char *fname, PyObject *args)
+{
+	PyObject   *fn = PyObject_GetAttrString(oml_py_runtime, fname);
+	PyObject   *result;
+
+	if (fn == NULL || args == NULL)
+	{
+		Py_XDECREF(fn);
+		Py_XDECREF(args);
+		oml_py_raise(NULL);
+	}
+	result = oml_py_call_guarded(fn, args, NULL);
+	Py_DECREF(fn);
+	Py_DECREF(args);
+	if (result == NULL)
+		oml_py_raise(NULL);
+	return result;
+}
