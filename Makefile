@@ -25,5 +25,21 @@ endif
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# The Python package, installed where the embedded runtime finds it.
+PY_PKG_DIR = $(datadir)/extension/oml_store_python/oml_store
+PY_PKG_FILES = $(wildcard python/oml_store/*.py)
+
+install: install-python
+.PHONY: install-python
+install-python:
+	$(MKDIR_P) '$(DESTDIR)$(PY_PKG_DIR)'
+	rm -f '$(DESTDIR)$(PY_PKG_DIR)'/*.py
+	$(INSTALL_DATA) $(PY_PKG_FILES) '$(DESTDIR)$(PY_PKG_DIR)/'
+
+uninstall: uninstall-python
+.PHONY: uninstall-python
+uninstall-python:
+	rm -rf '$(DESTDIR)$(datadir)/extension/oml_store_python'
+
 # Test, demo and benchmark targets live apart from the build.
 include mk/harness.mk

@@ -232,3 +232,139 @@ CREATE FUNCTION oml.is_trusted()
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'oml_is_trusted'
 LANGUAGE C STABLE;
+
+-- Script repository.  A private script is unique per owner; a global one is
+-- unique among global scripts and readable by everyone.
+CREATE TABLE oml.script (
+	id bigint PRIMARY KEY,
+	owner oid NOT NULL,
+	name text NOT NULL,
+	is_global boolean NOT NULL DEFAULT false,
+	source text NOT NULL,
+	description text,
+	acl pg_catalog.aclitem[],
+	created timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE SEQUENCE oml.script_id_seq OWNED BY oml.script.id;
+CREATE UNIQUE INDEX script_private_name ON oml.script (owner, name) WHERE NOT is_global;
+CREATE UNIQUE INDEX script_global_name ON oml.script (name) WHERE is_global;
+
+SELECT pg_catalog.pg_extension_config_dump('oml.script', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.script_id_seq', '');
+
+ALTER TABLE oml.script ENABLE ROW LEVEL SECURITY;
+CREATE POLICY script_read ON oml.script FOR SELECT
+	USING (is_global OR oml.ds_can_read(owner, acl));
+REVOKE ALL ON oml.script FROM PUBLIC;
+GRANT SELECT ON oml.script TO PUBLIC;
+REVOKE ALL ON SEQUENCE oml.script_id_seq FROM PUBLIC;
+
+CREATE VIEW oml.all_pyq_scripts WITH (security_invoker = true) AS
+SELECT CASE WHEN s.is_global THEN 'PYQSYS' ELSE pg_catalog.pg_get_userbyid(s.owner)::text END AS owner,
+	   s.name,
+	   s.source AS script,
+	   s.description,
+	   s.created AS date,
+	   s.is_global
+  FROM oml.script s;
+
+CREATE VIEW oml.user_pyq_scripts WITH (security_invoker = true) AS
+SELECT s.name, s.source AS script, s.description, s.created AS date
+  FROM oml.script s
+ WHERE NOT s.is_global
+   AND s.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER);
+
+GRANT SELECT ON oml.all_pyq_scripts, oml.user_pyq_scripts TO PUBLIC;
+
+-- Create a script (members of oml_developer and superusers only).
+CREATE FUNCTION oml.pyqScriptCreate(v_name text, v_script text,
+									v_global boolean DEFAULT false,
+									v_overwrite boolean DEFAULT false,
+									v_description text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_pyq_script_create'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION oml.pyqScriptDrop(v_name text, v_global boolean DEFAULT false,
+								  v_silent boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_pyq_script_drop'
+LANGUAGE C VOLATILE;
+
+-- List scripts as oml.script.dir does; sctype is user, global, all or grant.
+CREATE FUNCTION oml.script_dir(v_name text DEFAULT NULL,
+							   regex_match boolean DEFAULT false,
+							   sctype text DEFAULT 'user')
+RETURNS TABLE (owner text, name text, script text, description text,
+			   date timestamptz, grantee text)
+AS 'MODULE_PATHNAME', 'oml_script_dir'
+LANGUAGE C STABLE;
+
+-- The source of a readable script: own first, then global.
+CREATE FUNCTION oml.script_load(v_name text, v_owner text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'oml_script_load'
+LANGUAGE C STABLE;
+
+-- Embedded Python execution.  With out_fmt 'JSON', 'XML' or 'PNG' the
+-- result has the columns below (name, value for JSON and XML; all five
+-- for PNG).  For relational output pass out_fmt as NULL::some_row_type,
+-- or as NULL::record with a column definition list.
+CREATE FUNCTION oml.pyqEval(par_lst text, out_fmt text, scr_name text,
+							scr_owner text DEFAULT NULL)
+RETURNS TABLE (name text, id integer, value text, title text, image bytea)
+AS 'MODULE_PATHNAME', 'oml_pyq_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+CREATE FUNCTION oml.pyqEval(par_lst text, out_fmt anyelement, scr_name text,
+							scr_owner text DEFAULT NULL)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'oml_pyq_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+
+CREATE FUNCTION oml.pyqTableEval(inp_nam text, par_lst text, out_fmt text,
+								 scr_name text, scr_owner text DEFAULT NULL)
+RETURNS TABLE (name text, id integer, value text, title text, image bytea)
+AS 'MODULE_PATHNAME', 'oml_pyq_table_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+CREATE FUNCTION oml.pyqTableEval(inp_nam text, par_lst text, out_fmt anyelement,
+								 scr_name text, scr_owner text DEFAULT NULL)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'oml_pyq_table_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+
+CREATE FUNCTION oml.pyqRowEval(inp_nam text, par_lst text, out_fmt text,
+							   row_num integer, scr_name text,
+							   scr_owner text DEFAULT NULL)
+RETURNS TABLE (name text, id integer, value text, title text, image bytea)
+AS 'MODULE_PATHNAME', 'oml_pyq_row_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+CREATE FUNCTION oml.pyqRowEval(inp_nam text, par_lst text, out_fmt anyelement,
+							   row_num integer, scr_name text,
+							   scr_owner text DEFAULT NULL)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'oml_pyq_row_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+
+CREATE FUNCTION oml.pyqGroupEval(inp_nam text, par_lst text, out_fmt text,
+								 grp_col text, ord_col text, scr_name text,
+								 scr_owner text DEFAULT NULL)
+RETURNS TABLE (name text, id integer, value text, title text, image bytea)
+AS 'MODULE_PATHNAME', 'oml_pyq_group_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+CREATE FUNCTION oml.pyqGroupEval(inp_nam text, par_lst text, out_fmt anyelement,
+								 grp_col text, ord_col text, scr_name text,
+								 scr_owner text DEFAULT NULL)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'oml_pyq_group_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+
+CREATE FUNCTION oml.pyqIndexEval(par_lst text, out_fmt text, times_num integer,
+								 scr_name text, scr_owner text DEFAULT NULL)
+RETURNS TABLE (name text, id integer, value text, title text, image bytea)
+AS 'MODULE_PATHNAME', 'oml_pyq_index_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+CREATE FUNCTION oml.pyqIndexEval(par_lst text, out_fmt anyelement, times_num integer,
+								 scr_name text, scr_owner text DEFAULT NULL)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'oml_pyq_index_eval'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;

@@ -95,6 +95,15 @@ static const GrantTarget ds_target = {
 	OML_LOCK_DATASTORE
 };
 
+/* Only private scripts are granted: global ones are readable by all. */
+static const GrantTarget script_target = {
+	"script",
+	"SELECT id, true, acl FROM oml.script"
+	" WHERE owner = $1 AND name = $2 AND NOT is_global FOR UPDATE",
+	"UPDATE oml.script SET acl = $2 WHERE id = $1",
+	OML_LOCK_SCRIPT
+};
+
 /*
  * Which kind of object v_type names.
  */
@@ -112,10 +121,7 @@ grant_target(FunctionCallInfo fcinfo, int argno)
 	if (pg_strcasecmp(typ, "datastore") == 0)
 		return &ds_target;
 	if (pg_strcasecmp(typ, "pyqscript") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("granting scripts is not supported yet"),
-				 errdetail("This version of oml_store has no script repository.")));
+		return &script_target;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown object type \"%s\"", typ),
@@ -173,7 +179,8 @@ change_grant(FunctionCallInfo fcinfo, bool is_grant)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("%s \"%s\" does not exist", target->what, name),
-				 errhint("Only your own %ss can be granted or revoked.",
+				 errhint("Only your own %s%ss can be granted or revoked.",
+						 target->lock_kind == OML_LOCK_SCRIPT ? "private " : "",
 						 target->what)));
 	id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
 	grantable = DatumGetBool(oml_spi_value(0, 1, &isnull));

@@ -17,6 +17,7 @@
 #include "catalog/pg_class.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -64,6 +65,7 @@ oml_enter(OmlContext *ctx, bool as_owner)
 							   ctx->save_sec_context |
 							   SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
+	ctx->caller_cxt = CurrentMemoryContext;
 	ctx->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
@@ -113,6 +115,27 @@ oml_spi_value(int row, int col, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 						 col + 1, isnull);
+}
+
+/*
+ * Copy every row of the last SPI result into the set-returning function's
+ * tuplestore.  The query's columns must match the function's.
+ */
+void
+oml_spi_to_tuplestore(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc = rsinfo->setDesc;
+	int			natts = desc->natts;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		for (int c = 0; c < natts; c++)
+			values[c] = oml_spi_value(r, c, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+	}
 }
 
 /*

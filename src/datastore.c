@@ -421,27 +421,6 @@ oml_ds_open(PG_FUNCTION_ARGS)
 }
 
 /*
- * Copy every row of the last SPI result into the set-returning function's
- * tuplestore.  The query's columns must match the function's.
- */
-static void
-spi_to_tuplestore(FunctionCallInfo fcinfo)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	desc = rsinfo->setDesc;
-	int			natts = desc->natts;
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
-
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		for (int c = 0; c < natts; c++)
-			values[c] = oml_spi_value(r, c, &nulls[c]);
-		tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
-	}
-}
-
-/*
  * SQL oml.ds_objects(ds_name, ds_owner, objs): what a reader needs to fetch
  * the objects of a readable datastore, all or the named ones, by name.
  */
@@ -489,7 +468,7 @@ oml_ds_objects(PG_FUNCTION_ARGS)
 			" WHERE ds_id = $1 AND ($2 IS NULL OR name = ANY ($2))"
 			" ORDER BY name COLLATE \"C\"",
 			true, 2, argtypes, values, nulls, -1);
-	spi_to_tuplestore(fcinfo);
+	oml_spi_to_tuplestore(fcinfo);
 	oml_leave(&ctx);
 	return (Datum) 0;
 }
@@ -582,7 +561,7 @@ oml_ds_describe(PG_FUNCTION_ARGS)
 			" FROM oml.datastore_object WHERE ds_id = $1"
 			" ORDER BY name COLLATE \"C\"",
 			true, 1, argtypes, values, NULL, -1);
-	spi_to_tuplestore(fcinfo);
+	oml_spi_to_tuplestore(fcinfo);
 	oml_leave(&ctx);
 	return (Datum) 0;
 }
@@ -735,7 +714,7 @@ oml_ds_dir(PG_FUNCTION_ARGS)
 		nulls[1] = 'n';
 	oml_enter(&ctx, false);
 	oml_spi(sql.data, true, 2, argtypes, values, nulls, -1);
-	spi_to_tuplestore(fcinfo);
+	oml_spi_to_tuplestore(fcinfo);
 	oml_leave(&ctx);
 	return (Datum) 0;
 }

@@ -24,7 +24,17 @@ typedef struct OmlContext
 	int			save_sec_context;
 	int			save_nestlevel;
 	bool		switched;
+	MemoryContext caller_cxt;	/* current before SPI_connect */
 } OmlContext;
+
+/* A script found for running (script.c). */
+typedef struct OmlScript
+{
+	int64		id;
+	int64		version;		/* changes whenever the script does */
+	char	   *name;
+	char	   *source;
+} OmlScript;
 
 /* catalog.c */
 extern Oid	oml_catalog_owner(void);
@@ -33,6 +43,7 @@ extern void oml_leave(OmlContext *ctx);
 extern int	oml_spi(const char *sql, bool read_only, int nargs, Oid *argtypes,
 					Datum *values, const char *nulls, int expected);
 extern Datum oml_spi_value(int row, int col, bool *isnull);
+extern void oml_spi_to_tuplestore(FunctionCallInfo fcinfo);
 extern char *oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno);
 extern bool oml_check_bool(const char *what, FunctionCallInfo fcinfo, int argno);
 extern char *oml_arg_text(FunctionCallInfo fcinfo, int argno);
@@ -42,6 +53,10 @@ extern void oml_lock_name(int kind, Oid owner, const char *name);
 /* Kinds of named things locked by oml_lock_name. */
 #define OML_LOCK_DATASTORE 0
 #define OML_LOCK_SCRIPT 1
+
+/* script.c */
+extern void oml_script_find(const char *name, const char *owner_name,
+							OmlScript *scr);
 
 /* acl.c */
 extern bool oml_role_can_read(Oid roleid, Oid owner, Acl *acl);

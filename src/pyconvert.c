@@ -17,6 +17,10 @@
 
 #include "pyoml.h"
 
+/* Python's datetime.h and PostgreSQL's utils/datetime.h share a guard. */
+#include <datetime.h>
+#undef DATETIME_H
+
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
@@ -46,6 +50,17 @@ typedef enum ColKind
 static const char *const kind_names[] = {
 	"float", "int", "bool", "date", "timestamp", "timestamptz", "object"
 };
+
+/*
+ * Load Python's datetime C API, for this file's conversions.
+ */
+void
+oml_py_convert_init(void)
+{
+	PyDateTime_IMPORT;
+	if (PyDateTimeAPI == NULL)
+		oml_py_raise(NULL);
+}
 
 /*
  * A PostgreSQL string in the server encoding as a Python str.

@@ -28,9 +28,6 @@
 #undef printf
 
 #include <Python.h>
-#include <datetime.h>
-/* Python's datetime.h and PostgreSQL's utils/datetime.h share a guard. */
-#undef DATETIME_H
 
 #undef vsnprintf
 #undef snprintf
@@ -62,6 +59,7 @@ extern PyObject *oml_py_runtime_call(const char *fname, PyObject *args);
 
 /* pyconvert.c */
 typedef struct OmlColumns OmlColumns;
+extern void oml_py_convert_init(void);
 extern PyObject *oml_datum_to_py(Datum d, bool isnull, Oid typid);
 extern Datum oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod,
 							 bool *isnull);

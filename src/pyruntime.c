@@ -281,7 +281,117 @@ py_check_interrupts(PyObject *self, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+/*
+ * Subtransactions opened from Python, innermost last, so that a block of
+ * statements (a save) commits or rolls back as one inside a script.
+ */
+#define OML_MAX_SUBXACT 64
+static struct
+{
+	MemoryContext context;
+	ResourceOwner owner;
+}			subxact_stack[OML_MAX_SUBXACT];
+static int	subxact_depth = 0;
+
+/*
+ * Forget the stack when the top transaction ends: its subtransactions are
+ * gone with it.
+ */
+static void
+subxact_xact_callback(XactEvent event, void *arg)
+{
+	subxact_depth = 0;
+}
+
+/*
+ * _oml.subxact(action): 'begin', 'commit' or 'rollback' a subtransaction.
+ */
+static PyObject *
+py_subxact(PyObject *self, PyObject *args)
+{
+	const char *action;
+
+	if (!PyArg_ParseTuple(args, "s", &action))
+		return NULL;
+	if (strcmp(action, "begin") == 0)
+	{
+		if (subxact_depth >= OML_MAX_SUBXACT)
+		{
+			PyErr_SetString(PyExc_RuntimeError, "too many nested oml_store transactions");
+			return NULL;
+		}
+		subxact_stack[subxact_depth].context = CurrentMemoryContext;
+		subxact_stack[subxact_depth].owner = CurrentResourceOwner;
+		subxact_depth++;
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(subxact_stack[subxact_depth - 1].context);
+		Py_RETURN_NONE;
+	}
+	if (strcmp(action, "commit") != 0 && strcmp(action, "rollback") != 0)
+	{
+		PyErr_Format(PyExc_ValueError, "unknown subtransaction action \"%s\"", action);
+		return NULL;
+	}
+	if (subxact_depth == 0)
+	{
+		PyErr_SetString(PyExc_RuntimeError, "no oml_store transaction is open");
+		return NULL;
+	}
+	subxact_depth--;
+	if (action[0] == 'c')
+	{
+		MemoryContext oldcontext = CurrentMemoryContext;
+		PyObject   *volatile failed = NULL;
+
+		PG_TRY();
+		{
+			ReleaseCurrentSubTransaction();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			set_spi_error(edata);
+			FreeErrorData(edata);
+			failed = Py_None;
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(subxact_stack[subxact_depth].context);
+		CurrentResourceOwner = subxact_stack[subxact_depth].owner;
+		if (failed)
+			return NULL;
+	}
+	else
+	{
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(subxact_stack[subxact_depth].context);
+		CurrentResourceOwner = subxact_stack[subxact_depth].owner;
+	}
+	Py_RETURN_NONE;
+}
+
+/*
+ * Roll back subtransactions a script left open, down to depth.
+ */
+static void
+close_subxacts(int depth)
+{
+	while (subxact_depth > depth)
+	{
+		subxact_depth--;
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(subxact_stack[subxact_depth].context);
+		CurrentResourceOwner = subxact_stack[subxact_depth].owner;
+	}
+}
+
 static PyMethodDef oml_methods[] = {
+	{"subxact", py_subxact, METH_VARARGS,
+	"Begin, commit or roll back a subtransaction."},
 	{"execute", py_execute, METH_VARARGS,
 	"Run SQL as the calling role; returns (columns, rows)."},
 	{"query_columns", py_query_columns, METH_VARARGS,
@@ -326,9 +436,7 @@ oml_py_init(void)
 	if (!Py_IsInitialized())
 		Py_InitializeEx(0);
 
-	PyDateTime_IMPORT;
-	if (PyDateTimeAPI == NULL)
-		oml_py_raise(NULL);
+	oml_py_convert_init();
 
 	mod = PyModule_Create(&oml_module);
 	if (mod == NULL)
@@ -366,6 +474,7 @@ oml_py_init(void)
 	}
 	Py_DECREF(mod);
 	prev_sigterm = pqsignal(SIGTERM, oml_sigterm);
+	RegisterXactCallback(subxact_xact_callback, NULL);
 
 	py_ready = true;
 }
@@ -482,14 +591,27 @@ PyObject *
 oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 {
 	PyObject   *result;
+	int			depth;
 
 	CHECK_FOR_INTERRUPTS();
 	/* Drop a stale interrupt tripped after the previous call returned. */
 	if (PyErr_CheckSignals() < 0)
 		PyErr_Clear();
+	depth = subxact_depth;
 	in_python = 1;
 	result = PyObject_Call(callable, args, kwargs);
 	in_python = 0;
+	if (subxact_depth > depth)
+	{
+		close_subxacts(depth);
+		if (result != NULL)
+		{
+			Py_DECREF(result);
+			PyErr_SetString(PyExc_RuntimeError,
+							"a transaction opened by the script was left open and has been rolled back");
+			result = NULL;
+		}
+	}
 	return result;
 }
 

@@ -1,0 +1,34 @@
+"""oml_store: Python objects stored in PostgreSQL, shared through roles.
+
+The client API of the ``oml_store`` PostgreSQL extension, after Oracle
+Machine Learning for Python (OML4Py)::
+
+    import oml_store as oml
+
+    oml.connect(host="db", user="alice", dbname="work")   # psycopg2 arguments
+    oml.ds.save({"model": model, "train": df}, "ds1", description="first try",
+                grantable=True)
+    oml.grant("ds1", user="bob")
+    oml.ds.dir()                      # pandas DataFrame of own datastores
+    oml.ds.describe("ds1")
+    oml.ds.load("ds1")                # binds model and train in globals()
+    oml.ds.delete("ds1")
+    oml.disconnect()
+
+Objects are pickled and unpickled here; the server stores bytes.  Every
+rule (names, privileges, overwrite/append, grants) is the server's.  Errors
+the server reports are :class:`OMLError` (with ``.sqlstate``); errors found
+before reaching it are ``TypeError`` / ``ValueError``.
+"""
+
+from . import ds
+from ._connection import connect, disconnect, isconnected
+from ._errors import OMLError
+from ._grant import grant, revoke
+
+__version__ = "0.1.0"
+
+OMLError.__module__ = __name__          # shown as oml_store.OMLError
+
+__all__ = ["connect", "disconnect", "isconnected", "ds", "grant", "revoke",
+           "OMLError"]

@@ -1,0 +1,78 @@
+"""oml.grant and oml.revoke: read access to one's own datastores."""
+
+from ._backend import get_backend
+
+__all__ = ["grant", "revoke"]
+
+
+def _change(function, name, typ, user):
+    for value, what, optional in ((name, "name", False), (typ, "typ", False),
+                                  (user, "user", True)):
+        if not (isinstance(value, str) or (optional and value is None)):
+            raise TypeError("%s must be a str%s, not %s"
+                            % (what, " or None" if optional else "",
+                               type(value).__name__))
+    backend = get_backend()
+    with backend.transaction():
+        backend.query("SELECT oml.%s(%%s, %%s, %%s)" % function,
+                      (name, typ, user))
+
+
+def grant(name, typ="datastore", user=None):
+    """Grant read access to a datastore (or script) of the current role.
+
+    Parameters
+    ----------
+    name : str
+        Name of the datastore or script.
+    typ : str, default 'datastore'
+        ``'datastore'`` or ``'pyqscript'``.
+    user : str, optional
+        Role to grant to; ``None`` (or ``'PUBLIC'``) grants to every role.
+        Granting to a group role gives its members access, as PostgreSQL's
+        own privileges do.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        An argument is not a str (``user`` may be None).
+    OMLError
+        From the server: the datastore is not the current role's own or does
+        not exist (SQLSTATE 42704), it was saved with ``grantable=False``
+        (0LP01), the role does not exist (42704), or ``typ`` is unknown
+        (22023) or not supported yet (0A000).
+    """
+    _change("pyqGrant", name, typ, user)
+
+
+def revoke(name, typ="datastore", user=None):
+    """Revoke read access to a datastore (or script) of the current role.
+
+    Parameters
+    ----------
+    name : str
+        Name of the datastore or script.
+    typ : str, default 'datastore'
+        ``'datastore'`` or ``'pyqscript'``.
+    user : str, optional
+        Role to revoke from; ``None`` (or ``'PUBLIC'``) revokes the grant to
+        PUBLIC.  Revoking what was never granted does nothing.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        An argument is not a str (``user`` may be None).
+    OMLError
+        From the server: the datastore is not the current role's own or does
+        not exist (SQLSTATE 42704), the role does not exist (42704), or
+        ``typ`` is unknown (22023) or not supported yet (0A000).
+    """
+    _change("pyqRevoke", name, typ, user)

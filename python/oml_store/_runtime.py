@@ -1,0 +1,459 @@
+"""The Python half of oml_store's embedded runtime (used by its C code).
+
+The extension imports this module once per backend, then calls:
+
+* :func:`setup` -- make ``import oml`` give the API over SPI;
+* :func:`check_script` / :func:`get_function` -- check and compile scripts;
+* :func:`parse_par_lst` -- split ``par_lst`` into controls and arguments;
+* :func:`build_input` -- turn gathered columns into the script's input;
+* :func:`invoke` -- call the script, capturing matplotlib figures;
+* :func:`format_output` / :func:`to_rows` -- shape results for SQL;
+* :func:`format_exception` -- describe an exception for an SQL error.
+
+Nothing here is part of the public API.
+"""
+
+import ast
+import builtins
+import io
+import json
+import linecache
+import math
+import os
+import sys
+import traceback
+from xml.sax.saxutils import escape, quoteattr
+
+__all__ = []
+
+_INPUT_TYPES = ("default", "pandas.DataFrame", "numpy.recarray")
+_CONTROLS = ("oml_input_type", "oml_na_omit", "oml_graphics_flag",
+             "oml_async_flag", "oml_parallel_flag")
+
+# Compiled scripts of this backend: script id -> (version, function).
+_functions = {}
+
+
+class UserError(Exception):
+    """An error in what the SQL caller passed, with its SQLSTATE."""
+
+    def __init__(self, sqlstate, message, hint=None):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.message = message
+        self.detail = None
+        self.hint = hint
+
+
+def setup():
+    """Called once per backend: signals, matplotlib, and the ``oml`` module."""
+    import signal
+
+    # The C code takes SIGINT back at the OS level and trips Python's
+    # handler itself when a statement is cancelled.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if not hasattr(sys, "argv"):
+        sys.argv = ["postgres"]
+
+    import oml_store
+    from . import _backend, _spi
+
+    _backend.set_backend(_spi.SpiBackend())
+    sys.modules.setdefault("oml", oml_store)
+
+
+# -- scripts -----------------------------------------------------------------
+
+def _filename(name):
+    return "<oml script %s>" % name
+
+
+def check_script(name, source):
+    """None when source is one function definition; else (message, line,
+    text of the line)."""
+    lines = source.splitlines()
+
+    def line(n):
+        return lines[n - 1].strip() if 0 < n <= len(lines) else None
+
+    try:
+        tree = ast.parse(source, _filename(name))
+    except SyntaxError as exc:
+        n = exc.lineno or 1
+        return (exc.msg, n, (exc.text or "").strip() or line(n))
+    funcs = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            funcs.append(node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        elif (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+              and isinstance(node.value.value, str)):
+            continue            # a docstring or comment string
+        else:
+            return ("only imports may stand beside the function",
+                    node.lineno, line(node.lineno))
+    if not funcs:
+        return ("the script defines no function", 1, line(1))
+    if len(funcs) > 1:
+        return ("the script defines more than one function",
+                funcs[1].lineno, line(funcs[1].lineno))
+    if isinstance(funcs[0], ast.AsyncFunctionDef):
+        return ("the function must not be async", funcs[0].lineno,
+                line(funcs[0].lineno))
+    return None
+
+
+def get_function(script_id, version, name, source):
+    """The compiled function of a script, cached until the script changes."""
+    cached = _functions.get(script_id)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    filename = _filename(name)
+    tree = ast.parse(source, filename)
+    fname = next(n.name for n in tree.body
+                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    # Let tracebacks show the script's lines.
+    linecache.cache[filename] = (len(source), None,
+                                 source.splitlines(True), filename)
+    namespace = {"__name__": "oml_script_" + name, "__builtins__": builtins}
+    exec(compile(tree, filename, "exec"), namespace)
+    func = namespace[fname]
+    _functions[script_id] = (version, func)
+    return func
+
+
+# -- arguments ---------------------------------------------------------------
+
+def parse_par_lst(text):
+    """(kwargs, (input_type, na_omit, graphics)) from a par_lst JSON object."""
+    if text is None or not text.strip():
+        params = {}
+    else:
+        try:
+            params = json.loads(text)
+        except ValueError as exc:
+            raise UserError("22P02", "par_lst is not valid JSON: %s" % exc,
+                            hint='Pass a JSON object, e.g. \'{"n": 3}\'.') from None
+        if not isinstance(params, dict):
+            raise UserError("22023", "par_lst must be a JSON object, not %s"
+                            % type(params).__name__,
+                            hint='Pass a JSON object, e.g. \'{"n": 3}\'.')
+    kwargs = {}
+    input_type, na_omit, graphics = "default", False, False
+    for key, value in params.items():
+        if not key.startswith("oml_"):
+            kwargs[key] = value
+            continue
+        if key not in _CONTROLS:
+            raise UserError("22023", "unknown control \"%s\" in par_lst" % key,
+                            hint="Controls are %s; other keys must not start"
+                                 " with oml_." % ", ".join(_CONTROLS))
+        if key == "oml_input_type":
+            if value not in _INPUT_TYPES:
+                raise UserError("22023", "unknown oml_input_type %s"
+                                % json.dumps(value),
+                                hint="Use one of %s." % ", ".join(_INPUT_TYPES))
+            input_type = value
+        elif key == "oml_async_flag":
+            if _flag(key, value):
+                raise UserError("0A000", "asynchronous execution is not"
+                                " supported yet",
+                                hint="Leave oml_async_flag false.")
+        elif key == "oml_parallel_flag":
+            _flag(key, value)   # accepted; runs in this backend
+        elif key == "oml_na_omit":
+            na_omit = _flag(key, value)
+        else:
+            graphics = _flag(key, value)
+    return kwargs, (input_type, na_omit, graphics)
+
+
+def _flag(key, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise UserError("22023", "%s must be true or false, not %s"
+                    % (key, json.dumps(value)))
+
+
+# -- input -------------------------------------------------------------------
+
+def _column(kind, data, mask):
+    """One numpy array (or list) from a column gathered in C."""
+    import numpy as np
+
+    if kind == "object":
+        return data
+    nulls = np.frombuffer(mask, dtype=np.bool_) if mask is not None else None
+    if kind == "float":
+        arr = np.frombuffer(data, dtype=np.float64)
+        if nulls is not None:
+            arr = arr.copy()
+            arr[nulls] = np.nan
+        return arr
+    if kind == "int":
+        arr = np.frombuffer(data, dtype=np.int64)
+        if nulls is not None:
+            arr = arr.astype(np.float64)
+            arr[nulls] = np.nan
+        return arr
+    if kind == "bool":
+        arr = np.frombuffer(data, dtype=np.bool_)
+        if nulls is not None:
+            arr = arr.astype(object)
+            arr[nulls] = None
+        return arr
+    raw = np.frombuffer(data, dtype=np.int64)
+    if kind == "date":
+        arr = raw.astype("timedelta64[D]") + np.datetime64("2000-01-01", "D")
+    else:
+        arr = raw.astype("timedelta64[us]") + np.datetime64("2000-01-01T00:00:00", "us")
+    if nulls is not None:
+        arr = arr.copy()
+        arr[nulls] = np.datetime64("NaT")
+    return arr
+
+
+def columns_to_frame(cols):
+    """A DataFrame from columns gathered in C: no Python object per number."""
+    import pandas as pd
+
+    data = {}
+    for name, kind, values, mask in cols:
+        col = _column(kind, values, mask)
+        if kind == "timestamptz":
+            col = pd.DatetimeIndex(col).tz_localize("UTC")
+        data[name] = col
+    return pd.DataFrame(data, copy=False)
+
+
+def build_input(cols, controls):
+    """The script's input: a DataFrame, a recarray, or for ``default`` a
+    2-D float ndarray when every column is numeric."""
+    import numpy as np
+
+    input_type, na_omit, _ = controls
+    df = columns_to_frame(cols)
+    if na_omit:
+        df = df.dropna().reset_index(drop=True)
+    if input_type == "pandas.DataFrame":
+        return df
+    if input_type == "numpy.recarray":
+        return df.to_records(index=False)
+    kinds = {kind for _, kind, _, _ in cols}
+    if kinds and kinds <= {"float", "int"}:
+        return df.to_numpy(dtype=np.float64)
+    return df
+
+
+# -- calling -----------------------------------------------------------------
+
+def invoke(func, args, kwargs, controls, out_fmt):
+    """Call the script; return (result, figures), each figure as
+    (number, title, PNG bytes)."""
+    graphics = controls[2] or out_fmt == "PNG"
+    if graphics:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        plt.close("all")
+    result = func(*args, **kwargs)
+    figures = []
+    if graphics:
+        try:
+            for num in plt.get_fignums():
+                fig = plt.figure(num)
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png")
+                figures.append((num, _figure_title(fig), buf.getvalue()))
+        finally:
+            plt.close("all")
+    return result, figures
+
+
+def _figure_title(fig):
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text():
+        return suptitle.get_text()
+    for ax in fig.axes:
+        if ax.get_title():
+            return ax.get_title()
+    return None
+
+
+# -- output ------------------------------------------------------------------
+
+def _plain(value):
+    """A JSON-serialisable form of numpy, pandas and datetime values."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if isinstance(value, (pd.Series, pd.Index)):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
+
+
+def to_json(result):
+    """The JSON text of a script's result (a DataFrame as records)."""
+    import pandas as pd
+
+    if isinstance(result, pd.DataFrame):
+        return result.to_json(orient="records", date_format="iso")
+    if isinstance(result, pd.Series):
+        return result.to_json(orient="records", date_format="iso")
+    if isinstance(result, float) and not math.isfinite(result):
+        return "null"
+    return json.dumps(result, default=_plain)
+
+
+def _xml_value(tag, value, out):
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        out.append("<%s>" % tag)
+        for rec in value.to_dict(orient="records"):
+            _xml_value("row", rec, out)
+        out.append("</%s>" % tag)
+        return
+    if isinstance(value, dict):
+        out.append("<%s>" % tag)
+        for k, v in value.items():
+            key = str(k)
+            if key.isidentifier() and not key.lower().startswith("xml"):
+                _xml_value(key, v, out)
+            else:
+                inner = []
+                _xml_value("item", v, inner)
+                out.append(inner[0].replace("<item", "<item name=%s" % quoteattr(key), 1)
+                           if inner else "")
+                out.extend(inner[1:])
+        out.append("</%s>" % tag)
+        return
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, (list, tuple, set)):
+        out.append("<%s>" % tag)
+        for v in value:
+            _xml_value("item", v, out)
+        out.append("</%s>" % tag)
+        return
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        out.append("<%s/>" % tag)
+        return
+    text = _plain(value) if not isinstance(value, (str, int, float, bool)) else value
+    out.append("<%s>%s</%s>" % (tag, escape(str(text)), tag))
+
+
+def to_xml(result):
+    """The XML text of a script's result, under a <root> element."""
+    out = []
+    _xml_value("root", result, out)
+    return "".join(out)
+
+
+def format_output(invoked, fmt):
+    """Rows (id, value, title, image) for out_fmt JSON, XML or PNG."""
+    result, figures = invoked
+    if fmt == "XML":
+        return [(None, to_xml(result), None, None)]
+    value = to_json(result)
+    if fmt == "PNG" and figures:
+        return [(num, value, title, png) for num, title, png in figures]
+    return [(None, value, None, None)]
+
+
+def to_rows(invoked, ncols):
+    """The script's result as a list of row tuples of ncols values."""
+    import numpy as np
+    import pandas as pd
+
+    result = invoked[0]
+    if result is None:
+        return []
+    if isinstance(result, dict):
+        result = pd.DataFrame(result)
+    if isinstance(result, pd.Series):
+        result = result.to_frame() if ncols == 1 else result.to_frame().T
+    if isinstance(result, np.ndarray):
+        if result.dtype.names:
+            result = pd.DataFrame.from_records(result)
+        else:
+            result = pd.DataFrame(result.reshape(-1, 1) if result.ndim == 1 and ncols == 1
+                                  else np.atleast_2d(result))
+    if isinstance(result, pd.DataFrame):
+        if result.shape[1] != ncols:
+            raise UserError("42804", "the script returned %d columns, but the"
+                            " output declares %d" % (result.shape[1], ncols),
+                            hint="Declare one output column per column the"
+                                 " script returns.")
+        obj = result.astype(object)
+        obj = obj.where(pd.notna(result), None)
+        return [tuple(r) for r in obj.itertuples(index=False, name=None)]
+    if isinstance(result, (list, tuple)):
+        rows = []
+        for item in result:
+            if isinstance(item, (list, tuple)):
+                row = tuple(item)
+            else:
+                row = (item,)
+            if len(row) != ncols:
+                if ncols > 1 and len(result) == ncols and not isinstance(item, (list, tuple)):
+                    return [tuple(_scalar(v) for v in result)]
+                raise UserError("42804", "the script returned a row of %d"
+                                " values, but the output declares %d columns"
+                                % (len(row), ncols))
+            rows.append(tuple(_scalar(v) for v in row))
+        return rows
+    if ncols != 1:
+        raise UserError("42804", "the script returned one value, but the"
+                        " output declares %d columns" % ncols)
+    return [(_scalar(result),)]
+
+
+def _scalar(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# -- errors ------------------------------------------------------------------
+
+def format_exception(etype, value, tb, scr_name):
+    """(message, traceback, sqlstate, detail, hint) for an SQL error."""
+    sqlstate = getattr(value, "sqlstate", None)
+    if not (isinstance(sqlstate, str) and len(sqlstate) == 5):
+        sqlstate = None
+    frames = traceback.extract_tb(tb) if tb is not None else []
+    here = __file__.rstrip("c")
+    frames = [f for f in frames if f.filename != here]
+    trace = None
+    if frames:
+        trace = "Traceback (most recent call last):\n" + "".join(
+            traceback.format_list(frames)).rstrip("\n")
+    if isinstance(value, UserError):
+        return (value.message, None, sqlstate, None, value.hint)
+    if sqlstate is not None:
+        message = getattr(value, "message", None) or str(value)
+        return (message, trace, sqlstate, getattr(value, "detail", None),
+                getattr(value, "hint", None))
+    message = "".join(traceback.format_exception_only(etype, value)).strip()
+    if scr_name:
+        message = "script \"%s\" failed: %s" % (scr_name, message)
+    return (message, trace, None, None, None)

@@ -1,0 +1,117 @@
+"""The backend used inside the server: SQL through SPI, as the calling role.
+
+Embedded Python (see ``_runtime``) makes this the backend of the ``oml``
+module, so scripts use the same API as the client, with the same rules,
+which the extension's SQL functions enforce.
+"""
+
+import contextlib
+import re
+
+import _oml  # provided by the extension's C code, only inside the server
+
+from ._backend import Backend
+from ._errors import OMLError
+
+__all__ = ["SpiBackend"]
+
+_PLACEHOLDER = re.compile(r"%(s|%)")
+
+
+def _to_dollar(sql):
+    """Rewrite psycopg-style %s placeholders (and %%) as $1, $2, ..."""
+    counter = [0]
+
+    def repl(match):
+        if match.group(1) == "%":
+            return "%"
+        counter[0] += 1
+        return "$%d" % counter[0]
+
+    return _PLACEHOLDER.sub(repl, sql)
+
+
+def _array_literal(values):
+    """A PostgreSQL array literal for a list of strings (or None)."""
+    parts = []
+    for v in values:
+        if v is None:
+            parts.append("NULL")
+        else:
+            s = str(v).replace("\\", "\\\\").replace('"', '\\"')
+            parts.append('"%s"' % s)
+    return "{" + ",".join(parts) + "}"
+
+
+def _adapt(value):
+    """A parameter as _oml.execute takes it."""
+    if isinstance(value, (list, tuple)):
+        return _array_literal(value)
+    return value
+
+
+def _translate(exc):
+    """An OMLError for an SPIError, keeping its SQLSTATE."""
+    return OMLError(str(exc.args[0]) if exc.args else "SQL error",
+                    sqlstate=getattr(exc, "sqlstate", None),
+                    detail=getattr(exc, "detail", None),
+                    hint=getattr(exc, "hint", None))
+
+
+class SpiBackend(Backend):
+    """Runs SQL through SPI in the current transaction.
+
+    Each statement runs in its own subtransaction, so an SQL error becomes an
+    :class:`OMLError` the script can catch.  :meth:`transaction` opens a
+    subtransaction around a block, so a save commits or rolls back whole.
+    """
+
+    requires_trusted = True
+
+    def __init__(self):
+        self._cache = {}
+
+    def query(self, sql, params=()):
+        """Run one statement; return its rows as a list of tuples."""
+        try:
+            _, rows = _oml.execute(self._dollar(sql),
+                                   [_adapt(p) for p in params])
+        except _oml.SPIError as exc:
+            raise _translate(exc) from None
+        return rows
+
+    def query_columns(self, sql, params=()):
+        """Run a query; return its result as columns (see _runtime)."""
+        try:
+            return _oml.query_columns(self._dollar(sql),
+                                      [_adapt(p) for p in params])
+        except _oml.SPIError as exc:
+            raise _translate(exc) from None
+
+    def _dollar(self, sql):
+        out = self._cache.get(sql)
+        if out is None:
+            out = self._cache[sql] = _to_dollar(sql)
+        return out
+
+    @contextlib.contextmanager
+    def transaction(self, snapshot=False):
+        """A subtransaction: the block's statements commit or roll back
+        together (the surrounding statement's transaction decides the rest)."""
+        _oml.subxact("begin")
+        try:
+            yield
+        except BaseException:
+            _oml.subxact("rollback")
+            raise
+        try:
+            _oml.subxact("commit")
+        except _oml.SPIError as exc:
+            raise _translate(exc) from None
+
+    def is_alive(self):
+        """The server is always there for code running inside it."""
+        return True
+
+    def close(self):
+        """Nothing to close."""

@@ -1,0 +1,447 @@
+"""oml.ds: datastores of Python objects.
+
+A datastore is a named set of Python objects belonging to the database role
+that saved it.  Objects are pickled here (highest protocol) and stored by the
+server as bytes, in chunks of :data:`CHUNK_SIZE`, so an object has no size
+limit.  The rules (names, privileges, overwrite/append, grants) are the
+server's: these functions check argument types and leave everything else to
+the extension's SQL functions.
+
+Each function is one database transaction: an error leaves nothing behind.
+"""
+
+import pickle
+import sys
+import zlib
+
+from ._backend import get_backend
+from ._errors import OMLError
+
+__all__ = ["save", "load", "dir", "describe", "delete", "CHUNK_SIZE"]
+
+#: Bytes per chunk sent to or read from the server.
+CHUNK_SIZE = 8 * 1024 * 1024
+
+_BUILTIN_MODULE = "builtins"
+
+_DESCRIBE_COLUMNS = ("object_name", "class", "size", "length", "row_count",
+                     "col_count")
+
+_DIR_ALL_COLUMNS = ("owner", "datastore_name", "object_count", "size", "date",
+                    "description", "grantee")
+_DIR_OWN = ("datastore_name", "object_count", "size", "date", "description")
+_DIR_COLUMNS = {
+    "user": _DIR_OWN,
+    "grantable": _DIR_OWN,
+    "private": _DIR_OWN,
+    "all": ("owner",) + _DIR_OWN,
+    "granted": ("owner",) + _DIR_OWN,
+    "grant": ("datastore_name", "grantee"),
+}
+
+
+# -- argument checks ----------------------------------------------------------
+
+def _check_str(value, what, optional=False):
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str%s, not %s"
+                        % (what, " or None" if optional else "",
+                           type(value).__name__))
+
+
+def _check_bool(value, what):
+    if not isinstance(value, bool):
+        raise TypeError("%s must be a bool, not %s"
+                        % (what, type(value).__name__))
+
+
+def _name_list(objs):
+    """objs (None, a name, or an iterable of names) as None or a list."""
+    if objs is None:
+        return None
+    if isinstance(objs, str):
+        return [objs]
+    if isinstance(objs, (bytes, dict)) or not hasattr(objs, "__iter__"):
+        raise TypeError("objs must be a str or a list of str, not %s"
+                        % type(objs).__name__)
+    names = list(objs)
+    for n in names:
+        if not isinstance(n, str):
+            raise TypeError("objs must contain only str, not %s"
+                            % type(n).__name__)
+    return names
+
+
+# -- what describe shows ------------------------------------------------------
+
+def _class_name(obj):
+    """Fully qualified class name; built-in classes by their bare name."""
+    cls = type(obj)
+    module = getattr(cls, "__module__", None)
+    qualname = getattr(cls, "__qualname__", cls.__name__)
+    if not module or module == _BUILTIN_MODULE:
+        return qualname
+    return module + "." + qualname
+
+
+def _is_data_frame(obj):
+    # No pandas import: an object can only be a DataFrame if pandas is loaded.
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(obj, pd.DataFrame)
+
+
+def _shape(obj):
+    """(length, row_count, col_count) as describe reports them."""
+    if _is_data_frame(obj):
+        nrow, ncol = obj.shape
+        return nrow, nrow, ncol
+    if isinstance(obj, (list, dict)):
+        n = len(obj)
+        return n, 1, n
+    return 1, 1, 1
+
+
+# -- save ---------------------------------------------------------------------
+
+def _put(backend, ds_id, obj_name, obj, compression):
+    """Pickle one object and send it, chunk by chunk."""
+    length, nrow, ncol = _shape(obj)
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    if compression:
+        data = zlib.compress(data)
+    [[obj_id]] = backend.query(
+        "SELECT oml.ds_put_object(%s, %s, %s, %s, %s, %s, %s)",
+        (ds_id, obj_name, _class_name(obj), length, nrow, ncol,
+         "zlib" if compression else "none"))
+    total = len(data)
+    size = 0
+    with memoryview(data) as view:
+        for start in range(0, total, CHUNK_SIZE):
+            [[size]] = backend.query("SELECT oml.ds_put_chunk(%s, %s)",
+                                     (obj_id, view[start:start + CHUNK_SIZE]))
+    if size != total:
+        raise OMLError("object \"%s\" was stored with %d bytes instead of %d"
+                       % (obj_name, size, total))
+
+
+def save(objs, name, description=None, grantable=False, overwrite=False,
+         append=False, compression=False):
+    """Save Python objects to a datastore of the current role.
+
+    Parameters
+    ----------
+    objs : dict
+        Objects to save, by name: a non-empty dict of str to picklable
+        objects.
+    name : str
+        Name of the datastore (1 to 128 characters, no control characters,
+        no leading or trailing space).
+    description : str, optional
+        Text describing the datastore.  Ignored with ``append=True``.
+    grantable : bool, default False
+        Whether the datastore may be shared with other roles through
+        :func:`oml.grant`.  Ignored with ``append=True``.
+    overwrite : bool, default False
+        Replace an existing datastore of that name: its objects, description
+        and grantable flag; its creation date is reset, and its grants are
+        kept only if it stays grantable.
+    append : bool, default False
+        Add the objects to an existing datastore (one of the same name is
+        replaced); the datastore is created if it does not exist.  Cannot be
+        combined with ``overwrite``.
+    compression : bool, default False
+        Compress the pickled objects with zlib.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        ``objs`` is not a dict, a key is not a str, ``name`` or
+        ``description`` is not a str, or a flag is not a bool.
+    ValueError
+        ``objs`` is empty.
+    OMLError
+        From the server: the datastore exists and neither ``overwrite`` nor
+        ``append`` is set (SQLSTATE 42710), both are set (22023), or a
+        datastore or object name is invalid.
+    pickle.PicklingError, TypeError, AttributeError
+        An object cannot be pickled.
+
+    Any error leaves the database as it was: the whole save is one
+    transaction.
+    """
+    if not isinstance(objs, dict):
+        raise TypeError("objs must be a dict of names to objects, not %s"
+                        % type(objs).__name__)
+    if not objs:
+        raise ValueError("objs must not be empty")
+    for key in objs:
+        if not isinstance(key, str):
+            raise TypeError("object names must be str, not %s"
+                            % type(key).__name__)
+    _check_str(name, "name")
+    _check_str(description, "description", optional=True)
+    _check_bool(grantable, "grantable")
+    _check_bool(overwrite, "overwrite")
+    _check_bool(append, "append")
+    _check_bool(compression, "compression")
+
+    backend = get_backend()
+    with backend.transaction():
+        [[ds_id]] = backend.query(
+            "SELECT oml.ds_save_begin(%s, %s, %s, %s, %s)",
+            (name, description, grantable, overwrite, append))
+        for obj_name, obj in objs.items():
+            _put(backend, ds_id, obj_name, obj, compression)
+
+
+# -- load ---------------------------------------------------------------------
+
+def _read(backend, obj_name, obj_id, size, nchunks):
+    """The stored bytes of one object, fetched one chunk at a time."""
+    buf = bytearray(size)
+    pos = 0
+    for seq in range(nchunks):
+        [[chunk]] = backend.query("SELECT oml.ds_get_chunk(%s, %s)",
+                                  (obj_id, seq))
+        n = len(chunk)
+        if pos + n > size:
+            break
+        buf[pos:pos + n] = chunk        # same length: copied in place
+        pos += n
+        del chunk
+    if pos != size:
+        raise OMLError("object \"%s\" is damaged: its chunks do not add up to"
+                       " its size of %d bytes" % (obj_name, size),
+                       sqlstate="XX001")
+    return buf
+
+
+def _unpickle(data, compression):
+    if compression == "zlib":
+        data = zlib.decompress(data)
+    elif compression != "none":
+        raise OMLError("unknown compression \"%s\"" % compression)
+    return pickle.loads(data)
+
+
+def load(name, objs=None, owner=None, to_globals=True):
+    """Load Python objects from a datastore.
+
+    Parameters
+    ----------
+    name : str
+        Name of the datastore.
+    objs : str or list of str, optional
+        Names of the objects to load; all of them by default.  Naming an
+        object the datastore does not hold is an error.
+    owner : str, optional
+        Role that owns the datastore; the current role by default.  Another
+        role's datastore can be loaded when it was granted to the current
+        role (directly, through a group role, or to PUBLIC), and by
+        superusers.
+    to_globals : bool, default True
+        If True, bind each object to its name in the caller's global
+        namespace and return the names; if False, return the objects in a
+        dict.
+
+    Returns
+    -------
+    list of str or dict
+        The names of the objects loaded (``to_globals=True``) or a dict of
+        name to object (``to_globals=False``), in the order of their names.
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type.
+    OMLError
+        From the server: the datastore or a named object does not exist
+        (SQLSTATE 42704), or the datastore is not readable (42501).
+    """
+    _check_str(name, "name")
+    names = _name_list(objs)
+    _check_str(owner, "owner", optional=True)
+    _check_bool(to_globals, "to_globals")
+    caller_globals = sys._getframe(1).f_globals if to_globals else None
+
+    backend = get_backend()
+    loaded = {}
+    # One snapshot: the objects listed are the ones whose chunks are read.
+    with backend.transaction(snapshot=True):
+        rows = backend.query(
+            "SELECT object_name, object_id, size, nchunks, compression, trusted"
+            " FROM oml.ds_objects(%s, %s, %s::text[])",
+            (name, owner, names))
+        for obj_name, obj_id, size, nchunks, compression, trusted in rows:
+            if backend.requires_trusted and not trusted:
+                raise OMLError(
+                    "object \"%s\" of datastore \"%s\" was not saved by a"
+                    " trusted role" % (obj_name, name),
+                    sqlstate="42501",
+                    hint="Only objects saved by members of oml_developer"
+                         " can be loaded inside the server.")
+            data = _read(backend, obj_name, obj_id, size, nchunks)
+            loaded[obj_name] = _unpickle(data, compression)
+            del data
+
+    if not to_globals:
+        return loaded
+    caller_globals.update(loaded)
+    return list(loaded)
+
+
+# -- dir, describe ------------------------------------------------------------
+
+def _frame(rows, columns, ints=(), dates=()):
+    import pandas as pd
+
+    df = pd.DataFrame.from_records(rows, columns=columns)
+    for col in ints:
+        df[col] = df[col].astype("int64")
+    for col in dates:
+        df[col] = pd.to_datetime(df[col], utc=True)
+    return df
+
+
+def dir(name=None, regex_match=False, dstype="user"):
+    """List datastores.
+
+    Parameters
+    ----------
+    name : str, optional
+        Name of a datastore to list, or, with ``regex_match=True``, a regular
+        expression (PostgreSQL syntax) found anywhere in the names listed.
+        All datastores by default.
+    regex_match : bool, default False
+        Whether ``name`` is a regular expression.
+    dstype : str, default 'user'
+        Which datastores:
+
+        - ``'user'``: the current role's own;
+        - ``'grantable'``: own ones saved with ``grantable=True``;
+        - ``'private'``: own ones saved with ``grantable=False``;
+        - ``'grant'``: own ones granted to others, one row per grantee
+          (``PUBLIC`` for everyone);
+        - ``'granted'``: other roles' datastores the current role can read;
+        - ``'all'``: own ones and the ones the current role can read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``datastore_name, object_count, size, date, description``
+        (``'all'`` and ``'granted'`` add ``owner`` first; ``'grant'`` has
+        ``datastore_name, grantee``), sorted by name in byte order (by owner,
+        then name, for ``'all'`` and ``'granted'``).  ``size`` is the total
+        stored size of the objects in bytes; ``date`` is the creation date
+        (UTC).
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type.
+    OMLError
+        From the server: an unknown ``dstype`` or a bad regular expression
+        (SQLSTATE 22023, 2201B).
+    """
+    _check_str(name, "name", optional=True)
+    _check_bool(regex_match, "regex_match")
+    _check_str(dstype, "dstype")
+
+    backend = get_backend()
+    with backend.transaction():
+        rows = backend.query(
+            "SELECT owner, datastore_name, object_count, size, date,"
+            " description, grantee FROM oml.ds_dir(%s, %s, %s)",
+            (name, regex_match, dstype))
+    df = _frame([tuple(r) for r in rows], _DIR_ALL_COLUMNS,
+                ints=("object_count", "size"), dates=("date",))
+    return df[list(_DIR_COLUMNS.get(dstype.lower(), _DIR_ALL_COLUMNS))]
+
+
+def describe(name, owner=None):
+    """Describe the objects of a datastore, without loading them.
+
+    Parameters
+    ----------
+    name : str
+        Name of the datastore.
+    owner : str, optional
+        Role that owns the datastore; the current role by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per object, sorted by name in byte order, with columns
+        ``object_name, class, size, length, row_count, col_count``: the
+        fully qualified class name (built-in classes by their bare name,
+        e.g. ``list``), the stored size in bytes, ``len()`` for lists, dicts
+        and DataFrames (else 1), the number of rows of a DataFrame (else 1),
+        and the number of columns of a DataFrame or ``len()`` of a list or
+        dict (else 1), all recorded when the object was saved.
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type.
+    OMLError
+        From the server: the datastore does not exist (SQLSTATE 42704) or is
+        not readable (42501).
+    """
+    _check_str(name, "name")
+    _check_str(owner, "owner", optional=True)
+
+    backend = get_backend()
+    with backend.transaction():
+        rows = backend.query(
+            "SELECT object_name, class, size, length, row_count, col_count"
+            " FROM oml.ds_describe(%s, %s)", (name, owner))
+    return _frame([tuple(r) for r in rows], _DESCRIBE_COLUMNS,
+                  ints=("size", "length", "row_count", "col_count"))
+
+
+# -- delete -------------------------------------------------------------------
+
+def delete(name, objs=None, regex_match=False):
+    """Delete a datastore, some of its objects, or matching datastores.
+
+    Parameters
+    ----------
+    name : str
+        Name of one of the current role's datastores, or with
+        ``regex_match=True`` a regular expression (found anywhere in the
+        name): every own datastore whose name matches is deleted.
+    objs : str or list of str, optional
+        Delete only these objects of the datastore; names it does not hold
+        are skipped.  Cannot be combined with ``regex_match``.
+    regex_match : bool, default False
+        Whether ``name`` is a regular expression.
+
+    Returns
+    -------
+    int
+        The number of datastores (or, with ``objs``, objects) deleted.  When
+        it is 0 the server's warning is issued as a ``UserWarning``.
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type.
+    OMLError
+        From the server: the datastore does not exist (SQLSTATE 42704), or
+        ``objs`` was given with ``regex_match`` (22023).
+    """
+    _check_str(name, "name")
+    names = _name_list(objs)
+    _check_bool(regex_match, "regex_match")
+
+    backend = get_backend()
+    with backend.transaction():
+        [[n]] = backend.query("SELECT oml.ds_delete(%s, %s::text[], %s)",
+                              (name, names, regex_match))
+    return n

@@ -1,0 +1,754 @@
+/*-------------------------------------------------------------------------
+ *
+ * pyqeval.c
+ *	  pyqEval, pyqTableEval, pyqRowEval, pyqGroupEval and pyqIndexEval:
+ *	  run a stored script in embedded Python and return its result as
+ *	  JSON, XML, PNG images or relational rows.
+ *
+ * Input rows are read through an SPI cursor as the calling role, gathered
+ * column by column (pyconvert.c) and handed to the script as a DataFrame,
+ * a recarray or an ndarray.  pyqRowEval and pyqGroupEval stream: only one
+ * chunk or group is in Python at a time.  Results go to a tuplestore.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "pyoml.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/varlena.h"
+
+#include "oml_store.h"
+
+PG_FUNCTION_INFO_V1(oml_pyq_eval);
+PG_FUNCTION_INFO_V1(oml_pyq_table_eval);
+PG_FUNCTION_INFO_V1(oml_pyq_row_eval);
+PG_FUNCTION_INFO_V1(oml_pyq_group_eval);
+PG_FUNCTION_INFO_V1(oml_pyq_index_eval);
+
+/* Rows fetched from the input cursor at a time. */
+#define OML_FETCH_ROWS 10000
+
+typedef enum EvalKind
+{
+	EVAL_EVAL,
+	EVAL_TABLE,
+	EVAL_ROW,
+	EVAL_GROUP,
+	EVAL_INDEX
+} EvalKind;
+
+/*
+ * What one pyq* call was asked to do.
+ */
+typedef struct EvalCall
+{
+	EvalKind	kind;
+	char	   *inp_nam;
+	char	   *par_lst;
+	char	   *out_fmt;		/* JSON, XML or PNG; NULL for relational */
+	int			row_num;
+	char	   *grp_col;
+	char	   *ord_col;
+	int			times_num;
+	char	   *scr_name;
+	char	   *scr_owner;
+} EvalCall;
+
+/*
+ * What stays the same from one call to the next in one statement, kept in
+ * fn_extra: the script, its compiled function and the parsed par_lst.
+ */
+typedef struct EvalCache
+{
+	char	   *scr_name;
+	char	   *scr_owner;
+	OmlScript	scr;
+	PyObject   *func;
+	char	   *par_lst;
+	PyObject   *kwargs;
+	PyObject   *controls;		/* (input_type, na_omit, graphics) */
+} EvalCache;
+
+/*
+ * Python objects one call holds, released whatever happens.
+ */
+typedef struct EvalRefs
+{
+	PyObject   *args;
+	PyObject   *frame;
+	PyObject   *invoked;
+	PyObject   *rows;
+} EvalRefs;
+
+/*
+ * Release the cache's Python objects when the statement's memory goes.
+ */
+static void
+cache_release(void *arg)
+{
+	EvalCache  *cache = (EvalCache *) arg;
+
+	Py_CLEAR(cache->func);
+	Py_CLEAR(cache->kwargs);
+	Py_CLEAR(cache->controls);
+}
+
+/*
+ * A text argument that must be given.
+ */
+static char *
+required_text(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return oml_arg_text(fcinfo, argno);
+}
+
+/*
+ * A positive integer argument.
+ */
+static int
+positive_int(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	int			v;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	v = PG_GETARG_INT32(argno);
+	if (v <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be positive", what),
+				 errdetail("The value given was %d.", v)));
+	return v;
+}
+
+/*
+ * Read the arguments of the pyq* function kind.
+ */
+static void
+read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
+{
+	int			par = 0,
+				fmt = 1,
+				scr = 2;
+	Oid			fmt_type;
+
+	memset(call, 0, sizeof(EvalCall));
+	call->kind = kind;
+	switch (kind)
+	{
+		case EVAL_EVAL:
+			break;
+		case EVAL_TABLE:
+			par = 1, fmt = 2, scr = 3;
+			break;
+		case EVAL_ROW:
+			par = 1, fmt = 2, scr = 4;
+			call->row_num = positive_int(fcinfo, 3, "row_num");
+			break;
+		case EVAL_GROUP:
+			par = 1, fmt = 2, scr = 5;
+			call->grp_col = required_text(fcinfo, 3, "grp_col");
+			if (!PG_ARGISNULL(4))
+				call->ord_col = oml_arg_text(fcinfo, 4);
+			break;
+		case EVAL_INDEX:
+			scr = 3;
+			call->times_num = positive_int(fcinfo, 2, "times_num");
+			break;
+	}
+	if (kind == EVAL_TABLE || kind == EVAL_ROW || kind == EVAL_GROUP)
+	{
+		call->inp_nam = required_text(fcinfo, 0, "inp_nam");
+		if (call->inp_nam[strspn(call->inp_nam, " \t\r\n")] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("inp_nam must not be empty"),
+					 errhint("Give a table or view name, or a SELECT query.")));
+	}
+	if (!PG_ARGISNULL(par))
+		call->par_lst = oml_arg_text(fcinfo, par);
+	call->scr_name = oml_check_name("script", fcinfo, scr);
+	if (!PG_ARGISNULL(scr + 1))
+		call->scr_owner = oml_arg_text(fcinfo, scr + 1);
+
+	fmt_type = get_fn_expr_argtype(fcinfo->flinfo, fmt);
+	if (fmt_type == TEXTOID || fmt_type == UNKNOWNOID)
+	{
+		char	   *f = required_text(fcinfo, fmt, "out_fmt");
+
+		if (pg_strcasecmp(f, "json") == 0)
+			call->out_fmt = "JSON";
+		else if (pg_strcasecmp(f, "xml") == 0)
+			call->out_fmt = "XML";
+		else if (pg_strcasecmp(f, "png") == 0)
+			call->out_fmt = "PNG";
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown out_fmt \"%s\"", f),
+					 errhint("Use 'JSON', 'XML' or 'PNG', or for rows pass NULL::a_row_type (or NULL::record with a column definition list).")));
+	}
+}
+
+/*
+ * The cached script, function and arguments for this call, refreshed when
+ * the script name or par_lst differs from the previous call's.
+ */
+static EvalCache *
+get_cache(FunctionCallInfo fcinfo, EvalCall *call)
+{
+	EvalCache  *cache = (EvalCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext fn_mcxt = fcinfo->flinfo->fn_mcxt;
+
+	if (cache == NULL)
+	{
+		MemoryContextCallback *cb;
+
+		cache = MemoryContextAllocZero(fn_mcxt, sizeof(EvalCache));
+		cb = MemoryContextAllocZero(fn_mcxt, sizeof(MemoryContextCallback));
+		cb->func = cache_release;
+		cb->arg = cache;
+		MemoryContextRegisterResetCallback(fn_mcxt, cb);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+
+	if (cache->func == NULL ||
+		strcmp(cache->scr_name, call->scr_name) != 0 ||
+		(cache->scr_owner == NULL) != (call->scr_owner == NULL) ||
+		(cache->scr_owner && strcmp(cache->scr_owner, call->scr_owner) != 0))
+	{
+		OmlScript	scr;
+		PyObject   *func;
+
+		Py_CLEAR(cache->func);
+		oml_script_find(call->scr_name, call->scr_owner, &scr);
+		oml_py_init();
+		func = oml_py_runtime_call("get_function",
+								   Py_BuildValue("(LLss)", (long long) scr.id,
+												 (long long) scr.version,
+												 scr.name, scr.source));
+		cache->scr.id = scr.id;
+		cache->scr.version = scr.version;
+		cache->scr.name = MemoryContextStrdup(fn_mcxt, scr.name);
+		cache->scr.source = NULL;
+		cache->scr_name = MemoryContextStrdup(fn_mcxt, call->scr_name);
+		cache->scr_owner = call->scr_owner ?
+			MemoryContextStrdup(fn_mcxt, call->scr_owner) : NULL;
+		cache->func = func;
+	}
+
+	if (cache->kwargs == NULL ||
+		(cache->par_lst == NULL) != (call->par_lst == NULL) ||
+		(cache->par_lst && strcmp(cache->par_lst, call->par_lst) != 0))
+	{
+		PyObject   *parsed;
+
+		Py_CLEAR(cache->kwargs);
+		Py_CLEAR(cache->controls);
+		parsed = oml_py_runtime_call("parse_par_lst",
+									 Py_BuildValue("(z)", call->par_lst));
+		if (!PyTuple_Check(parsed) || PyTuple_Size(parsed) != 2)
+			elog(ERROR, "parse_par_lst returned an unexpected value");
+		cache->kwargs = Py_NewRef(PyTuple_GET_ITEM(parsed, 0));
+		cache->controls = Py_NewRef(PyTuple_GET_ITEM(parsed, 1));
+		Py_DECREF(parsed);
+		cache->par_lst = call->par_lst ?
+			MemoryContextStrdup(fn_mcxt, call->par_lst) : NULL;
+	}
+	return cache;
+}
+
+/*
+ * The SELECT that reads inp_nam: a query as given, or every column of a
+ * table or view, which must exist.
+ */
+static char *
+input_query(const char *inp_nam)
+{
+	const char *p = inp_nam + strspn(inp_nam, " \t\r\n(");
+	static const char *const starts[] = {"select", "with", "values", "table", NULL};
+
+	for (int i = 0; starts[i]; i++)
+	{
+		size_t		n = strlen(starts[i]);
+
+		if (pg_strncasecmp(p, starts[i], n) == 0 &&
+			(p[n] == '\0' || !(isalnum((unsigned char) p[n]) || p[n] == '_')))
+			return pstrdup(inp_nam);
+	}
+
+	{
+		List	   *names = stringToQualifiedNameList(inp_nam);
+		RangeVar   *rv = makeRangeVarFromNameList(names);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, false);
+
+		return psprintf("SELECT * FROM %s",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid)));
+	}
+}
+
+/*
+ * Call the script's function and return Python's (result, figures).
+ */
+static PyObject *
+invoke(EvalCache *cache, PyObject *args, const char *out_fmt)
+{
+	PyObject   *invoke_fn;
+	PyObject   *callargs;
+	PyObject   *res;
+
+	invoke_fn = PyObject_GetAttrString(oml_py_runtime, "invoke");
+	if (invoke_fn == NULL)
+		oml_py_raise(NULL);
+	callargs = Py_BuildValue("(OOOOz)", cache->func, args, cache->kwargs,
+							 cache->controls, out_fmt);
+	if (callargs == NULL)
+	{
+		Py_DECREF(invoke_fn);
+		oml_py_raise(NULL);
+	}
+	res = oml_py_call_guarded(invoke_fn, callargs, NULL);
+	Py_DECREF(invoke_fn);
+	Py_DECREF(callargs);
+	if (res == NULL)
+		oml_py_raise(cache->scr.name);
+	return res;
+}
+
+/*
+ * Put the result of one script call into the output tuplestore, as
+ * formatted rows or as relational rows, labelled with name (NULL for
+ * pyqEval and pyqTableEval).
+ */
+static void
+emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
+	 EvalRefs *refs, const char *label)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc = rsinfo->setDesc;
+	int			natts = desc->natts;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	Py_ssize_t	nrows;
+
+	if (call->out_fmt)
+		refs->rows = oml_py_runtime_call("format_output",
+										 Py_BuildValue("(Os)", refs->invoked,
+													   call->out_fmt));
+	else
+		refs->rows = oml_py_runtime_call("to_rows",
+										 Py_BuildValue("(Oi)", refs->invoked,
+													   natts));
+	Py_CLEAR(refs->invoked);
+
+	nrows = PyList_Size(refs->rows);
+	for (Py_ssize_t r = 0; r < nrows; r++)
+	{
+		PyObject   *row = PyList_GET_ITEM(refs->rows, r);
+
+		if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != (call->out_fmt ? 4 : natts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("script \"%s\" returned rows that do not match the declared columns",
+							cache->scr.name),
+					 errdetail("The output declares %d columns.", natts)));
+		if (call->out_fmt)
+		{
+			/* name, id, value, title, image */
+			nulls[0] = (label == NULL);
+			if (label)
+				values[0] = CStringGetTextDatum(label);
+			for (int c = 0; c < 4; c++)
+				values[c + 1] = oml_py_to_datum(PyTuple_GET_ITEM(row, c),
+												TupleDescAttr(desc, c + 1)->atttypid,
+												-1, &nulls[c + 1]);
+		}
+		else
+		{
+			for (int c = 0; c < natts; c++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, c);
+
+				values[c] = oml_py_to_datum(PyTuple_GET_ITEM(row, c),
+											att->atttypid, att->atttypmod,
+											&nulls[c]);
+			}
+		}
+		tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+	}
+	Py_CLEAR(refs->rows);
+}
+
+/*
+ * Run the script once on args (stolen) and emit its result.
+ */
+static void
+run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
+		 EvalRefs *refs, PyObject *args, const char *label)
+{
+	refs->args = args;
+	if (refs->args == NULL)
+		oml_py_raise(NULL);
+	refs->invoked = invoke(cache, refs->args, call->out_fmt);
+	Py_CLEAR(refs->args);
+	emit(fcinfo, call, cache, refs, label);
+}
+
+/*
+ * Build the script's input from gathered columns, per oml_input_type and
+ * oml_na_omit.
+ */
+static PyObject *
+build_frame(EvalCache *cache, OmlColumns *cols)
+{
+	return oml_py_runtime_call("build_input",
+							   Py_BuildValue("(NO)", oml_columns_take(cols),
+											 cache->controls));
+}
+
+/*
+ * The text of the grouping columns of one row, to spot group changes.
+ */
+static char *
+group_key(HeapTuple tup, TupleDesc desc, int *keycols, int nkeys)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int k = 0; k < nkeys; k++)
+	{
+		char	   *v = SPI_getvalue(tup, desc, keycols[k]);
+
+		if (k > 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoString(&buf, v ? v : "NULL");
+	}
+	return buf.data;
+}
+
+/*
+ * The positions of the comma-separated grp_col columns in desc.
+ */
+static int *
+group_columns(const char *grp_col, TupleDesc desc, int *nkeys)
+{
+	List	   *names;
+	ListCell   *lc;
+	int		   *cols;
+	int			n = 0;
+	char	   *copy = pstrdup(grp_col);
+
+	if (!SplitIdentifierString(copy, ',', &names) || names == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid grp_col \"%s\"", grp_col),
+				 errhint("Give one or more column names separated by commas.")));
+	cols = palloc(sizeof(int) * list_length(names));
+	foreach(lc, names)
+	{
+		char	   *colname = lfirst(lc);
+		int			attno = SPI_fnumber(desc, colname);
+
+		if (attno <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("grouping column \"%s\" is not in the input", colname)));
+		cols[n++] = attno;
+	}
+	*nkeys = n;
+	return cols;
+}
+
+/*
+ * Read the input through a cursor and run the script on the whole of it
+ * (table), on chunks of row_num rows (row) or on each group (group).
+ */
+static void
+run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
+			   EvalRefs *refs)
+{
+	MemoryContext rowcxt;
+	char	   *sql = input_query(call->inp_nam);
+	Portal		portal;
+	SPIPlanPtr	plan;
+	OmlColumns *volatile cols = NULL;
+	int		   *keycols = NULL;
+	int			nkeys = 0;
+	char	   *curkey = NULL;
+	int			chunk = 0;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	MemoryContext spicxt;
+
+	if (call->kind == EVAL_GROUP)
+	{
+		/* Group columns are checked against the input's columns below. */
+		sql = psprintf("SELECT * FROM (%s) oml_input ORDER BY %s%s%s",
+					   sql, call->grp_col,
+					   call->ord_col ? ", " : "",
+					   call->ord_col ? call->ord_col : "");
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(sql, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare input query: %s",
+			 SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, false);
+
+	spicxt = CurrentMemoryContext;
+	rowcxt = AllocSetContextCreate(oldcxt, "oml_store input rows",
+								   ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		uint64		inchunk = 0;
+
+		for (;;)
+		{
+			SPITupleTable *tt;
+			uint64		n;
+
+			CHECK_FOR_INTERRUPTS();
+			SPI_cursor_fetch(portal, true,
+							 call->kind == EVAL_ROW ? Min(call->row_num, OML_FETCH_ROWS) : OML_FETCH_ROWS);
+			tt = SPI_tuptable;
+			n = SPI_processed;
+			if (cols == NULL)
+			{
+				MemoryContext save = MemoryContextSwitchTo(oldcxt);
+				TupleDesc	desc = CreateTupleDescCopy(tt->tupdesc);
+
+				cols = oml_columns_begin(desc);
+				if (call->kind == EVAL_GROUP)
+					keycols = group_columns(call->grp_col, desc, &nkeys);
+				MemoryContextSwitchTo(save);
+			}
+			/* Per-row allocations go to rowcxt, reset after each batch. */
+			MemoryContextSwitchTo(rowcxt);
+			for (uint64 r = 0; r < n; r++)
+			{
+				if (call->kind == EVAL_GROUP)
+				{
+					char	   *key = group_key(tt->vals[r], tt->tupdesc, keycols, nkeys);
+
+					if (curkey == NULL || strcmp(key, curkey) != 0)
+					{
+						if (curkey)
+						{
+							refs->frame = build_frame(cache, cols);
+							run_once(fcinfo, call, cache, refs,
+									 PyTuple_Pack(1, refs->frame), curkey);
+							Py_CLEAR(refs->frame);
+							pfree(curkey);
+						}
+						curkey = MemoryContextStrdup(oldcxt, key);
+					}
+				}
+				oml_columns_add(cols, tt->vals[r]);
+				if (call->kind == EVAL_ROW && ++inchunk == (uint64) call->row_num)
+				{
+					char		label[32];
+
+					snprintf(label, sizeof(label), "%d", ++chunk);
+					refs->frame = build_frame(cache, cols);
+					run_once(fcinfo, call, cache, refs,
+							 PyTuple_Pack(1, refs->frame), label);
+					Py_CLEAR(refs->frame);
+					inchunk = 0;
+				}
+			}
+			MemoryContextSwitchTo(spicxt);
+			MemoryContextReset(rowcxt);
+			SPI_freetuptable(tt);
+			if (n == 0)
+				break;
+		}
+
+		/* What is left: the whole table, the last chunk or group. */
+		if (call->kind == EVAL_TABLE ||
+			(call->kind == EVAL_ROW && inchunk > 0) ||
+			(call->kind == EVAL_GROUP && curkey != NULL))
+		{
+			char		label[32];
+			const char *name = NULL;
+
+			if (call->kind == EVAL_ROW)
+			{
+				snprintf(label, sizeof(label), "%d", ++chunk);
+				name = label;
+			}
+			else if (call->kind == EVAL_GROUP)
+				name = curkey;
+			refs->frame = build_frame(cache, cols);
+			run_once(fcinfo, call, cache, refs,
+					 PyTuple_Pack(1, refs->frame), name);
+			Py_CLEAR(refs->frame);
+		}
+	}
+	PG_FINALLY();
+	{
+		if (cols)
+			oml_columns_free(cols);
+	}
+	PG_END_TRY();
+
+	SPI_cursor_close(portal);
+	SPI_finish();
+	MemoryContextDelete(rowcxt);
+}
+
+/*
+ * Set up materialize mode with the result columns: the declared row type,
+ * or one column for a scalar out_fmt type such as NULL::float8.
+ */
+static void
+init_result(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc;
+	Oid			rettype;
+	MemoryContext oldcxt;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set"),
+				 errhint("Call it in FROM: SELECT * FROM oml.pyqEval(...).")));
+	switch (get_call_result_type(fcinfo, &rettype, &desc))
+	{
+		case TYPEFUNC_COMPOSITE:
+		case TYPEFUNC_COMPOSITE_DOMAIN:
+			break;
+		case TYPEFUNC_SCALAR:
+			desc = CreateTemplateTupleDesc(1);
+			TupleDescInitEntry(desc, 1, "value", rettype, -1, 0);
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("a column definition list is required for relational output of type record"),
+					 errhint("Write SELECT * FROM oml.pyqEval(..., NULL::record, ...) AS t(a int, b text).")));
+	}
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->setDesc = CreateTupleDescCopy(desc);
+	rsinfo->setResult = tuplestore_begin_heap(false, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * The body shared by the five pyq* functions.
+ */
+static Datum
+pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
+{
+	EvalCall	call;
+	EvalCache  *volatile cache;
+	EvalRefs	refs = {NULL, NULL, NULL, NULL};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	read_call(fcinfo, kind, &call);
+	init_result(fcinfo);
+	if (call.out_fmt && rsinfo->setDesc->natts != 5)
+		elog(ERROR, "pyq* function with out_fmt must return five columns");
+
+	cache = get_cache(fcinfo, &call);
+
+	PG_TRY();
+	{
+		switch (kind)
+		{
+			case EVAL_EVAL:
+				run_once(fcinfo, &call, cache, &refs, PyTuple_New(0), NULL);
+				break;
+			case EVAL_INDEX:
+				for (int i = 1; i <= call.times_num; i++)
+				{
+					char		label[32];
+
+					CHECK_FOR_INTERRUPTS();
+					snprintf(label, sizeof(label), "%d", i);
+					run_once(fcinfo, &call, cache, &refs,
+							 Py_BuildValue("(i)", i), label);
+				}
+				break;
+			default:
+				run_over_input(fcinfo, &call, cache, &refs);
+				break;
+		}
+	}
+	PG_FINALLY();
+	{
+		Py_CLEAR(refs.args);
+		Py_CLEAR(refs.frame);
+		Py_CLEAR(refs.invoked);
+		Py_CLEAR(refs.rows);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+/*
+ * SQL oml.pyqEval(par_lst, out_fmt, scr_name, scr_owner).
+ */
+Datum
+oml_pyq_eval(PG_FUNCTION_ARGS)
+{
+	return pyq_common(fcinfo, EVAL_EVAL);
+}
+
+/*
+ * SQL oml.pyqTableEval(inp_nam, par_lst, out_fmt, scr_name, scr_owner).
+ */
+Datum
+oml_pyq_table_eval(PG_FUNCTION_ARGS)
+{
+	return pyq_common(fcinfo, EVAL_TABLE);
+}
+
+/*
+ * SQL oml.pyqRowEval(inp_nam, par_lst, out_fmt, row_num, scr_name,
+ * scr_owner).
+ */
+Datum
+oml_pyq_row_eval(PG_FUNCTION_ARGS)
+{
+	return pyq_common(fcinfo, EVAL_ROW);
+}
+
+/*
+ * SQL oml.pyqGroupEval(inp_nam, par_lst, out_fmt, grp_col, ord_col,
+ * scr_name, scr_owner).
+ */
+Datum
+oml_pyq_group_eval(PG_FUNCTION_ARGS)
+{
+	return pyq_common(fcinfo, EVAL_GROUP);
+}
+
+/*
+ * SQL oml.pyqIndexEval(par_lst, out_fmt, times_num, scr_name, scr_owner).
+ */
+Datum
+oml_pyq_index_eval(PG_FUNCTION_ARGS)
+{
+	return pyq_common(fcinfo, EVAL_INDEX);
+}

@@ -1,0 +1,348 @@
+/*-------------------------------------------------------------------------
+ *
+ * script.c
+ *	  The script repository: pyqScriptCreate, pyqScriptDrop, listing and
+ *	  loading scripts, and finding the script a pyq* call runs.
+ *
+ * Only trusted roles (superusers and members of oml_developer) create
+ * scripts.  Private scripts belong to their creator and can be granted;
+ * global scripts share one namespace and everyone may read and run them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "pyoml.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "oml_store.h"
+
+PG_FUNCTION_INFO_V1(oml_pyq_script_create);
+PG_FUNCTION_INFO_V1(oml_pyq_script_drop);
+PG_FUNCTION_INFO_V1(oml_script_dir);
+PG_FUNCTION_INFO_V1(oml_script_load);
+
+/* Largest script source we accept, in bytes. */
+#define OML_SCRIPT_MAXLEN (16 * 1024 * 1024)
+
+/*
+ * Refuse untrusted callers: creating a script is writing code that the
+ * server will run.
+ */
+static void
+require_trusted(const char *action)
+{
+	if (!oml_role_is_trusted(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", action),
+				 errdetail("Scripts run as Python code inside the server."),
+				 errhint("Ask a superuser for membership in role oml_developer.")));
+}
+
+/*
+ * Compile source in the embedded interpreter and check it holds exactly
+ * one function; report a problem with its line number.
+ */
+static void
+check_source(const char *name, const char *source)
+{
+	PyObject   *res;
+
+	oml_py_init();
+	res = oml_py_runtime_call("check_script",
+							  Py_BuildValue("(ss)", name, source));
+	if (res != Py_None)
+	{
+		const char *msg = NULL;
+		int			lineno = 0;
+		const char *line = NULL;
+
+		if (!PyArg_ParseTuple(res, "siz", &msg, &lineno, &line))
+		{
+			Py_DECREF(res);
+			oml_py_raise(name);
+		}
+		msg = pstrdup(msg);
+		line = line ? pstrdup(line) : NULL;
+		Py_DECREF(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("invalid script \"%s\": %s at line %d", name, msg, lineno),
+				 line ? errdetail("Line %d: %s", lineno, line) : 0,
+				 errhint("A script is the source of one Python function, e.g. \"def f(x):\\n    return x\".")));
+	}
+	Py_DECREF(res);
+}
+
+/*
+ * SQL oml.pyqScriptCreate(v_name, v_script, v_global, v_overwrite,
+ * v_description).
+ */
+Datum
+oml_pyq_script_create(PG_FUNCTION_ARGS)
+{
+	char	   *name = oml_check_name("script", fcinfo, 0);
+	char	   *source;
+	bool		is_global = oml_check_bool("v_global", fcinfo, 2);
+	bool		overwrite = oml_check_bool("v_overwrite", fcinfo, 3);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	Oid			argtypes[5] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	require_trusted("create scripts");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("script source must not be null")));
+	source = oml_arg_text(fcinfo, 1);
+	if (strlen(source) > OML_SCRIPT_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("script source is too long"),
+				 errdetail("Scripts are at most %d bytes.", OML_SCRIPT_MAXLEN)));
+	check_source(name, source);
+
+	oml_lock_name(OML_LOCK_SCRIPT, is_global ? InvalidOid : caller, name);
+	oml_enter(&ctx, true);
+	values[0] = ObjectIdGetDatum(caller);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = BoolGetDatum(is_global);
+	values[3] = CStringGetTextDatum(source);
+	if (PG_ARGISNULL(4))
+		nulls[4] = 'n';
+	else
+		values[4] = PG_GETARG_DATUM(4);
+
+	if (oml_spi(is_global ?
+				"SELECT id, owner FROM oml.script WHERE name = $2 AND is_global AND $3 FOR UPDATE" :
+				"SELECT id, owner FROM oml.script WHERE owner = $1 AND name = $2 AND NOT is_global AND NOT $3 FOR UPDATE",
+				false, 3, argtypes, values, nulls, -1) > 0)
+	{
+		Oid			owner = DatumGetObjectId(oml_spi_value(0, 1, &isnull));
+		Oid			uptypes[5] = {INT8OID, TEXTOID, BOOLOID, TEXTOID, TEXTOID};
+
+		if (!overwrite)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("%s script \"%s\" already exists",
+							is_global ? "global" : "private", name),
+					 errhint("Pass v_overwrite => true to replace it.")));
+		if (owner != caller && !superuser_arg(caller))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to replace global script \"%s\"", name),
+					 errdetail("Only its creator or a superuser can replace it.")));
+		values[0] = oml_spi_value(0, 0, &isnull);
+		oml_spi("UPDATE oml.script SET source = $4, description = $5,"
+				" created = now() WHERE id = $1",
+				false, 5, uptypes, values, nulls, 1);
+	}
+	else
+		oml_spi("INSERT INTO oml.script (id, owner, name, is_global, source, description)"
+				" VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5)",
+				false, 5, argtypes, values, nulls, 1);
+	oml_leave(&ctx);
+	PG_RETURN_VOID();
+}
+
+/*
+ * SQL oml.pyqScriptDrop(v_name, v_global, v_silent).
+ */
+Datum
+oml_pyq_script_drop(PG_FUNCTION_ARGS)
+{
+	char	   *name = oml_check_name("script", fcinfo, 0);
+	bool		is_global = oml_check_bool("v_global", fcinfo, 1);
+	bool		silent = oml_check_bool("v_silent", fcinfo, 2);
+	Oid			caller = GetUserId();
+	OmlContext	ctx;
+	Oid			argtypes[3] = {OIDOID, TEXTOID, BOOLOID};
+	Datum		values[3];
+	bool		isnull;
+
+	oml_lock_name(OML_LOCK_SCRIPT, is_global ? InvalidOid : caller, name);
+	oml_enter(&ctx, true);
+	values[0] = ObjectIdGetDatum(caller);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = BoolGetDatum(is_global);
+	if (oml_spi(is_global ?
+				"SELECT id, owner FROM oml.script WHERE name = $2 AND is_global AND $3 FOR UPDATE" :
+				"SELECT id, owner FROM oml.script WHERE owner = $1 AND name = $2 AND NOT is_global AND NOT $3 FOR UPDATE",
+				false, 3, argtypes, values, NULL, -1) == 0)
+	{
+		oml_leave(&ctx);
+		if (silent)
+			PG_RETURN_VOID();
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s script \"%s\" does not exist",
+						is_global ? "global" : "private", name),
+				 is_global ? 0 : errhint("Pass v_global => true to drop a global script.")));
+	}
+	if (DatumGetObjectId(oml_spi_value(0, 1, &isnull)) != caller &&
+		!superuser_arg(caller))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to drop global script \"%s\"", name),
+				 errdetail("Only its creator or a superuser can drop it.")));
+	{
+		Oid			idtype[1] = {INT8OID};
+		Datum		idval[1];
+
+		idval[0] = oml_spi_value(0, 0, &isnull);
+		oml_spi("DELETE FROM oml.script WHERE id = $1", false, 1, idtype, idval,
+				NULL, 1);
+	}
+	oml_leave(&ctx);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Find the script a caller means by name and owner (NULL owner: own private
+ * script first, then the global one), check it is readable, and fill in
+ * what running it needs.  Runs its own SPI connection.
+ */
+void
+oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
+{
+	Oid			caller = GetUserId();
+	Oid			owner = owner_name ? get_role_oid(owner_name, false) : caller;
+	OmlContext	ctx;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		acl;
+	bool		is_global;
+
+	oml_enter(&ctx, true);
+	values[0] = ObjectIdGetDatum(owner);
+	values[1] = CStringGetTextDatum(name);
+	if (oml_spi(owner_name ?
+				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
+				" FROM oml.script WHERE name = $2 AND owner = $1"
+				" ORDER BY is_global LIMIT 1" :
+				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
+				" FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
+				" ORDER BY is_global LIMIT 1",
+				true, 2, argtypes, values, NULL, -1) == 0)
+	{
+		if (owner_name)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("script \"%s\" of role \"%s\" does not exist",
+							name, owner_name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("script \"%s\" does not exist", name),
+				 errhint("Create it with oml.pyqScriptCreate, or name its owner in scr_owner.")));
+	}
+	scr->id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+	owner = DatumGetObjectId(oml_spi_value(0, 1, &isnull));
+	is_global = DatumGetBool(oml_spi_value(0, 2, &isnull));
+	acl = oml_spi_value(0, 3, &isnull);
+	if (!is_global &&
+		!oml_role_can_read(caller, owner, isnull ? NULL : DatumGetAclP(acl)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for script \"%s\" of role \"%s\"",
+						name, GetUserNameFromId(owner, false)),
+				 errhint("Its owner can share it with oml.pyqGrant(name, 'pyqscript', role).")));
+	scr->source = MemoryContextStrdup(ctx.caller_cxt,
+									  TextDatumGetCString(oml_spi_value(0, 4, &isnull)));
+	scr->version = DatumGetInt64(oml_spi_value(0, 5, &isnull));
+	scr->name = MemoryContextStrdup(ctx.caller_cxt, name);
+	oml_leave(&ctx);
+}
+
+/*
+ * SQL oml.script_load(v_name, v_owner): a readable script's source.
+ */
+Datum
+oml_script_load(PG_FUNCTION_ARGS)
+{
+	char	   *name = oml_check_name("script", fcinfo, 0);
+	OmlScript	scr;
+
+	if (!PG_ARGISNULL(1))
+		(void) oml_resolve_owner(fcinfo, 1);	/* clear error for bad roles */
+	oml_script_find(name, PG_ARGISNULL(1) ? NULL : oml_arg_text(fcinfo, 1), &scr);
+	PG_RETURN_TEXT_P(cstring_to_text(scr.source));
+}
+
+/*
+ * SQL oml.script_dir(v_name, regex_match, sctype): scripts as
+ * oml.script.dir lists them, as the caller sees them.
+ */
+Datum
+oml_script_dir(PG_FUNCTION_ARGS)
+{
+	static const char *const sctypes[] = {"user", "global", "all", "grant", NULL};
+	static const char *const filters[] = {
+		"s.owner = $1 AND NOT s.is_global",
+		"s.is_global",
+		"true",
+		"s.owner = $1 AND NOT s.is_global",
+	};
+	bool		regex_match = oml_check_bool("regex_match", fcinfo, 1);
+	char	   *sctype;
+	char	   *name = NULL;
+	int			kind = -1;
+	OmlContext	ctx;
+	StringInfoData sql;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("sctype must not be null")));
+	sctype = oml_arg_text(fcinfo, 2);
+	for (int i = 0; sctypes[i]; i++)
+		if (pg_strcasecmp(sctype, sctypes[i]) == 0)
+			kind = i;
+	if (kind < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown sctype \"%s\"", sctype),
+				 errhint("Use one of user, global, all, grant.")));
+	if (!PG_ARGISNULL(0))
+		name = regex_match ? oml_arg_text(fcinfo, 0) :
+			oml_check_name("script", fcinfo, 0);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT * FROM (SELECT CASE WHEN s.is_global THEN 'PYQSYS'"
+					 " ELSE pg_get_userbyid(s.owner)::text END AS owner,"
+					 " s.name, s.source, s.description, s.created, %s AS grantee"
+					 " FROM oml.script s%s WHERE %s AND ($2 IS NULL OR s.name %s $2)) q"
+					 " ORDER BY %s",
+					 kind == 3 ? "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END" : "NULL::text",
+					 kind == 3 ? ", LATERAL aclexplode(s.acl) a" : "",
+					 filters[kind],
+					 regex_match ? "~" : "=",
+					 kind == 3 ? "name COLLATE \"C\", grantee COLLATE \"C\"" :
+					 kind == 2 ? "owner COLLATE \"C\", name COLLATE \"C\"" :
+					 "name COLLATE \"C\"");
+
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = ObjectIdGetDatum(GetUserId());
+	if (name)
+		values[1] = CStringGetTextDatum(name);
+	else
+		nulls[1] = 'n';
+	oml_enter(&ctx, false);
+	oml_spi(sql.data, true, 2, argtypes, values, nulls, -1);
+	oml_spi_to_tuplestore(fcinfo);
+	oml_leave(&ctx);
+	return (Datum) 0;
+}
