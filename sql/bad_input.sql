@@ -253,6 +253,7 @@ SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqGrant('base ')$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqGrant('nosuch')$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqGrant('base', NULL)$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqGrant('base', 'table')$$);
+-- 'pyqscript' (any case) names a script, not the datastore "base"
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqGrant('base', 'pyqscript')$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqGrant('base', 'datastore', '')$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqGrant('base', 'datastore', 'regress_bad_nobody')$$);
@@ -264,6 +265,7 @@ SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqRevoke(' base')$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqRevoke('nosuch')$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqRevoke('base', NULL)$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqRevoke('base', 'script')$$);
+-- 'pyqscript' (any case) names a script, not the datastore "base"
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqRevoke('base', 'PyqScript')$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqRevoke('base', 'datastore', '')$$);
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqRevoke('base', 'datastore', 'regress_bad_nobody')$$);

@@ -34,57 +34,80 @@ SELECT pg_describe_object(classid, objid, objsubid) AS member
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oml_store')
    AND deptype = 'e'
  ORDER BY 1;
-SELECT relname, relkind FROM pg_class
- WHERE relnamespace = 'oml'::regnamespace AND relkind IN ('r', 'v', 'S')
- ORDER BY relname;
+-- (members outside schema oml: none)
+SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS outside_oml
+  FROM pg_depend d
+  LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+  LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+  LEFT JOIN pg_type t ON d.classid = 'pg_type'::regclass AND t.oid = d.objid
+ WHERE d.refclassid = 'pg_extension'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oml_store')
+   AND d.deptype = 'e'
+   AND coalesce(c.relnamespace, p.pronamespace, t.typnamespace) IS DISTINCT FROM 'oml'::regnamespace;
 
--- the functions: parameter names (for named notation), defaults, results;
--- none is STRICT (NULLs get errors) or SECURITY DEFINER
-SELECT p.proname, pg_get_function_arguments(p.oid) AS arguments
-  FROM pg_proc p WHERE p.pronamespace = 'oml'::regnamespace
- ORDER BY p.proname;
-SELECT p.proname, pg_get_function_result(p.oid) AS result, p.provolatile, p.proisstrict,
-	   p.prosecdef, p.proretset
-  FROM pg_proc p WHERE p.pronamespace = 'oml'::regnamespace
- ORDER BY p.proname;
--- anyone may call them
-SELECT p.proname FROM pg_proc p
- WHERE p.pronamespace = 'oml'::regnamespace
-   AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
- ORDER BY 1;
-
--- pg_dump dumps the catalog tables' rows and the sequences
-SELECT c::regclass AS config_table, e.extcondition[i] AS condition
-  FROM pg_extension e, unnest(e.extconfig) WITH ORDINALITY AS u(c, i)
- WHERE e.extname = 'oml_store'
- ORDER BY i;
-
--- row-level security on the three tables, with one SELECT policy each
-SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+-- Invariants over every table, view, sequence and function of schema oml
+-- (each query lists the offenders, so it must return no rows):
+-- row-level security on every table
+SELECT relname AS table_without_rls FROM pg_class
  WHERE relnamespace = 'oml'::regnamespace AND relkind = 'r'
- ORDER BY relname;
-SELECT tablename, policyname, permissive, roles, cmd, qual, with_check
-  FROM pg_policies WHERE schemaname = 'oml'
- ORDER BY tablename, policyname;
-
--- PUBLIC: USAGE on the schema, SELECT on tables and views, nothing on the
--- sequences, nothing else
+   AND NOT (relrowsecurity AND EXISTS (SELECT FROM pg_policy WHERE polrelid = pg_class.oid));
+-- pg_dump dumps the rows of every table and the state of every sequence
+SELECT relname AS not_dumped FROM pg_class
+ WHERE relnamespace = 'oml'::regnamespace AND relkind IN ('r', 'S')
+   AND oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'oml_store')::oid[]);
+-- PUBLIC may only SELECT tables and views, nothing on sequences
+SELECT c.relname, a.privilege_type AS public_privilege FROM pg_class c, aclexplode(c.relacl) a
+ WHERE c.relnamespace = 'oml'::regnamespace AND a.grantee = 0
+   AND (c.relkind NOT IN ('r', 'v') OR a.privilege_type <> 'SELECT' OR a.is_grantable);
+SELECT c.relname AS table_public_cannot_read FROM pg_class c
+ WHERE c.relnamespace = 'oml'::regnamespace AND c.relkind IN ('r', 'v')
+   AND NOT has_table_privilege('public', c.oid, 'SELECT');
+-- views run as the querying role
+SELECT relname AS view_not_security_invoker FROM pg_class
+ WHERE relnamespace = 'oml'::regnamespace AND relkind = 'v'
+   AND NOT coalesce('security_invoker=true' = ANY (reloptions), false);
+-- no function runs as its owner, and anyone may call them
+SELECT p.oid::regprocedure AS security_definer FROM pg_proc p
+ WHERE p.pronamespace = 'oml'::regnamespace AND p.prosecdef;
+SELECT p.oid::regprocedure AS not_executable FROM pg_proc p
+ WHERE p.pronamespace = 'oml'::regnamespace
+   AND NOT has_function_privilege('public', p.oid, 'EXECUTE');
+-- PUBLIC may use the schema
 SELECT a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a
  WHERE n.nspname = 'oml' AND a.grantee = 0;
-SELECT c.relname, c.relkind, a.privilege_type, a.is_grantable
+
+-- The datastore API: parameter names (for named notation), defaults and
+-- results; none is STRICT, so NULL arguments get errors, not NULL
+SELECT p.oid::regprocedure AS function, pg_get_function_arguments(p.oid) AS arguments
+  FROM pg_proc p WHERE p.pronamespace = 'oml'::regnamespace
+   AND p.proname IN ('ds_save_begin', 'ds_put_object', 'ds_put_chunk', 'ds_open', 'ds_objects',
+					 'ds_get_chunk', 'ds_describe', 'ds_delete', 'ds_dir', 'pyqgrant', 'pyqrevoke',
+					 'is_trusted', 'ds_can_read')
+ ORDER BY p.proname;
+SELECT p.proname, pg_get_function_result(p.oid) AS result, p.provolatile, p.proisstrict, p.proretset
+  FROM pg_proc p WHERE p.pronamespace = 'oml'::regnamespace
+   AND p.proname IN ('ds_save_begin', 'ds_put_object', 'ds_put_chunk', 'ds_open', 'ds_objects',
+					 'ds_get_chunk', 'ds_describe', 'ds_delete', 'ds_dir', 'pyqgrant', 'pyqrevoke',
+					 'is_trusted', 'ds_can_read')
+ ORDER BY p.proname;
+
+-- The datastore catalog: pg_dump registration (all rows), row-level
+-- security and its policies
+SELECT c::regclass AS config_table, e.extcondition[i] AS condition
+  FROM pg_extension e, unnest(e.extconfig) WITH ORDINALITY AS u(c, i)
+ WHERE e.extname = 'oml_store' AND c::regclass::text LIKE 'oml.datastore%'
+ ORDER BY i;
+SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+ WHERE relnamespace = 'oml'::regnamespace AND relkind = 'r' AND relname LIKE 'datastore%'
+ ORDER BY relname;
+SELECT tablename, policyname, permissive, roles, cmd, qual, with_check
+  FROM pg_policies WHERE schemaname = 'oml' AND tablename LIKE 'datastore%'
+ ORDER BY tablename, policyname;
+SELECT c.relname, c.relkind, a.privilege_type
   FROM pg_class c, aclexplode(c.relacl) a
  WHERE c.relnamespace = 'oml'::regnamespace AND a.grantee = 0
+   AND (c.relname LIKE 'datastore%' OR c.relname LIKE '%pyq_datastore%')
  ORDER BY 1, 3;
-SELECT c.relname FROM pg_class c
- WHERE c.relnamespace = 'oml'::regnamespace AND c.relkind = 'S'
-   AND (has_sequence_privilege('public', c.oid, 'USAGE')
-		OR has_sequence_privilege('public', c.oid, 'SELECT')
-		OR has_sequence_privilege('public', c.oid, 'UPDATE'));
-
--- the views run as the querying role
-SELECT relname, reloptions FROM pg_class
- WHERE relnamespace = 'oml'::regnamespace AND relkind = 'v'
- ORDER BY relname;
 
 -- chunk bytes are stored out of line, uncompressed
 SELECT attname, attstorage FROM pg_attribute
@@ -101,6 +124,11 @@ CREATE ROLE regress_inst_user LOGIN;
 SET ROLE regress_inst_user;
 SELECT oml.ds_put_chunk(oml.ds_put_object(oml.ds_save_begin('before_drop'), 'o', 'builtins.int'), '\x01'::bytea);
 RESET ROLE;
+SELECT string_agg(pg_describe_object(classid, objid, objsubid), ', ' ORDER BY pg_describe_object(classid, objid, objsubid)) AS members
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oml_store')
+   AND deptype = 'e' \gset
 
 DROP EXTENSION oml_store;
 SELECT count(*) AS extensions FROM pg_extension WHERE extname = 'oml_store';
@@ -122,7 +150,9 @@ DROP SCHEMA regress_inst_schema;
 CREATE EXTENSION oml_store;
 SELECT extname, extversion, extnamespace::regnamespace AS schema
   FROM pg_extension WHERE extname = 'oml_store';
-SELECT count(*) AS members FROM pg_depend
+-- the same members as before
+SELECT string_agg(pg_describe_object(classid, objid, objsubid), ', ' ORDER BY pg_describe_object(classid, objid, objsubid)) = :'members' AS same_members
+  FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oml_store')
    AND deptype = 'e';

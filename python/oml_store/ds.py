@@ -105,25 +105,96 @@ def _shape(obj):
 
 # -- save ---------------------------------------------------------------------
 
+class _ChunkWriter:
+    """A binary file that sends what is written as chunks of chunk_size.
+
+    pickle.Pickler writes large payloads (a NumPy array's data, a long bytes
+    object) in one call with the object's own buffer: those are sliced into
+    chunks without being copied, so saving needs little memory beyond the
+    object itself.  Small writes are gathered into a buffer.
+    """
+
+    def __init__(self, send, chunk_size):
+        self._send = send
+        self._chunk_size = chunk_size
+        self._pending = bytearray()
+        self.total = 0
+
+    def write(self, data):
+        if isinstance(data, pickle.PickleBuffer):
+            view = data.raw()
+        else:
+            view = memoryview(data).cast("B")
+        with view:
+            n = len(view)
+            pos = 0
+            if self._pending:
+                pos = min(n, self._chunk_size - len(self._pending))
+                self._pending += view[:pos]
+                if len(self._pending) == self._chunk_size:
+                    self._send(self._pending)
+                    self._pending = bytearray()
+            while n - pos >= self._chunk_size:
+                self._send(view[pos:pos + self._chunk_size])
+                pos += self._chunk_size
+            if pos < n:
+                self._pending += view[pos:]
+        self.total += n
+        return n
+
+    def close(self):
+        """Send what is left."""
+        if self._pending:
+            self._send(self._pending)
+            self._pending = bytearray()
+
+
+class _ZlibWriter:
+    """A binary file that zlib-compresses into another one."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._compressor = zlib.compressobj()
+
+    def write(self, data):
+        if isinstance(data, pickle.PickleBuffer):
+            data = data.raw()
+        out = self._compressor.compress(data)
+        if out:
+            self._inner.write(out)
+        return len(memoryview(data).cast("B"))
+
+    def close(self):
+        self._inner.write(self._compressor.flush())
+        self._inner.close()
+
+
 def _put(backend, ds_id, obj_name, obj, compression):
-    """Pickle one object and send it, chunk by chunk."""
+    """Pickle one object, streaming its bytes to the server in chunks.
+
+    The bytes stored are exactly ``pickle.dumps(obj, HIGHEST_PROTOCOL)``
+    (zlib-compressed with ``compression``).
+    """
     length, nrow, ncol = _shape(obj)
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    if compression:
-        data = zlib.compress(data)
     [[obj_id]] = backend.query(
         "SELECT oml.ds_put_object(%s, %s, %s, %s, %s, %s, %s)",
         (ds_id, obj_name, _class_name(obj), length, nrow, ncol,
          "zlib" if compression else "none"))
-    total = len(data)
-    size = 0
-    with memoryview(data) as view:
-        for start in range(0, total, CHUNK_SIZE):
-            [[size]] = backend.query("SELECT oml.ds_put_chunk(%s, %s)",
-                                     (obj_id, view[start:start + CHUNK_SIZE]))
-    if size != total:
+    stored = []
+
+    def send(chunk):
+        [[size]] = backend.query("SELECT oml.ds_put_chunk(%s, %s)",
+                                 (obj_id, chunk))
+        stored.append(size)
+
+    chunks = _ChunkWriter(send, CHUNK_SIZE)
+    out = _ZlibWriter(chunks) if compression else chunks
+    pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    out.close()
+    if not stored or stored[-1] != chunks.total:
         raise OMLError("object \"%s\" was stored with %d bytes instead of %d"
-                       % (obj_name, size, total))
+                       % (obj_name, stored[-1] if stored else 0,
+                          chunks.total))
 
 
 def save(objs, name, description=None, grantable=False, overwrite=False,
