@@ -281,8 +281,11 @@ SELECT datastores = :datastores AS same_datastores, objects = :objects AS same_o
 -- a 1024-byte class, type names in any case
 --
 SET ROLE regress_bad_user;
+BEGIN;
+SELECT oml.ds_save_begin('base', append => true) = :base AS same_datastore;
 SELECT oml.ds_put_chunk(oml.ds_put_object(:base, repeat('o', 128), repeat('c', 1024), 0, 0, 0, 'zlib'), '\x78'::bytea);
 SELECT oml.ds_put_chunk(oml.ds_put_object(:base, 'nullcomp', 'builtins.int', compression => NULL), '\x01'::bytea);
+COMMIT;
 SELECT length(object_name) AS name_chars, size, nchunks, compression FROM oml.ds_objects('base');
 SELECT length(object_name) AS name_chars, length(class) AS class_chars, size, length, row_count, col_count
   FROM oml.ds_describe('base');

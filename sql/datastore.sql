@@ -323,12 +323,13 @@ SELECT oml.ds_put_chunk(:o_trust, '\x01'::bytea);
 COMMIT;
 SELECT object_name, trusted FROM oml.ds_objects('trust');
 RESET ROLE;
--- trust is the writer's at each write: a chunk added after losing
--- membership leaves the object untrusted
+-- trust is the writer's at each write: a chunk written after losing
+-- membership (here within the same save) leaves the object untrusted
+BEGIN;
 GRANT oml_developer TO regress_ds_alice;
 SET ROLE regress_ds_alice;
-SELECT oml.ds_put_chunk(oml.ds_put_object(oml.ds_save_begin('trust', append => true), 'p', 'builtins.int'), '\x01'::bytea) AS p_size;
-SELECT object_name, object_id AS o_trust_p FROM oml.ds_objects('trust', objs => '{p}') \gset
+SELECT oml.ds_put_object(oml.ds_save_begin('trust', append => true), 'p', 'builtins.int') AS o_trust_p \gset
+SELECT oml.ds_put_chunk(:o_trust_p, '\x01'::bytea);
 SELECT object_name, trusted FROM oml.ds_objects('trust');
 RESET ROLE;
 REVOKE oml_developer FROM regress_ds_alice;
@@ -336,6 +337,7 @@ SET ROLE regress_ds_alice;
 SELECT oml.ds_put_chunk(:o_trust_p, '\x02'::bytea);
 SELECT object_name, size, nchunks, trusted FROM oml.ds_objects('trust');
 RESET ROLE;
+COMMIT;
 SELECT o.name, pg_get_userbyid(o.writer) AS writer, o.trusted
   FROM oml.datastore_object o JOIN oml.datastore d ON d.id = o.ds_id
  WHERE d.name = 'trust' ORDER BY 2, 1;

@@ -55,7 +55,7 @@ typedef struct EvalCall
 	EvalKind	kind;
 	char	   *inp_nam;
 	char	   *par_lst;
-	char	   *out_fmt;		/* JSON, XML or PNG; NULL for relational */
+	char	   *out_fmt;		/* JSON, XML, PNG or PICKLE; NULL: relational */
 	int			row_num;
 	char	   *grp_col;
 	char	   *ord_col;
@@ -198,6 +198,8 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 			call->out_fmt = "XML";
 		else if (pg_strcasecmp(f, "png") == 0)
 			call->out_fmt = "PNG";
+		else if (pg_strcasecmp(f, "pickle") == 0)
+			call->out_fmt = "PICKLE";
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -367,8 +367,13 @@ def to_xml(result):
 
 
 def format_output(invoked, fmt):
-    """Rows (id, value, title, image) for out_fmt JSON, XML or PNG."""
+    """Rows (id, value, title, image) for out_fmt JSON, XML, PNG or PICKLE
+    (for the Python client: the pickled (result, figures) in image)."""
     result, figures = invoked
+    if fmt == "PICKLE":
+        import pickle
+        return [(None, None, None,
+                 pickle.dumps((result, figures), protocol=pickle.HIGHEST_PROTOCOL))]
     if fmt == "XML":
         return [(None, to_xml(result), None, None)]
     value = to_json(result)

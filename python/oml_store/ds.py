@@ -162,7 +162,8 @@ class _ZlibWriter:
         out = self._compressor.compress(data)
         if out:
             self._inner.write(out)
-        return len(memoryview(data).cast("B"))
+        with memoryview(data) as view:
+            return view.nbytes
 
     def close(self):
         self._inner.write(self._compressor.flush())
