@@ -25,10 +25,10 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'oml_ds_can_read'
 LANGUAGE C STABLE PARALLEL SAFE;
 
--- Datastores.
+-- Datastores.  Roles are stored as regrole, so pg_dump writes their names.
 CREATE TABLE oml.datastore (
 	id bigint PRIMARY KEY,
-	owner oid NOT NULL,
+	owner regrole NOT NULL,
 	name text NOT NULL,
 	description text,
 	grantable boolean NOT NULL DEFAULT false,
@@ -50,7 +50,7 @@ CREATE TABLE oml.datastore_object (
 	ncol bigint NOT NULL DEFAULT 1,
 	nchunks integer NOT NULL DEFAULT 0,
 	compression text NOT NULL DEFAULT 'none' CHECK (compression IN ('none', 'zlib')),
-	writer oid NOT NULL,
+	writer regrole NOT NULL,
 	trusted boolean NOT NULL,
 	created timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	UNIQUE (ds_id, name)
@@ -237,7 +237,7 @@ LANGUAGE C STABLE;
 -- unique among global scripts and readable by everyone.
 CREATE TABLE oml.script (
 	id bigint PRIMARY KEY,
-	owner oid NOT NULL,
+	owner regrole NOT NULL,
 	name text NOT NULL,
 	is_global boolean NOT NULL DEFAULT false,
 	source text NOT NULL,

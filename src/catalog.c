@@ -195,6 +195,28 @@ oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * A regular expression argument: anything but NULL or empty (an empty
+ * pattern would match every name).
+ */
+char *
+oml_check_pattern(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *pattern;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("regular expression must not be null")));
+	pattern = oml_arg_text(fcinfo, argno);
+	if (pattern[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("regular expression must not be empty"),
+				 errhint("Use \".*\" to match every name.")));
+	return pattern;
+}
+
+/*
  * A boolean argument that must not be NULL.
  */
 bool

@@ -227,10 +227,14 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 	if (oml_spi("SELECT id FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE",
 				false, 2, argtypes, values, nulls, -1) == 0)
 	{
-		oml_spi("INSERT INTO oml.datastore (id, owner, name, description, grantable)"
+		if (oml_spi("INSERT INTO oml.datastore (id, owner, name, description, grantable)"
 				" VALUES (nextval('oml.datastore_id_seq'), $1, $2, $3, $4)"
-				" RETURNING id",
-				false, 4, argtypes, values, nulls, 1);
+				" ON CONFLICT (owner, name) DO NOTHING RETURNING id",
+				false, 4, argtypes, values, nulls, -1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("datastore \"%s\" already exists", name),
+					 errdetail("Another session created it after this transaction's snapshot was taken.")));
 		id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
 	}
 	else
@@ -321,11 +325,16 @@ oml_ds_put_object(PG_FUNCTION_ARGS)
 		values[6] = CStringGetTextDatum(compression);
 		values[7] = ObjectIdGetDatum(caller);
 		values[8] = BoolGetDatum(oml_role_is_trusted(caller));
-		oml_spi("INSERT INTO oml.datastore_object"
+		if (oml_spi("INSERT INTO oml.datastore_object"
 				" (id, ds_id, name, class, length, nrow, ncol, compression, writer, trusted)"
 				" VALUES (nextval('oml.datastore_object_id_seq'),"
-				" $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-				false, 9, argtypes, values, NULL, 1);
+				" $1, $2, $3, $4, $5, $6, $7, $8, $9)"
+				" ON CONFLICT (ds_id, name) DO NOTHING RETURNING id",
+				false, 9, argtypes, values, NULL, -1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update"),
+					 errdetail("Another session saved object \"%s\" after this transaction's snapshot was taken.", obj_name)));
 		obj_id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
 	}
 	oml_leave(&ctx);
@@ -574,9 +583,10 @@ oml_ds_describe(PG_FUNCTION_ARGS)
 Datum
 oml_ds_delete(PG_FUNCTION_ARGS)
 {
-	char	   *name = oml_check_name("datastore", fcinfo, 0);
-	ArrayType  *objs = check_name_array(fcinfo, 1);
 	bool		regex_match = oml_check_bool("regex_match", fcinfo, 2);
+	char	   *name = regex_match ? oml_check_pattern(fcinfo, 0) :
+		oml_check_name("datastore", fcinfo, 0);
+	ArrayType  *objs = check_name_array(fcinfo, 1);
 	Oid			caller = GetUserId();
 	OmlContext	ctx;
 	Oid			argtypes[2] = {OIDOID, TEXTOID};

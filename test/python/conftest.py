@@ -124,9 +124,11 @@ def clean(admin):
     """Each test starts without datastores and without a connection."""
     oml.disconnect()
     admin.sql("DELETE FROM oml.datastore")
+    admin.sql("DELETE FROM oml.script")
     yield
     oml.disconnect()
     admin.sql("DELETE FROM oml.datastore")
+    admin.sql("DELETE FROM oml.script")
 
 
 @pytest.fixture
@@ -146,6 +148,17 @@ def connect_as(database, admin):
 @pytest.fixture
 def alice(connect_as):
     connect_as(ALICE)
+
+
+def sql_as(role, query, params=()):
+    """Run one statement as role (in its own committed transaction)."""
+    conn = psycopg2.connect(user=role, password=PASSWORD, dbname=DBNAME)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
 
 
 class Unpicklable:

@@ -4,7 +4,8 @@ import psycopg2
 import pytest
 
 import oml_store as oml
-from conftest import ALICE, BOB, CAROL, GROUP, PASSWORD, no_warnings
+from conftest import (ALICE, BOB, CAROL, GROUP, PASSWORD, no_warnings,
+                      sql_as)
 
 
 def readable(role, connect_as, ds="ds", owner=ALICE):
@@ -149,16 +150,40 @@ def test_grant_missing_or_foreign_datastore(alice_ds, connect_as):
 
 def test_grant_types(alice_ds):
     with pytest.raises(oml.OMLError) as err:
-        oml.grant("ds", typ="pyqscript", user=BOB)
-    assert err.value.sqlstate == "0A000"
-    with pytest.raises(oml.OMLError) as err:
-        oml.revoke("ds", typ="pyqscript")
-    assert err.value.sqlstate == "0A000"
+        oml.grant("ds", typ="pyqscript", user=BOB)    # no script "ds"
+    assert err.value.sqlstate == "42704"
+    assert str(err.value).startswith('script "ds" does not exist')
     with pytest.raises(oml.OMLError) as err:
         oml.grant("ds", typ="table", user=BOB)
     assert err.value.sqlstate == "22023"
+    assert grants() == []
     oml.grant("ds", typ="DATASTORE", user=BOB)
     assert grants() == [("ds", BOB)]
+
+
+def test_grant_script(alice_ds, connect_as):
+    def can_read(role):
+        try:
+            return sql_as(role, "SELECT oml.script_load('f', %s)",
+                          (ALICE,)) == [(SOURCE,)]
+        except psycopg2.Error as err:
+            assert err.pgcode == "42501"
+            return False
+    SOURCE = "def f():\n    return 1\n"
+    sql_as(ALICE, "SELECT oml.pyqScriptCreate('f', %s)", (SOURCE,))
+    assert not can_read(BOB)
+    oml.grant("f", typ="pyqscript", user=BOB)
+    assert can_read(BOB) and not can_read(CAROL)
+    oml.grant("f", "pyqscript")                      # PUBLIC
+    assert can_read(CAROL)
+    oml.revoke("f", typ="pyqscript")
+    oml.revoke("f", typ="pyqscript", user=BOB)
+    assert not can_read(BOB) and not can_read(CAROL)
+    assert grants() == []               # dir lists datastore grants only
+    connect_as(BOB)
+    with pytest.raises(oml.OMLError) as err:
+        oml.grant("f", typ="pyqscript", user=CAROL)   # not bob's
+    assert err.value.sqlstate == "42704"
 
 
 def test_grant_argument_types(alice_ds):
