@@ -69,3 +69,15 @@ installcheck-large:
 demo-run:
 	@echo "==================== demo ===================="
 	@env -u PYTHONHOME PYTHONPATH="$(CURDIR)/python" PYTHONNOUSERSITE=1 PYTHONSAFEPATH=1 $(HARNESS_PYTHON) scripts/demo.py
+
+# Benchmarks against plpython3u and client-side Python (bench/run.py):
+#   make bench                      full sizes (under 10 minutes on 2 cores)
+#   make bench BENCH_ARGS=--quick   small sizes;  BENCH_ARGS="--only 1,2"
+.PHONY: bench bench-run
+BENCH_ARGS ?=
+bench: harness-prepare
+	@$(HARNESS_CLUSTER) $(MAKE) --no-print-directory bench-run BENCH_ARGS="$(BENCH_ARGS)"
+
+bench-run:
+	@echo "==================== bench ===================="
+	@env -u PYTHONHOME PYTHONNOUSERSITE=1 PYTHONSAFEPATH=1 $(HARNESS_PYTHON) bench/run.py $(BENCH_ARGS)

@@ -209,14 +209,16 @@ class Psycopg2Backend(Backend):
                     self._ext.ISOLATION_LEVEL_READ_UNCOMMITTED,
                     self._ext.ISOLATION_LEVEL_READ_COMMITTED):
                 # psycopg2 sends BEGIN before this first statement.
-                self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                self._execute(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         elif status == self._ext.TRANSACTION_STATUS_INTRANS:
             mode = "savepoint"
             self._execute("SAVEPOINT " + _SAVEPOINT)
         elif status == self._ext.TRANSACTION_STATUS_INERROR:
             raise OMLError("current transaction is aborted",
                            sqlstate="25P02",
-                           hint="Roll back the connection's transaction first.")
+                           hint="Roll back the connection's transaction"
+                                " first.")
         else:
             raise OMLError("the connection is busy or broken",
                            sqlstate="08000")

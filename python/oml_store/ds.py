@@ -347,8 +347,8 @@ def load(name, objs=None, owner=None, to_globals=True):
     # One snapshot: the objects listed are the ones whose chunks are read.
     with backend.transaction(snapshot=True):
         rows = backend.query(
-            "SELECT object_name, object_id, size, nchunks, compression, trusted"
-            " FROM oml.ds_objects(%s, %s, %s::text[])",
+            "SELECT object_name, object_id, size, nchunks, compression,"
+            " trusted FROM oml.ds_objects(%s, %s, %s::text[])",
             (name, owner, names))
         for obj_name, obj_id, size, nchunks, compression, trusted in rows:
             if backend.requires_trusted and not trusted:

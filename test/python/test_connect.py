@@ -97,7 +97,7 @@ def test_connect_to_database_without_extension(admin):
         conn.close()
 
 
-# -- conn= an existing psycopg2 connection --------------------------------------
+# -- conn= an existing psycopg2 connection ------------------------------------
 
 @pytest.fixture
 def user_conn(database):
@@ -193,7 +193,7 @@ def test_conn_autocommit(user_conn, admin):
     assert oml.ds.load("ds", to_globals=False) == {"x": 1, "y": 2}
 
 
-# -- errors and transactions ------------------------------------------------------
+# -- errors and transactions --------------------------------------------------
 
 def test_server_error_fields(alice):
     oml.ds.save({"x": 1}, "ds")
@@ -239,3 +239,15 @@ def test_package_surface():
         assert callable(getattr(oml.ds, name))
     assert oml.ds.CHUNK_SIZE == 8 * 1024 * 1024
     assert issubclass(oml.OMLError, Exception)
+
+
+def test_terminated_session(connect_as, admin):
+    connect_as(ALICE)
+    pid = _backend.get_backend().connection.info.backend_pid
+    assert admin.sql("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
+    with pytest.raises(oml.OMLError) as err:
+        oml.ds.dir()
+    assert "terminat" in str(err.value) or "closed" in str(err.value)
+    assert oml.isconnected() is False
+    connect_as(ALICE)                   # reconnecting just works
+    assert len(oml.ds.dir()) == 0

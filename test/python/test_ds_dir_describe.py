@@ -210,7 +210,7 @@ def test_dir_dstype_case_and_errors(alice):
         oml.ds.dir("ds", regex_match="yes")
 
 
-# -- describe --------------------------------------------------------------------
+# -- describe -----------------------------------------------------------------
 
 def fitted_model():
     x = np.arange(20, dtype=float).reshape(10, 2)

@@ -117,7 +117,7 @@ def test_unicode_names(alice):
     assert oml.ds.load("magasin é", to_globals=False) == {"données ✓": 1}
 
 
-# -- load: objs, owner, to_globals -------------------------------------------------
+# -- load: objs, owner, to_globals --------------------------------------------
 
 def test_load_to_globals(alice):
     oml.ds.save({"zz_loaded_b": [1], "zz_loaded_a": "a"}, "ds")
@@ -125,7 +125,7 @@ def test_load_to_globals(alice):
         names = oml.ds.load("ds")
         assert names == ["zz_loaded_a", "zz_loaded_b"]
         assert globals()["zz_loaded_a"] == "a"
-        assert zz_loaded_b == [1]       # noqa: F821 -- bound by load
+        assert globals()["zz_loaded_b"] == [1]
     finally:
         globals().pop("zz_loaded_a", None)
         globals().pop("zz_loaded_b", None)
@@ -138,7 +138,7 @@ def test_load_to_globals_explicit_true_is_callers_module(alice):
         return oml.ds.load("ds", to_globals=True)
     try:
         assert inner() == ["zz_x"]
-        assert globals()["zz_x"] == 7   # the module globals, not inner's locals
+        assert globals()["zz_x"] == 7   # module globals, not inner's locals
     finally:
         globals().pop("zz_x", None)
 
@@ -262,7 +262,7 @@ def test_load_argument_types(alice):
             oml.ds.load(**kwargs)
 
 
-# -- save: overwrite, append and their errors ---------------------------------------
+# -- save: overwrite, append and their errors ---------------------------------
 
 def test_save_existing_is_an_error(alice):
     oml.ds.save({"a": 1}, "ds", description="first")
@@ -377,7 +377,7 @@ def test_save_argument_errors(alice):
     assert len(oml.ds.dir()) == 0
 
 
-# -- transactions ---------------------------------------------------------------
+# -- transactions -------------------------------------------------------------
 
 def test_failed_save_leaves_nothing(alice, admin):
     with pytest.raises(PicklingNotAllowed):
@@ -428,7 +428,7 @@ def test_interrupted_chunk_upload_leaves_nothing(alice, admin, monkeypatch):
     assert oml.ds.load("ds", to_globals=False) == {"a": 1}
 
 
-# -- trust ------------------------------------------------------------------------
+# -- trust --------------------------------------------------------------------
 
 def test_trusted_flag(connect_as, admin):
     connect_as(ALICE)                       # member of oml_developer
