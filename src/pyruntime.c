@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include "pyoml.h"
 
@@ -31,6 +32,7 @@
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "fmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -420,6 +422,27 @@ python_package_dir(void)
 }
 
 /*
+ * Let plpython3u work after us.  PL/Python registers its built-in module
+ * plpy before starting Python, which it cannot do once Python runs; so when
+ * plpython3 is installed, load it first: it either starts Python itself, or
+ * we register plpy for it before starting Python.
+ */
+static void
+prepare_plpython(void)
+{
+	char		path[MAXPGPATH];
+	PyObject   *(*init_plpy) (void);
+
+	snprintf(path, sizeof(path), "%s/plpython3%s", pkglib_path, DLSUFFIX);
+	if (access(path, R_OK) != 0)
+		return;
+	init_plpy = (PyObject *(*) (void))
+		load_external_function("$libdir/plpython3", "PyInit_plpy", false, NULL);
+	if (init_plpy != NULL && !Py_IsInitialized())
+		PyImport_AppendInittab("plpy", init_plpy);
+}
+
+/*
  * Start Python (unless plpython3u did), register _oml, import our runtime
  * and hook cancellation.  Runs once per backend.
  */
@@ -433,6 +456,8 @@ oml_py_init(void)
 	if (py_ready)
 		return;
 
+	if (!Py_IsInitialized())
+		prepare_plpython();
 	if (!Py_IsInitialized())
 		Py_InitializeEx(0);
 
