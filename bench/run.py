@@ -213,14 +213,11 @@ $$, v_overwrite => true)""")
         cur.execute(q)
     ours, _ = timed(ours_fn, 2)
 
-    mbytes = pickle.dumps(model)
-    cur.execute("CREATE TEMP TABLE m (b bytea)")
-    cur.execute("INSERT INTO m VALUES (%s)", (psycopg2.Binary(mbytes),))
     cur.execute("""CREATE OR REPLACE FUNCTION py_score(tab text, chunk int)
         RETURNS TABLE (id int, pred float8) LANGUAGE plpython3u AS $$
 import pickle
 import pandas as pd
-m = pickle.loads(plpy.execute("SELECT b FROM oml.datastore_chunk c JOIN oml.datastore_object o ON o.id = c.obj_id WHERE o.name = 'model' ORDER BY seq")[0]["b"])
+m = pickle.loads(plpy.execute("SELECT data FROM oml.datastore_chunk c JOIN oml.datastore_object o ON o.id = c.obj_id WHERE o.name = 'model' ORDER BY seq")[0]["data"])
 cur = plpy.cursor("SELECT id, a, b, c, d FROM " + plpy.quote_ident(tab))
 while True:
     rows = cur.fetch(chunk)

@@ -194,6 +194,45 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 
 	switch (typid)
 	{
+		case TEXTOID:
+		case VARCHAROID:
+			if (PyUnicode_Check(obj) && typmod < 0)
+			{
+				Py_ssize_t	len;
+				const char *utf8 = PyUnicode_AsUTF8AndSize(obj, &len);
+				char	   *server;
+
+				if (utf8 == NULL)
+				{
+					PyErr_Clear();
+					break;
+				}
+				server = pg_any_to_server(utf8, len, PG_UTF8);
+				if (server == utf8)
+					return PointerGetDatum(cstring_to_text_with_len(utf8, len));
+				return CStringGetTextDatum(server);
+			}
+			break;
+		case INT4OID:
+		case INT2OID:
+			if (PyLong_Check(obj) && !PyBool_Check(obj))
+			{
+				int			overflow;
+				long		v = PyLong_AsLongAndOverflow(obj, &overflow);
+
+				if (v == -1 && PyErr_Occurred())
+					PyErr_Clear();
+				else if (!overflow &&
+						 v >= (typid == INT2OID ? PG_INT16_MIN : PG_INT32_MIN) &&
+						 v <= (typid == INT2OID ? PG_INT16_MAX : PG_INT32_MAX))
+					return typid == INT2OID ? Int16GetDatum((int16) v) :
+						Int32GetDatum((int32) v);
+			}
+			break;	/* out of range: the input function reports it */
+		case FLOAT4OID:
+			if (PyFloat_Check(obj))
+				return Float4GetDatum((float4) PyFloat_AS_DOUBLE(obj));
+			break;
 		case BOOLOID:
 			if (PyBool_Check(obj) || PyLong_Check(obj))
 				return BoolGetDatum(PyObject_IsTrue(obj));
@@ -282,14 +321,70 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 }
 
 /*
+ * A growable byte buffer that is a Python bytearray, so numpy can use it
+ * without a copy (np.frombuffer).
+ */
+typedef struct PyBuf
+{
+	PyObject   *obj;			/* bytearray, NULL until first use */
+	Py_ssize_t	len;			/* bytes used */
+	Py_ssize_t	cap;			/* bytes allocated (the bytearray's size) */
+} PyBuf;
+
+/*
+ * Room for n more bytes at the end of buf; returns where to write them.
+ */
+static inline char *
+pybuf_reserve(PyBuf *buf, Py_ssize_t n)
+{
+	if (buf->len + n > buf->cap)
+	{
+		Py_ssize_t	cap = Max(buf->cap * 2, 65536);
+
+		while (cap < buf->len + n)
+			cap *= 2;
+		if (buf->obj == NULL)
+			buf->obj = PyByteArray_FromStringAndSize(NULL, cap);
+		else if (PyByteArray_Resize(buf->obj, cap) < 0)
+			Py_CLEAR(buf->obj);
+		if (buf->obj == NULL)
+			oml_py_raise(NULL);
+		buf->cap = cap;
+	}
+	return PyByteArray_AS_STRING(buf->obj) + buf->len;
+}
+
+/*
+ * The filled part of buf as a bytearray (a new reference); buf starts over.
+ */
+static PyObject *
+pybuf_take(PyBuf *buf)
+{
+	PyObject   *obj = buf->obj;
+
+	if (obj == NULL)
+		obj = PyByteArray_FromStringAndSize(NULL, 0);
+	else if (PyByteArray_Resize(obj, buf->len) < 0)
+	{
+		Py_DECREF(obj);
+		obj = NULL;
+	}
+	buf->obj = NULL;
+	buf->len = buf->cap = 0;
+	if (obj == NULL)
+		oml_py_raise(NULL);
+	return obj;
+}
+
+/*
  * One column being gathered.
  */
 typedef struct ColBuf
 {
 	ColKind		kind;
 	Oid			typid;
-	StringInfoData data;		/* packed values, for every kind but object */
-	StringInfoData mask;		/* one byte per row: 1 when NULL */
+	PyBuf		data;			/* packed values, for every kind but object */
+	PyBuf		mask;			/* one byte per row: 1 when NULL */
 	bool		has_null;
 	PyObject   *objects;		/* list, for COL_OBJECT */
 } ColBuf;
@@ -332,8 +427,8 @@ kind_of(Oid typid)
 }
 
 /*
- * Start gathering rows of desc.  Lives in the current memory context; the
- * Python lists are released by oml_columns_free.
+ * Start gathering rows of desc.  The Python buffers and lists it holds are
+ * released by oml_columns_free.
  */
 OmlColumns *
 oml_columns_begin(TupleDesc desc)
@@ -349,8 +444,6 @@ oml_columns_begin(TupleDesc desc)
 
 		cb->typid = TupleDescAttr(desc, c)->atttypid;
 		cb->kind = kind_of(cb->typid);
-		initStringInfo(&cb->data);
-		initStringInfo(&cb->mask);
 		if (cb->kind == COL_OBJECT)
 		{
 			cb->objects = PyList_New(0);
@@ -362,21 +455,21 @@ oml_columns_begin(TupleDesc desc)
 }
 
 /*
- * Append one row.
+ * Append one row given as values and nulls (as a slot has them).
+ * Conversions may allocate in the current memory context.
  */
 void
-oml_columns_add(OmlColumns *cols, HeapTuple tup)
+oml_columns_add_values(OmlColumns *cols, Datum *values, bool *isnull)
 {
 	for (int c = 0; c < cols->ncols; c++)
 	{
 		ColBuf	   *cb = &cols->cols[c];
-		bool		isnull;
-		Datum		d = heap_getattr(tup, c + 1, cols->desc, &isnull);
-		char		nullbyte = isnull ? 1 : 0;
+		Datum		d = values[c];
+		bool		null = isnull[c];
 
 		if (cb->kind == COL_OBJECT)
 		{
-			PyObject   *o = oml_datum_to_py(d, isnull, cb->typid);
+			PyObject   *o = oml_datum_to_py(d, null, cb->typid);
 
 			if (o == NULL || PyList_Append(cb->objects, o) < 0)
 			{
@@ -386,59 +479,86 @@ oml_columns_add(OmlColumns *cols, HeapTuple tup)
 			Py_DECREF(o);
 			continue;
 		}
-		appendBinaryStringInfo(&cb->mask, &nullbyte, 1);
-		cb->has_null |= isnull;
+		*pybuf_reserve(&cb->mask, 1) = null ? 1 : 0;
+		cb->mask.len++;
+		cb->has_null |= null;
 		if (cb->kind == COL_BOOL)
 		{
-			char		b = isnull ? 0 : DatumGetBool(d);
-
-			appendBinaryStringInfo(&cb->data, &b, 1);
+			*pybuf_reserve(&cb->data, 1) = null ? 0 : DatumGetBool(d);
+			cb->data.len++;
 			continue;
 		}
 		{
-			union
-			{
-				double		f;
-				int64		i;
-			}			v;
+			char	   *p = pybuf_reserve(&cb->data, 8);
+			double		f = 0;
+			int64		i = 0;
+			bool		is_float = false;
 
-			v.i = 0;
-			if (!isnull)
+			if (!null)
 			{
 				switch (cb->typid)
 				{
 					case FLOAT4OID:
-						v.f = DatumGetFloat4(d);
+						f = DatumGetFloat4(d), is_float = true;
 						break;
 					case FLOAT8OID:
-						v.f = DatumGetFloat8(d);
+						f = DatumGetFloat8(d), is_float = true;
 						break;
 					case NUMERICOID:
-						v.f = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+						f = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+						is_float = true;
 						break;
 					case INT2OID:
-						v.i = DatumGetInt16(d);
+						i = DatumGetInt16(d);
 						break;
 					case INT4OID:
-						v.i = DatumGetInt32(d);
+						i = DatumGetInt32(d);
 						break;
 					case DATEOID:
-						v.i = DatumGetDateADT(d);
+						i = DatumGetDateADT(d);
 						break;
-					default:	/* timestamps */
-						v.i = DatumGetInt64(d);
+					default:	/* int8, timestamps */
+						i = DatumGetInt64(d);
 						break;
 				}
 			}
-			appendBinaryStringInfo(&cb->data, (char *) &v, sizeof(v));
+			if (is_float)
+				memcpy(p, &f, 8);
+			else
+				memcpy(p, &i, 8);
+			cb->data.len += 8;
 		}
 	}
 	cols->nrows++;
 }
 
 /*
+ * Append one row given as a heap tuple.
+ */
+void
+oml_columns_add(OmlColumns *cols, HeapTuple tup)
+{
+	Datum	   *values = palloc(sizeof(Datum) * cols->ncols);
+	bool	   *isnull = palloc(sizeof(bool) * cols->ncols);
+
+	heap_deform_tuple(tup, cols->desc, values, isnull);
+	oml_columns_add_values(cols, values, isnull);
+	pfree(values);
+	pfree(isnull);
+}
+
+/*
+ * How many rows are gathered.
+ */
+uint64
+oml_columns_count(OmlColumns *cols)
+{
+	return cols->nrows;
+}
+
+/*
  * The gathered columns as a Python list of (name, kind, data, nullmask)
- * tuples, data being bytes or a list; then start over, empty.
+ * tuples, data being a bytearray or a list; then start over, empty.
  */
 PyObject *
 oml_columns_take(OmlColumns *cols)
@@ -462,12 +582,15 @@ oml_columns_take(OmlColumns *cols)
 		}
 		else
 		{
-			data = PyBytes_FromStringAndSize(cb->data.data, cb->data.len);
-			mask = cb->has_null ?
-				PyBytes_FromStringAndSize(cb->mask.data, cb->mask.len) :
-				Py_NewRef(Py_None);
-			resetStringInfo(&cb->data);
-			resetStringInfo(&cb->mask);
+			data = pybuf_take(&cb->data);
+			if (cb->has_null)
+				mask = pybuf_take(&cb->mask);
+			else
+			{
+				Py_CLEAR(cb->mask.obj);
+				cb->mask.len = cb->mask.cap = 0;
+				mask = Py_NewRef(Py_None);
+			}
 			cb->has_null = false;
 		}
 		item = Py_BuildValue("(ssNN)",
@@ -485,13 +608,17 @@ oml_columns_take(OmlColumns *cols)
 }
 
 /*
- * Release the Python lists held by cols (safe to call twice).
+ * Release the Python objects held by cols (safe to call twice).
  */
 void
 oml_columns_free(OmlColumns *cols)
 {
 	for (int c = 0; c < cols->ncols; c++)
+	{
 		Py_CLEAR(cols->cols[c].objects);
+		Py_CLEAR(cols->cols[c].data.obj);
+		Py_CLEAR(cols->cols[c].mask.obj);
+	}
 }
 
 /*

@@ -65,6 +65,9 @@ extern Datum oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod,
 							 bool *isnull);
 extern OmlColumns *oml_columns_begin(TupleDesc desc);
 extern void oml_columns_add(OmlColumns *cols, HeapTuple tup);
+extern void oml_columns_add_values(OmlColumns *cols, Datum *values,
+								   bool *isnull);
+extern uint64 oml_columns_count(OmlColumns *cols);
 extern PyObject *oml_columns_take(OmlColumns *cols);
 extern void oml_columns_free(OmlColumns *cols);
 extern PyObject *oml_spi_result_to_columns(SPITupleTable *tuptable,

@@ -19,6 +19,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "tcop/dest.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -77,6 +79,8 @@ typedef struct EvalCache
 	char	   *par_lst;
 	PyObject   *kwargs;
 	PyObject   *controls;		/* (input_type, na_omit, graphics) */
+	PyObject   *run_fn;			/* oml_store._runtime.run */
+	TupleDesc	desc;			/* result columns, in fn_mcxt */
 } EvalCache;
 
 /*
@@ -86,7 +90,6 @@ typedef struct EvalRefs
 {
 	PyObject   *args;
 	PyObject   *frame;
-	PyObject   *invoked;
 	PyObject   *rows;
 } EvalRefs;
 
@@ -101,6 +104,7 @@ cache_release(void *arg)
 	Py_CLEAR(cache->func);
 	Py_CLEAR(cache->kwargs);
 	Py_CLEAR(cache->controls);
+	Py_CLEAR(cache->run_fn);
 }
 
 /*
@@ -307,34 +311,6 @@ input_query(const char *inp_nam)
 }
 
 /*
- * Call the script's function and return Python's (result, figures).
- */
-static PyObject *
-invoke(EvalCache *cache, PyObject *args, const char *out_fmt)
-{
-	PyObject   *invoke_fn;
-	PyObject   *callargs;
-	PyObject   *res;
-
-	invoke_fn = PyObject_GetAttrString(oml_py_runtime, "invoke");
-	if (invoke_fn == NULL)
-		oml_py_raise(NULL);
-	callargs = Py_BuildValue("(OOOOz)", cache->func, args, cache->kwargs,
-							 cache->controls, out_fmt);
-	if (callargs == NULL)
-	{
-		Py_DECREF(invoke_fn);
-		oml_py_raise(NULL);
-	}
-	res = oml_py_call_guarded(invoke_fn, callargs, NULL);
-	Py_DECREF(invoke_fn);
-	Py_DECREF(callargs);
-	if (res == NULL)
-		oml_py_raise(cache->scr.name);
-	return res;
-}
-
-/*
  * Put the result of one script call into the output tuplestore, as
  * formatted rows or as relational rows, labelled with name (NULL for
  * pyqEval and pyqTableEval).
@@ -344,21 +320,11 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	 EvalRefs *refs, const char *label)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	desc = rsinfo->setDesc;
+	TupleDesc	desc = cache->desc;
 	int			natts = desc->natts;
 	Datum	   *values = palloc(sizeof(Datum) * natts);
 	bool	   *nulls = palloc(sizeof(bool) * natts);
 	Py_ssize_t	nrows;
-
-	if (call->out_fmt)
-		refs->rows = oml_py_runtime_call("format_output",
-										 Py_BuildValue("(Os)", refs->invoked,
-													   call->out_fmt));
-	else
-		refs->rows = oml_py_runtime_call("to_rows",
-										 Py_BuildValue("(Oi)", refs->invoked,
-													   natts));
-	Py_CLEAR(refs->invoked);
 
 	nrows = PyList_Size(refs->rows);
 	for (Py_ssize_t r = 0; r < nrows; r++)
@@ -405,11 +371,30 @@ static void
 run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		 EvalRefs *refs, PyObject *args, const char *label)
 {
+	PyObject   *callargs;
+
 	refs->args = args;
 	if (refs->args == NULL)
 		oml_py_raise(NULL);
-	refs->invoked = invoke(cache, refs->args, call->out_fmt);
+	if (cache->run_fn == NULL)
+	{
+		cache->run_fn = PyObject_GetAttrString(oml_py_runtime, "run");
+		if (cache->run_fn == NULL)
+			oml_py_raise(NULL);
+	}
+	callargs = Py_BuildValue("(OOOOzi)", cache->func, refs->args,
+							 cache->kwargs, cache->controls, call->out_fmt,
+							 cache->desc->natts);
+	if (callargs == NULL)
+		oml_py_raise(NULL);
+	refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);
+	Py_DECREF(callargs);
 	Py_CLEAR(refs->args);
+	if (refs->rows == NULL)
+		oml_py_raise(cache->scr.name);
+	if (!PyList_Check(refs->rows))
+		elog(ERROR, "oml_store runtime returned %s instead of a list",
+			 Py_TYPE(refs->rows)->tp_name);
 	emit(fcinfo, call, cache, refs, label);
 }
 
@@ -429,18 +414,28 @@ build_frame(EvalCache *cache, OmlColumns *cols)
  * The text of the grouping columns of one row, to spot group changes.
  */
 static char *
-group_key(HeapTuple tup, TupleDesc desc, int *keycols, int nkeys)
+group_key(TupleTableSlot *slot, int *keycols, int nkeys)
 {
 	StringInfoData buf;
+	TupleDesc	desc = slot->tts_tupleDescriptor;
 
 	initStringInfo(&buf);
 	for (int k = 0; k < nkeys; k++)
 	{
-		char	   *v = SPI_getvalue(tup, desc, keycols[k]);
+		int			att = keycols[k] - 1;
 
 		if (k > 0)
 			appendStringInfoChar(&buf, ',');
-		appendStringInfoString(&buf, v ? v : "NULL");
+		if (slot->tts_isnull[att])
+			appendStringInfoString(&buf, "NULL");
+		else
+		{
+			Oid			outfn;
+			bool		isvarlena;
+
+			getTypeOutputInfo(TupleDescAttr(desc, att)->atttypid, &outfn, &isvarlena);
+			appendStringInfoString(&buf, OidOutputFunctionCall(outfn, slot->tts_values[att]));
+		}
 	}
 	return buf.data;
 }
@@ -479,153 +474,207 @@ group_columns(const char *grp_col, TupleDesc desc, int *nkeys)
 }
 
 /*
- * Read the input through a cursor and run the script on the whole of it
+ * Receives the input query's rows straight from the executor (no copy into
+ * an SPI tuple table), gathers them column by column and runs the script
+ * whenever a chunk or group is complete.
+ */
+typedef struct InputDest
+{
+	DestReceiver pub;
+	FunctionCallInfo fcinfo;
+	EvalCall   *call;
+	EvalCache  *cache;
+	EvalRefs   *refs;
+	MemoryContext cxt;			/* lives as long as the run */
+	MemoryContext rowcxt;		/* reset every few rows */
+	OmlColumns *cols;
+	int		   *keycols;
+	int			nkeys;
+	char	   *curkey;			/* current group, in cxt */
+	int			chunk;			/* chunks run so far */
+	uint64		inchunk;		/* rows in the current chunk */
+} InputDest;
+
+/*
+ * Run the script on what has been gathered, labelled name.
+ */
+static void
+input_flush(InputDest *d, const char *name)
+{
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+
+	d->refs->frame = build_frame(d->cache, d->cols);
+	run_once(d->fcinfo, d->call, d->cache, d->refs,
+			 PyTuple_Pack(1, d->refs->frame), name);
+	Py_CLEAR(d->refs->frame);
+	d->inchunk = 0;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The run's last chunk, group or whole table.
+ */
+static void
+input_finish(InputDest *d)
+{
+	char		label[32];
+
+	if (d->call->kind == EVAL_TABLE)
+	{
+		if (d->cols == NULL)
+			elog(ERROR, "input query returned no row description");
+		input_flush(d, NULL);
+	}
+	else if (d->call->kind == EVAL_ROW && d->inchunk > 0)
+	{
+		snprintf(label, sizeof(label), "%d", ++d->chunk);
+		input_flush(d, label);
+	}
+	else if (d->call->kind == EVAL_GROUP && d->curkey != NULL)
+		input_flush(d, d->curkey);
+}
+
+static void
+input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	InputDest  *d = (InputDest *) self;
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+	TupleDesc	desc = CreateTupleDescCopy(typeinfo);
+
+	d->cols = oml_columns_begin(desc);
+	if (d->call->kind == EVAL_GROUP)
+		d->keycols = group_columns(d->call->grp_col, desc, &d->nkeys);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+input_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	InputDest  *d = (InputDest *) self;
+	MemoryContext old = MemoryContextSwitchTo(d->rowcxt);
+
+	slot_getallattrs(slot);
+	if (d->call->kind == EVAL_GROUP)
+	{
+		char	   *key = group_key(slot, d->keycols, d->nkeys);
+
+		if (d->curkey == NULL || strcmp(key, d->curkey) != 0)
+		{
+			if (d->curkey)
+			{
+				input_flush(d, d->curkey);
+				pfree(d->curkey);
+			}
+			d->curkey = MemoryContextStrdup(d->cxt, key);
+		}
+	}
+	oml_columns_add_values(d->cols, slot->tts_values, slot->tts_isnull);
+	d->inchunk++;
+	if (d->call->kind == EVAL_ROW && d->inchunk == (uint64) d->call->row_num)
+	{
+		char		label[32];
+
+		snprintf(label, sizeof(label), "%d", ++d->chunk);
+		input_flush(d, label);
+	}
+	MemoryContextSwitchTo(old);
+	if ((d->inchunk & 1023) == 0)
+	{
+		MemoryContextReset(d->rowcxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return true;
+}
+
+static void
+input_shutdown(DestReceiver *self)
+{
+}
+
+static void
+input_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * Run the input query as the caller and the script on the whole of it
  * (table), on chunks of row_num rows (row) or on each group (group).
  */
 static void
 run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 			   EvalRefs *refs)
 {
-	MemoryContext rowcxt;
 	char	   *sql = input_query(call->inp_nam);
-	Portal		portal;
+	InputDest	d;
 	SPIPlanPtr	plan;
-	OmlColumns *volatile cols = NULL;
-	int		   *keycols = NULL;
-	int			nkeys = 0;
-	char	   *curkey = NULL;
-	int			chunk = 0;
-	MemoryContext oldcxt = CurrentMemoryContext;
-	MemoryContext spicxt;
+	SPIExecuteOptions options;
+	int			rc;
 
 	if (call->kind == EVAL_GROUP)
 	{
-		/* Group columns are checked against the input's columns below. */
+		/* Group columns are checked against the input's columns later. */
 		sql = psprintf("SELECT * FROM (%s) oml_input ORDER BY %s%s%s",
 					   sql, call->grp_col,
 					   call->ord_col ? ", " : "",
 					   call->ord_col ? call->ord_col : "");
 	}
 
+	memset(&d, 0, sizeof(d));
+	d.pub.receiveSlot = input_receive;
+	d.pub.rStartup = input_startup;
+	d.pub.rShutdown = input_shutdown;
+	d.pub.rDestroy = input_destroy;
+	d.pub.mydest = DestNone;
+	d.fcinfo = fcinfo;
+	d.call = call;
+	d.cache = cache;
+	d.refs = refs;
+	d.cxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store input",
+								  ALLOCSET_DEFAULT_SIZES);
+	d.rowcxt = AllocSetContextCreate(d.cxt, "oml_store input rows",
+									 ALLOCSET_DEFAULT_SIZES);
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(sql, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare input query: %s",
-			 SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, false);
-
-	spicxt = CurrentMemoryContext;
-	rowcxt = AllocSetContextCreate(oldcxt, "oml_store input rows",
-								   ALLOCSET_DEFAULT_SIZES);
 	PG_TRY();
 	{
-		uint64		inchunk = 0;
-
-		for (;;)
-		{
-			SPITupleTable *tt;
-			uint64		n;
-
-			CHECK_FOR_INTERRUPTS();
-			SPI_cursor_fetch(portal, true,
-							 call->kind == EVAL_ROW ? Min(call->row_num, OML_FETCH_ROWS) : OML_FETCH_ROWS);
-			tt = SPI_tuptable;
-			n = SPI_processed;
-			if (cols == NULL)
-			{
-				MemoryContext save = MemoryContextSwitchTo(oldcxt);
-				TupleDesc	desc = CreateTupleDescCopy(tt->tupdesc);
-
-				cols = oml_columns_begin(desc);
-				if (call->kind == EVAL_GROUP)
-					keycols = group_columns(call->grp_col, desc, &nkeys);
-				MemoryContextSwitchTo(save);
-			}
-			/* Per-row allocations go to rowcxt, reset after each batch. */
-			MemoryContextSwitchTo(rowcxt);
-			for (uint64 r = 0; r < n; r++)
-			{
-				if (call->kind == EVAL_GROUP)
-				{
-					char	   *key = group_key(tt->vals[r], tt->tupdesc, keycols, nkeys);
-
-					if (curkey == NULL || strcmp(key, curkey) != 0)
-					{
-						if (curkey)
-						{
-							refs->frame = build_frame(cache, cols);
-							run_once(fcinfo, call, cache, refs,
-									 PyTuple_Pack(1, refs->frame), curkey);
-							Py_CLEAR(refs->frame);
-							pfree(curkey);
-						}
-						curkey = MemoryContextStrdup(oldcxt, key);
-					}
-				}
-				oml_columns_add(cols, tt->vals[r]);
-				if (call->kind == EVAL_ROW && ++inchunk == (uint64) call->row_num)
-				{
-					char		label[32];
-
-					snprintf(label, sizeof(label), "%d", ++chunk);
-					refs->frame = build_frame(cache, cols);
-					run_once(fcinfo, call, cache, refs,
-							 PyTuple_Pack(1, refs->frame), label);
-					Py_CLEAR(refs->frame);
-					inchunk = 0;
-				}
-			}
-			MemoryContextSwitchTo(spicxt);
-			MemoryContextReset(rowcxt);
-			SPI_freetuptable(tt);
-			if (n == 0)
-				break;
-		}
-
-		/* What is left: the whole table, the last chunk or group. */
-		if (call->kind == EVAL_TABLE ||
-			(call->kind == EVAL_ROW && inchunk > 0) ||
-			(call->kind == EVAL_GROUP && curkey != NULL))
-		{
-			char		label[32];
-			const char *name = NULL;
-
-			if (call->kind == EVAL_ROW)
-			{
-				snprintf(label, sizeof(label), "%d", ++chunk);
-				name = label;
-			}
-			else if (call->kind == EVAL_GROUP)
-				name = curkey;
-			refs->frame = build_frame(cache, cols);
-			run_once(fcinfo, call, cache, refs,
-					 PyTuple_Pack(1, refs->frame), name);
-			Py_CLEAR(refs->frame);
-		}
+		plan = SPI_prepare(sql, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare input query: %s",
+				 SPI_result_code_string(SPI_result));
+		if (!SPI_is_cursor_plan(plan))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("inp_nam must be a table, a view or a query that returns rows")));
+		memset(&options, 0, sizeof(options));
+		options.read_only = false;
+		options.dest = &d.pub;
+		rc = SPI_execute_plan_extended(plan, &options);
+		if (rc < 0)
+			elog(ERROR, "could not run input query: %s",
+				 SPI_result_code_string(rc));
+		input_finish(&d);
 	}
 	PG_FINALLY();
 	{
-		if (cols)
-			oml_columns_free(cols);
+		if (d.cols)
+			oml_columns_free(d.cols);
 	}
 	PG_END_TRY();
-
-	SPI_cursor_close(portal);
 	SPI_finish();
-	MemoryContextDelete(rowcxt);
+	MemoryContextDelete(d.cxt);
 }
 
 /*
- * Set up materialize mode with the result columns: the declared row type,
- * or one column for a scalar out_fmt type such as NULL::float8.
+ * Set up materialize mode.  The result columns (the declared row type, or
+ * one column for a scalar out_fmt type such as NULL::float8) are worked out
+ * once per statement and kept in the cache; setDesc stays NULL, so the
+ * executor checks our rows against what the query expects.
  */
 static void
-init_result(FunctionCallInfo fcinfo)
+init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	desc;
-	Oid			rettype;
 	MemoryContext oldcxt;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
@@ -634,23 +683,31 @@ init_result(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("set-valued function called in context that cannot accept a set"),
 				 errhint("Call it in FROM: SELECT * FROM oml.pyqEval(...).")));
-	switch (get_call_result_type(fcinfo, &rettype, &desc))
+	if (cache->desc == NULL)
 	{
-		case TYPEFUNC_COMPOSITE:
-		case TYPEFUNC_COMPOSITE_DOMAIN:
-			break;
-		case TYPEFUNC_SCALAR:
-			desc = CreateTemplateTupleDesc(1);
-			TupleDescInitEntry(desc, 1, "value", rettype, -1, 0);
-			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_SYNTAX_ERROR),
-					 errmsg("a column definition list is required for relational output of type record"),
-					 errhint("Write SELECT * FROM oml.pyqEval(..., NULL::record, ...) AS t(a int, b text).")));
+		TupleDesc	desc;
+		Oid			rettype;
+
+		switch (get_call_result_type(fcinfo, &rettype, &desc))
+		{
+			case TYPEFUNC_COMPOSITE:
+			case TYPEFUNC_COMPOSITE_DOMAIN:
+				break;
+			case TYPEFUNC_SCALAR:
+				desc = CreateTemplateTupleDesc(1);
+				TupleDescInitEntry(desc, 1, "value", rettype, -1, 0);
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_SYNTAX_ERROR),
+						 errmsg("a column definition list is required for relational output of type record"),
+						 errhint("Write SELECT * FROM oml.pyqEval(..., NULL::record, ...) AS t(a int, b text).")));
+		}
+		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		cache->desc = CreateTupleDescCopy(desc);
+		MemoryContextSwitchTo(oldcxt);
 	}
 	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	rsinfo->setDesc = CreateTupleDescCopy(desc);
 	rsinfo->setResult = tuplestore_begin_heap(false, false, work_mem);
 	rsinfo->returnMode = SFRM_Materialize;
 	MemoryContextSwitchTo(oldcxt);
@@ -664,15 +721,13 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 {
 	EvalCall	call;
 	EvalCache  *volatile cache;
-	EvalRefs	refs = {NULL, NULL, NULL, NULL};
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	EvalRefs	refs = {NULL, NULL, NULL};
 
 	read_call(fcinfo, kind, &call);
-	init_result(fcinfo);
-	if (call.out_fmt && rsinfo->setDesc->natts != 5)
-		elog(ERROR, "pyq* function with out_fmt must return five columns");
-
 	cache = get_cache(fcinfo, &call);
+	init_result(fcinfo, cache);
+	if (call.out_fmt && cache->desc->natts != 5)
+		elog(ERROR, "pyq* function with out_fmt must return five columns");
 
 	PG_TRY();
 	{
@@ -701,7 +756,6 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	{
 		Py_CLEAR(refs.args);
 		Py_CLEAR(refs.frame);
-		Py_CLEAR(refs.invoked);
 		Py_CLEAR(refs.rows);
 	}
 	PG_END_TRY();

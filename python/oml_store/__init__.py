@@ -22,8 +22,10 @@ before reaching it are ``TypeError`` / ``ValueError``.
 """
 
 from . import ds
+from . import script
 from ._connection import connect, disconnect, isconnected
 from ._errors import OMLError
+from ._eval import do_eval, table_apply, row_apply, group_apply, index_apply
 from ._grant import grant, revoke
 
 __version__ = "0.1.0"
@@ -31,4 +33,5 @@ __version__ = "0.1.0"
 OMLError.__module__ = __name__          # shown as oml_store.OMLError
 
 __all__ = ["connect", "disconnect", "isconnected", "ds", "grant", "revoke",
-           "OMLError"]
+           "OMLError", "script", "do_eval", "table_apply", "row_apply",
+           "group_apply", "index_apply"]

@@ -1,0 +1,349 @@
+"""oml.do_eval, oml.table_apply, oml.row_apply, oml.group_apply, oml.index_apply.
+
+Embedded Python execution from Python: the function runs in the database
+server, next to the data, through the extension's ``pyq*`` SQL functions,
+and its result comes back as a Python object (pickled in the server with
+out_fmt ``'PICKLE'``, unpickled here).
+
+``func`` is one of:
+
+- the name of a stored script (a str; with ``func_owner`` another role's
+  readable script), which any role that can read it may run;
+- the source of one function (a str containing a newline, or starting
+  with ``def``), or a function object (its source is sent).  It runs as a
+  temporary private script created, run and rolled back in one
+  transaction, so nothing stays behind; like creating a script, this is
+  allowed only to members of ``oml_developer`` and superusers.
+
+Keyword arguments are passed to the function through ``par_lst`` (so they
+must be JSON-serialisable); ``oml_*`` keywords are controls passed as they
+are, e.g. ``oml_input_type='pandas.DataFrame'`` or ``oml_na_omit=True``.
+"""
+
+import json
+import pickle
+import uuid
+
+from . import script as _script
+from ._backend import get_backend
+from ._errors import OMLError
+
+__all__ = ["do_eval", "table_apply", "row_apply", "group_apply",
+           "index_apply", "GraphicsResult"]
+
+_TEMP_PREFIX = "oml_tmp_"
+
+
+class GraphicsResult:
+    """What a function run with ``graphics=True`` returned and drew.
+
+    Attributes
+    ----------
+    result : object
+        The function's return value.
+    images : list of (str or None, bytes)
+        One ``(title, png)`` pair per matplotlib figure the function left
+        open, in figure-number order: the figure's title (its suptitle, or
+        else the first axes title; None without one) and the PNG bytes of
+        the figure.
+    """
+
+    def __init__(self, result, images):
+        self.result = result
+        self.images = images
+
+    def __repr__(self):
+        return "GraphicsResult(result=%s, images=[%s])" % (
+            _short_repr(self.result),
+            ", ".join("(%r, <%d bytes of PNG>)" % (t, len(p))
+                      for t, p in self.images))
+
+
+def _short_repr(obj, limit=60):
+    text = repr(obj)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class _Rollback(Exception):
+    """Raised to roll back the transaction of a temporary script."""
+
+
+# -- arguments ----------------------------------------------------------------
+
+def _is_source(text):
+    """Whether a func str is source (else a script name).  Script names
+    cannot hold newlines; a one-line source starts with def."""
+    return "\n" in text or text.lstrip().startswith("def ")
+
+
+def _json_default(value):
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "shape", None) == ():
+        return item()               # a NumPy scalar
+    raise TypeError("keyword argument values must be JSON-serialisable;"
+                    " %s is not" % type(value).__name__)
+
+
+def _par_lst(kwargs, graphics):
+    if not isinstance(graphics, bool):
+        raise TypeError("graphics must be a bool, not %s"
+                        % type(graphics).__name__)
+    if "oml_graphics_flag" in kwargs:
+        raise TypeError("pass graphics=True instead of oml_graphics_flag")
+    params = dict(kwargs)
+    if graphics:
+        params["oml_graphics_flag"] = True
+    try:
+        return json.dumps(params, default=_json_default)
+    except ValueError as exc:       # circular references
+        raise TypeError("keyword arguments cannot be sent as JSON: %s"
+                        % exc) from None
+
+
+def _columns(value, what, optional=False):
+    """A column name or list of names as a grp_col / ord_col list:
+    comma-separated quoted identifiers, so names match exactly."""
+    if value is None and optional:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names:
+        raise TypeError("%s must be a column name or a non-empty list of"
+                        " them, not %s" % (what, type(value).__name__))
+    for n in names:
+        if not isinstance(n, str):
+            raise TypeError("%s must contain only str, not %s"
+                            % (what, type(n).__name__))
+        if not n:
+            raise ValueError("%s must not contain an empty column name"
+                             % what)
+    return ", ".join('"%s"' % n.replace('"', '""') for n in names)
+
+
+def _check_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s"
+                        % (what, type(value).__name__))
+    return value
+
+
+def _check_data(data):
+    if not isinstance(data, str):
+        raise TypeError("data must be a table or view name or a SELECT"
+                        " query (a str), not %s" % type(data).__name__)
+
+
+# -- running --------------------------------------------------------------------
+
+def _run(func, func_owner, sql, params):
+    """Run sql, whose last two placeholders are the script name and owner,
+    with params before them; return its (name, image) rows."""
+    if func_owner is not None and not isinstance(func_owner, str):
+        raise TypeError("func_owner must be a str or None, not %s"
+                        % type(func_owner).__name__)
+    if isinstance(func, str) and not _is_source(func):
+        backend = get_backend()
+        with backend.transaction():
+            return backend.query(sql, params + (func, func_owner))
+
+    source = _script._source_of(func)
+    if func_owner is not None:
+        raise ValueError("func_owner applies only when func names a stored"
+                         " script")
+    name = _TEMP_PREFIX + uuid.uuid4().hex
+    backend = get_backend()
+    rows = None
+    try:
+        with backend.transaction():
+            backend.query("SELECT oml.pyqScriptCreate(%s, %s, false, false)",
+                          (name, source))
+            rows = backend.query(sql, params + (name, None))
+            # Dropped as well as rolled back: nothing stays even if the
+            # rollback only ends a savepoint of a longer transaction.
+            backend.query("SELECT oml.pyqScriptDrop(%s, false, true)",
+                          (name,))
+            raise _Rollback
+    except _Rollback:
+        pass
+    return rows
+
+
+def _unpack(image, graphics):
+    if image is None:
+        raise OMLError("the server returned no result for the script",
+                       sqlstate="XX000")
+    result, figures = pickle.loads(image)
+    if graphics:
+        return GraphicsResult(result, [(title, bytes(png))
+                                       for _, title, png in figures])
+    return result
+
+
+def _single(rows, graphics):
+    if len(rows) != 1:
+        raise OMLError("the server returned %d results instead of one"
+                       % len(rows), sqlstate="XX000")
+    return _unpack(rows[0][1], graphics)
+
+
+def _numbered(rows, graphics):
+    return [_unpack(image, graphics)
+            for _, image in sorted(rows, key=lambda r: int(r[0]))]
+
+
+# -- the API --------------------------------------------------------------------
+
+def do_eval(func, func_owner=None, graphics=False, **kwargs):
+    """Run a function in the database server and return its result.
+
+    Parameters
+    ----------
+    func : str or function
+        A stored script's name, the source of a function, or a function
+        (see the module documentation).
+    func_owner : str, optional
+        The role owning the script ``func`` names (when it is not the
+        current role's own or a global one).  Only with a script name.
+    graphics : bool, default False
+        Capture the matplotlib figures the function draws.
+    **kwargs
+        Keyword arguments of the function (JSON-serialisable values), and
+        ``oml_*`` controls.
+
+    Returns
+    -------
+    object
+        What the function returned; with ``graphics=True`` a
+        :class:`GraphicsResult` holding it and the figures.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An argument is unusable (see :func:`oml.script.create` for
+        function objects).
+    OMLError
+        From the server: the script does not exist (SQLSTATE 42883) or is
+        not readable (42501); a temporary script is refused to a role that
+        is not a member of ``oml_developer`` (42501) or its source is
+        invalid (42P13); the function raised (38000, with the traceback in
+        ``detail``); the statement was cancelled (57014).
+    """
+    rows = _run(func, func_owner,
+                "SELECT name, image FROM oml.pyqEval(%s::text,"
+                " 'PICKLE'::text, %s::text, %s::text)",
+                (_par_lst(kwargs, graphics),))
+    return _single(rows, graphics)
+
+
+def table_apply(data, func, func_owner=None, graphics=False, **kwargs):
+    """Run a function on a whole table or query result in the server.
+
+    Parameters
+    ----------
+    data : str
+        A table or view name (schema-qualified allowed) or a SELECT query;
+        it is read as the current role.  The function gets it as its first
+        argument: per ``oml_input_type`` a pandas DataFrame, a NumPy
+        recarray or (``'default'``) a 2-D float ndarray when every column is
+        numeric, else a DataFrame.
+    func, func_owner, graphics, **kwargs
+        As for :func:`do_eval`.
+
+    Returns
+    -------
+    object
+        What the function returned (a :class:`GraphicsResult` with
+        ``graphics=True``).
+
+    Raises
+    ------
+    As :func:`do_eval`; and OMLError when ``data`` names no table (42P01)
+    or is an invalid query.
+    """
+    _check_data(data)
+    rows = _run(func, func_owner,
+                "SELECT name, image FROM oml.pyqTableEval(%s::text, %s::text,"
+                " 'PICKLE'::text, %s::text, %s::text)",
+                (data, _par_lst(kwargs, graphics)))
+    return _single(rows, graphics)
+
+
+def row_apply(data, func, func_owner=None, rows=1, graphics=False, **kwargs):
+    """Run a function on chunks of rows of a table or query result.
+
+    Parameters
+    ----------
+    data : str
+        A table or view name or a SELECT query (see :func:`table_apply`).
+    func, func_owner, graphics, **kwargs
+        As for :func:`do_eval`.
+    rows : int, default 1
+        The most rows per chunk (positive).
+
+    Returns
+    -------
+    list
+        One result per chunk, in the order of the input.
+    """
+    _check_data(data)
+    _check_int(rows, "rows")
+    out = _run(func, func_owner,
+               "SELECT name, image FROM oml.pyqRowEval(%s::text, %s::text,"
+               " 'PICKLE'::text, %s::integer, %s::text, %s::text)",
+               (data, _par_lst(kwargs, graphics), rows))
+    return _numbered(out, graphics)
+
+
+def group_apply(data, index, func, func_owner=None, orderby=None,
+                graphics=False, **kwargs):
+    """Run a function on each group of rows of a table or query result.
+
+    Parameters
+    ----------
+    data : str
+        A table or view name or a SELECT query (see :func:`table_apply`).
+    index : str or list of str
+        The column(s) whose values form the groups, named exactly.
+    func, func_owner, graphics, **kwargs
+        As for :func:`do_eval`.
+    orderby : str or list of str, optional
+        The column(s) ordering the rows within each group.
+
+    Returns
+    -------
+    dict
+        Group key to result, in the order of the groups.  The key is the
+        text of the group's values, comma-separated for several columns
+        (``'NULL'`` for a null).
+    """
+    _check_data(data)
+    grp_col = _columns(index, "index")
+    ord_col = _columns(orderby, "orderby", optional=True)
+    out = _run(func, func_owner,
+               "SELECT name, image FROM oml.pyqGroupEval(%s::text, %s::text,"
+               " 'PICKLE'::text, %s::text, %s::text, %s::text, %s::text)",
+               (data, _par_lst(kwargs, graphics), grp_col, ord_col))
+    return {key: _unpack(image, graphics) for key, image in out}
+
+
+def index_apply(times, func, func_owner=None, graphics=False, **kwargs):
+    """Run a function ``times`` times, with 1, 2, ... ``times`` as its first
+    argument.
+
+    Parameters
+    ----------
+    times : int
+        How many times (positive).
+    func, func_owner, graphics, **kwargs
+        As for :func:`do_eval`.
+
+    Returns
+    -------
+    list
+        The results, for 1 to ``times`` in order.
+    """
+    _check_int(times, "times")
+    out = _run(func, func_owner,
+               "SELECT name, image FROM oml.pyqIndexEval(%s::text,"
+               " 'PICKLE'::text, %s::integer, %s::text, %s::text)",
+               (_par_lst(kwargs, graphics), times))
+    return _numbered(out, graphics)

@@ -1,0 +1,364 @@
+"""oml.script: the script repository.
+
+A script is the source of one Python function, stored in the database under
+a name.  Private scripts belong to the role that created them and can be
+shared with :func:`oml.grant` (``typ='pyqscript'``); global scripts share
+one namespace and everyone may read and run them.  Scripts are run next to
+the data by :func:`oml.do_eval`, :func:`oml.table_apply` and the other
+``*_apply`` functions, or from SQL by ``oml.pyqEval`` and its family.
+
+Only members of the role ``oml_developer`` and superusers create scripts
+(the server refuses others with SQLSTATE 42501).  The rules (names,
+overwrite, privileges, checking the source) are the server's: these
+functions check argument types and leave everything else to the extension's
+SQL functions.  The module works the same in a client and, imported as
+``oml``, inside a script running in the server.
+"""
+
+import ast
+import builtins
+import dis
+import inspect
+import linecache
+import textwrap
+import types
+
+from ._backend import get_backend
+from ._errors import OMLError, warn
+
+__all__ = ["create", "load", "dir", "drop", "ScriptFunction"]
+
+_DIR_ALL_COLUMNS = ("owner", "name", "script", "description", "date",
+                    "grantee")
+_DIR_COLUMNS = {
+    "user": ("name", "script", "description", "date"),
+    "global": ("name", "script", "description", "date"),
+    "all": ("owner", "name", "script", "description", "date"),
+    "grant": ("name", "grantee"),
+}
+
+
+# -- argument checks ----------------------------------------------------------
+
+def _check_str(value, what, optional=False):
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str%s, not %s"
+                        % (what, " or None" if optional else "",
+                           type(value).__name__))
+
+
+def _check_bool(value, what):
+    if not isinstance(value, bool):
+        raise TypeError("%s must be a bool, not %s"
+                        % (what, type(value).__name__))
+
+
+# -- the source of a function ---------------------------------------------------
+
+def _global_names(code):
+    """Names a code object (and the code nested in it) reads as globals."""
+    names = set()
+    for ins in dis.get_instructions(code):
+        if ins.opname == "LOAD_GLOBAL":
+            names.add(ins.argval)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _function_source(func):
+    """The dedented source of a function object, for storing as a script."""
+    name = getattr(func, "__name__", "?")
+    if name == "<lambda>":
+        raise ValueError("func is a lambda: a script must be a function"
+                         " defined with def (or its source as a str)")
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError) as exc:
+        raise ValueError("the source of function %r is not available (%s);"
+                         " pass its source as a str instead" % (name, exc)) \
+            from None
+    source = textwrap.dedent(source)
+    if not source.endswith("\n"):
+        source += "\n"
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ValueError("the source of function %r cannot be compiled on its"
+                         " own (%s); pass its source as a str instead"
+                         % (name, exc.msg)) from None
+    defs = [n for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if len(tree.body) != 1 or len(defs) != 1 or defs[0].name != name:
+        raise ValueError("the source of function %r is not one function"
+                         " definition; pass its source as a str instead"
+                         % name)
+    if defs[0].decorator_list:
+        raise ValueError("function %r is decorated: the stored script would"
+                         " run its decorators in the server; pass the source"
+                         " of an undecorated function instead" % name)
+    code = func.__code__
+    if code.co_freevars:
+        raise ValueError("function %r uses variables of an enclosing function"
+                         " (%s), which a stored script cannot see; pass them"
+                         " as keyword arguments instead"
+                         % (name, ", ".join(code.co_freevars)))
+    missing = sorted(n for n in _global_names(code)
+                     if n != name and not hasattr(builtins, n))
+    if missing:
+        warn("function %r uses the global name%s %s of its module, which the"
+             " script will not have in the server; import or define %s inside"
+             " the function" % (name, "s" if len(missing) > 1 else "",
+                                ", ".join(missing),
+                                "them" if len(missing) > 1 else "it"))
+    return source
+
+
+def _source_of(func):
+    """The source to store for func: a function object or a source str."""
+    if isinstance(func, str):
+        if not func.strip():
+            raise ValueError("func must not be an empty source string")
+        return func
+    if isinstance(func, types.FunctionType):
+        return _function_source(func)
+    raise TypeError("func must be a function or its source as a str, not %s"
+                    % type(func).__name__)
+
+
+# -- create, drop ---------------------------------------------------------------
+
+def create(name, func, is_global=False, overwrite=False):
+    """Create a script in the script repository.
+
+    Parameters
+    ----------
+    name : str
+        Name of the script (1 to 128 characters, no control characters, no
+        leading or trailing space).
+    func : function or str
+        The function to store (its source is sent, dedented; it must be a
+        function defined with ``def``, not a lambda, not decorated, without
+        variables of an enclosing function), or the source of one function
+        as a str (imports may stand beside it).
+    is_global : bool, default False
+        Create a global script, which every role can read and run, instead
+        of a private one.
+    overwrite : bool, default False
+        Replace a script of that name (a global one only by its creator or a
+        superuser).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a str, ``func`` neither a function nor a str, or a
+        flag not a bool.
+    ValueError
+        ``func`` is a lambda, a decorated or nested function, or a function
+        whose source is not available; or an empty str.
+    OMLError
+        From the server: the script exists and ``overwrite`` is not set
+        (SQLSTATE 42710); the source is not one function, with its line in
+        the message (42P13); the current role may not create scripts (it
+        must be a member of ``oml_developer``: 42501).
+
+    A function that uses global names of its module (modules imported at
+    the top of a notebook, for instance) gets a ``UserWarning``: the script
+    runs in the server without them.
+    """
+    _check_str(name, "name")
+    source = _source_of(func)
+    _check_bool(is_global, "is_global")
+    _check_bool(overwrite, "overwrite")
+    backend = get_backend()
+    with backend.transaction():
+        backend.query("SELECT oml.pyqScriptCreate(%s, %s, %s, %s)",
+                      (name, source, is_global, overwrite))
+
+
+def drop(name, is_global=False, silent=False):
+    """Drop a script from the script repository.
+
+    Parameters
+    ----------
+    name : str
+        Name of the script.
+    is_global : bool, default False
+        Drop the global script of that name instead of the current role's
+        private one.  A global script can be dropped only by its creator or
+        a superuser.
+    silent : bool, default False
+        Do nothing when the script does not exist, instead of raising.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type.
+    OMLError
+        From the server: the script does not exist and ``silent`` is not set
+        (SQLSTATE 42704), or the global script is another role's (42501).
+    """
+    _check_str(name, "name")
+    _check_bool(is_global, "is_global")
+    _check_bool(silent, "silent")
+    backend = get_backend()
+    with backend.transaction():
+        backend.query("SELECT oml.pyqScriptDrop(%s, %s, %s)",
+                      (name, is_global, silent))
+
+
+# -- load -----------------------------------------------------------------------
+
+class ScriptFunction:
+    """A script loaded with :func:`oml.script.load`: call it like the function.
+
+    Attributes
+    ----------
+    name : str
+        The script's name.
+    owner : str or None
+        The owner given to :func:`load` (None: the current role's own
+        script, or else the global one).
+    __wrapped__ : function
+        The compiled function, so that ``inspect.signature`` works.
+    """
+
+    def __init__(self, name, owner, source, func):
+        self.name = name
+        self.owner = owner
+        self._source = source
+        self.__wrapped__ = func
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__doc__ = func.__doc__
+
+    def __call__(self, *args, **kwargs):
+        return self.__wrapped__(*args, **kwargs)
+
+    def get_source(self):
+        """The script's source, as stored."""
+        return self._source
+
+    def __repr__(self):
+        return "<oml script %r%s: function %s>" % (
+            self.name, "" if self.owner is None else " of %r" % self.owner,
+            self.__name__)
+
+
+def _compile(name, source):
+    """The function defined by a script's source, compiled here."""
+    filename = "<oml script %s>" % name
+    tree = ast.parse(source, filename)
+    defs = [n for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if len(defs) != 1:
+        raise OMLError("script \"%s\" does not define exactly one function"
+                       % name, sqlstate="42P13")
+    # Tracebacks and inspect.getsource show the script's lines.
+    linecache.cache[filename] = (len(source), None,
+                                 source.splitlines(True), filename)
+    namespace = {"__name__": "oml_script_" + name, "__builtins__": builtins}
+    exec(compile(tree, filename, "exec"), namespace)
+    return namespace[defs[0].name]
+
+
+def load(name, owner=None):
+    """Load a script from the script repository as a callable.
+
+    Parameters
+    ----------
+    name : str
+        Name of the script.  Without ``owner``: the current role's private
+        script of that name, else the global one.
+    owner : str, optional
+        Role that owns the script; its script must be readable (granted to
+        the current role, directly, through a group role or to PUBLIC).
+
+    Returns
+    -------
+    ScriptFunction
+        A callable that runs the function here, in this Python; its
+        ``get_source()`` returns the source.  The source is compiled and its
+        top level (the ``def``, and any imports beside it) is run here.
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type.
+    OMLError
+        From the server: the script does not exist (SQLSTATE 42883), it is
+        not readable (42501), or the owner is not a role (42704).
+    """
+    _check_str(name, "name")
+    _check_str(owner, "owner", optional=True)
+    backend = get_backend()
+    with backend.transaction():
+        [[source]] = backend.query("SELECT oml.script_load(%s, %s)",
+                                   (name, owner))
+    return ScriptFunction(name, owner, source, _compile(name, source))
+
+
+# -- dir ------------------------------------------------------------------------
+
+def dir(name=None, regex_match=False, sctype="user"):
+    """List scripts.
+
+    Parameters
+    ----------
+    name : str, optional
+        Name of a script to list, or with ``regex_match=True`` a regular
+        expression (PostgreSQL syntax) found anywhere in the names listed.
+        All scripts by default.
+    regex_match : bool, default False
+        Whether ``name`` is a regular expression.
+    sctype : str, default 'user'
+        Which scripts:
+
+        - ``'user'``: the current role's private scripts;
+        - ``'global'``: the global scripts;
+        - ``'all'``: every script the current role can read (own, granted
+          and global; global ones show owner ``PYQSYS``);
+        - ``'grant'``: own private scripts granted to others, one row per
+          grantee (``PUBLIC`` for everyone).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name, script, description, date`` (``'all'`` adds
+        ``owner`` first; ``'grant'`` has ``name, grantee``), sorted by name
+        in byte order (by owner, then name, for ``'all'``).  ``date`` is
+        when the script was created or last replaced (UTC).
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type.
+    OMLError
+        From the server: an unknown ``sctype`` (SQLSTATE 22023), an invalid
+        name or regular expression.
+    """
+    import pandas as pd
+
+    _check_str(name, "name", optional=True)
+    _check_bool(regex_match, "regex_match")
+    _check_str(sctype, "sctype")
+    backend = get_backend()
+    with backend.transaction():
+        rows = backend.query(
+            "SELECT owner, name, script, description, date, grantee"
+            " FROM oml.script_dir(%s, %s, %s)", (name, regex_match, sctype))
+    df = pd.DataFrame.from_records([tuple(r) for r in rows],
+                                   columns=_DIR_ALL_COLUMNS)
+    df["date"] = pd.to_datetime(df["date"], utc=True)
+    return df[list(_DIR_COLUMNS.get(sctype.lower(), _DIR_ALL_COLUMNS))]
