@@ -23,7 +23,10 @@
 #include "tcop/dest.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include <math.h>
+
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
@@ -311,6 +314,219 @@ input_query(const char *inp_nam)
 }
 
 /*
+ * One result column as the runtime hands it over (see _frame_columns).
+ */
+typedef struct OutCol
+{
+	char		kind;			/* 'f' float64, 'i' int64, 'b' bool, 'o' list */
+	Py_buffer	view;			/* for f, i, b */
+	PyObject   *list;			/* for o (borrowed) */
+} OutCol;
+
+/*
+ * A float64 result value as a datum of type typid; false when the type
+ * needs the general conversion.
+ */
+static bool
+float_datum(double v, Oid typid, Datum *d)
+{
+	switch (typid)
+	{
+		case FLOAT8OID:
+			*d = Float8GetDatum(v);
+			return true;
+		case FLOAT4OID:
+			*d = Float4GetDatum((float4) v);
+			return true;
+		case NUMERICOID:
+			*d = DirectFunctionCall1(float8_numeric, Float8GetDatum(v));
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * An int64 result value as a datum of type typid; false when the type
+ * needs the general conversion (which also reports overflow).
+ */
+static bool
+int_datum(int64 v, Oid typid, Datum *d)
+{
+	switch (typid)
+	{
+		case INT8OID:
+			*d = Int64GetDatum(v);
+			return true;
+		case INT4OID:
+			if (v < PG_INT32_MIN || v > PG_INT32_MAX)
+				return false;
+			*d = Int32GetDatum((int32) v);
+			return true;
+		case INT2OID:
+			if (v < PG_INT16_MIN || v > PG_INT16_MAX)
+				return false;
+			*d = Int16GetDatum((int16) v);
+			return true;
+		case FLOAT8OID:
+			*d = Float8GetDatum((double) v);
+			return true;
+		case NUMERICOID:
+			*d = DirectFunctionCall1(int8_numeric, Int64GetDatum(v));
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * oml_py_to_datum for a new reference, which is released in any case.
+ */
+static Datum
+to_datum_steal(PyObject *obj, Form_pg_attribute att, bool *isnull)
+{
+	volatile Datum d = (Datum) 0;
+
+	if (obj == NULL)
+		oml_py_raise(NULL);
+	PG_TRY();
+	{
+		d = oml_py_to_datum(obj, att->atttypid, att->atttypmod, isnull);
+	}
+	PG_FINALLY();
+	{
+		Py_DECREF(obj);
+	}
+	PG_END_TRY();
+	return d;
+}
+
+/*
+ * Put a DataFrame result, handed over column by column, into the output:
+ * numbers go from numpy's memory to datums without Python objects.
+ */
+static void
+emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc = cache->desc;
+	int			natts = desc->natts;
+	Py_ssize_t	nrows;
+	PyObject   *cols;
+	OutCol	   *oc;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	int			nviews = 0;
+
+	if (!PyArg_ParseTuple(res, "nO!", &nrows, &PyList_Type, &cols) ||
+		PyList_GET_SIZE(cols) != natts)
+	{
+		PyErr_Clear();
+		elog(ERROR, "oml_store runtime returned malformed columns");
+	}
+	oc = palloc0(sizeof(OutCol) * natts);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store output rows",
+								   ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		for (int c = 0; c < natts; c++)
+		{
+			const char *kind;
+			PyObject   *data;
+
+			if (!PyArg_ParseTuple(PyList_GET_ITEM(cols, c), "sO", &kind, &data))
+			{
+				PyErr_Clear();
+				elog(ERROR, "oml_store runtime returned a malformed column");
+			}
+			oc[c].kind = kind[0];
+			if (oc[c].kind == 'o')
+			{
+				if (!PyList_Check(data) || PyList_GET_SIZE(data) != nrows)
+					elog(ERROR, "oml_store runtime returned a malformed column");
+				oc[c].list = data;
+				continue;
+			}
+			if (PyObject_GetBuffer(data, &oc[c].view, PyBUF_C_CONTIGUOUS) < 0)
+			{
+				PyErr_Clear();
+				elog(ERROR, "could not read a result column's buffer");
+			}
+			nviews = c + 1;
+			if (oc[c].view.len != nrows * (oc[c].kind == 'b' ? 1 : 8))
+				elog(ERROR, "oml_store runtime returned a column of the wrong size");
+		}
+
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		for (Py_ssize_t r = 0; r < nrows; r++)
+		{
+			for (int c = 0; c < natts; c++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, c);
+				PyObject   *obj = NULL;
+
+				nulls[c] = false;
+				switch (oc[c].kind)
+				{
+					case 'f':
+						{
+							double		v = ((double *) oc[c].view.buf)[r];
+
+							if (isnan(v))
+								nulls[c] = true;
+							else if (!float_datum(v, att->atttypid, &values[c]))
+								obj = PyFloat_FromDouble(v);
+							break;
+						}
+					case 'i':
+						{
+							int64		v = ((int64 *) oc[c].view.buf)[r];
+
+							if (!int_datum(v, att->atttypid, &values[c]))
+								obj = PyLong_FromLongLong(v);
+							break;
+						}
+					case 'b':
+						{
+							bool		v = ((char *) oc[c].view.buf)[r] != 0;
+
+							if (att->atttypid == BOOLOID)
+								values[c] = BoolGetDatum(v);
+							else
+								obj = PyBool_FromLong(v);
+							break;
+						}
+					default:
+						values[c] = oml_py_to_datum(PyList_GET_ITEM(oc[c].list, r),
+													att->atttypid, att->atttypmod,
+													&nulls[c]);
+						break;
+				}
+				if (obj)
+					values[c] = to_datum_steal(obj, att, &nulls[c]);
+			}
+			tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+			if ((r & 1023) == 1023)
+			{
+				MemoryContextReset(rowcxt);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+		MemoryContextSwitchTo(oldcxt);
+	}
+	PG_FINALLY();
+	{
+		for (int c = 0; c < nviews; c++)
+			if (oc[c].kind != 'o' && oc[c].view.obj)
+				PyBuffer_Release(&oc[c].view);
+	}
+	PG_END_TRY();
+	MemoryContextDelete(rowcxt);
+}
+
+/*
  * Put the result of one script call into the output tuplestore, as
  * formatted rows or as relational rows, labelled with name (NULL for
  * pyqEval and pyqTableEval).
@@ -322,10 +538,18 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	desc = cache->desc;
 	int			natts = desc->natts;
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
+	Datum	   *values;
+	bool	   *nulls;
 	Py_ssize_t	nrows;
 
+	if (PyTuple_Check(refs->rows))
+	{
+		emit_columns(fcinfo, cache, refs->rows);
+		Py_CLEAR(refs->rows);
+		return;
+	}
+	values = palloc(sizeof(Datum) * natts);
+	nulls = palloc(sizeof(bool) * natts);
 	nrows = PyList_Size(refs->rows);
 	for (Py_ssize_t r = 0; r < nrows; r++)
 	{
@@ -392,8 +616,8 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	Py_CLEAR(refs->args);
 	if (refs->rows == NULL)
 		oml_py_raise(cache->scr.name);
-	if (!PyList_Check(refs->rows))
-		elog(ERROR, "oml_store runtime returned %s instead of a list",
+	if (!PyList_Check(refs->rows) && !PyTuple_Check(refs->rows))
+		elog(ERROR, "oml_store runtime returned %s instead of rows",
 			 Py_TYPE(refs->rows)->tp_name);
 	emit(fcinfo, call, cache, refs, label);
 }

@@ -414,8 +414,38 @@ def format_output(invoked, fmt):
     return [(None, value, None, None)]
 
 
+def _frame_columns(df):
+    """A DataFrame's columns for the C side to read without a Python object
+    per number: (nrows, [(kind, values)]) where kind is 'f8' (a float64
+    ndarray, NaN meaning NULL), 'i8' (int64 ndarray), 'b1' (bool ndarray) or
+    'obj' (a list, None meaning NULL)."""
+    import numpy as np
+    import pandas as pd
+
+    cols = []
+    for i in range(df.shape[1]):
+        s = df.iloc[:, i]
+        kind = s.dtype.kind
+        if kind == "f":
+            cols.append(("f8", np.ascontiguousarray(s.to_numpy(dtype=np.float64))))
+        elif kind in "iu" and not (kind == "u" and s.dtype.itemsize == 8):
+            cols.append(("i8", np.ascontiguousarray(s.to_numpy(dtype=np.int64))))
+        elif kind == "b":
+            cols.append(("b1", np.ascontiguousarray(s.to_numpy(dtype=np.bool_))))
+        else:
+            vals = s.to_numpy(dtype=object)
+            mask = pd.isna(vals)
+            if mask.any():
+                vals = vals.copy()
+                vals[mask] = None
+            cols.append(("obj", [_scalar(v) for v in vals]
+                         if s.dtype.kind == "O" else vals.tolist()))
+    return (len(df), cols)
+
+
 def to_rows(invoked, ncols):
-    """The script's result as a list of row tuples of ncols values."""
+    """The script's result as rows for SQL: a list of ncols-tuples, or for
+    a DataFrame its columns (see _frame_columns)."""
     import numpy as np
     import pandas as pd
 
@@ -438,9 +468,7 @@ def to_rows(invoked, ncols):
                             " output declares %d" % (result.shape[1], ncols),
                             hint="Declare one output column per column the"
                                  " script returns.")
-        obj = result.astype(object)
-        obj = obj.where(pd.notna(result), None)
-        return [tuple(r) for r in obj.itertuples(index=False, name=None)]
+        return _frame_columns(result)
     if isinstance(result, (list, tuple)):
         rows = []
         for item in result:
