@@ -166,6 +166,20 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'oml_ds_put_chunk'
 LANGUAGE C VOLATILE;
 
+-- The same, for many chunks at once: COPY oml.datastore_chunk_in FROM STDIN
+-- (FORMAT binary) sends bytes without escaping.  Each row is checked and
+-- stored as by ds_put_chunk, in order.
+CREATE VIEW oml.datastore_chunk_in WITH (security_invoker = true) AS
+SELECT NULL::bigint AS obj_id, NULL::bytea AS data WHERE false;
+CREATE FUNCTION oml.ds_chunk_in()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'oml_ds_chunk_in'
+LANGUAGE C;
+CREATE TRIGGER datastore_chunk_in INSTEAD OF INSERT ON oml.datastore_chunk_in
+	FOR EACH ROW EXECUTE FUNCTION oml.ds_chunk_in();
+REVOKE ALL ON oml.datastore_chunk_in FROM PUBLIC;
+GRANT SELECT, INSERT ON oml.datastore_chunk_in TO PUBLIC;
+
 -- Find a readable datastore; returns its id or raises an error.
 CREATE FUNCTION oml.ds_open(ds_name text, ds_owner text DEFAULT NULL)
 RETURNS bigint

@@ -133,7 +133,7 @@ def f():
     import numpy as np
     import pandas as pd
     return pd.DataFrame({
-        "i": pd.array([1, None, 3], dtype="Int64"),
+        "i": [1, 2, 3],
         "f": [1.5, np.nan, None],
         "s": ["x", None, np.nan],
         "b": [True, None, False],
@@ -145,6 +145,8 @@ SELECT * FROM oml.pyqEval(NULL, NULL::record, 'frame_out')
 	AS t(i int, f float8, s text, b boolean, d date, tz timestamptz);
 SELECT * FROM oml.pyqEval(NULL, NULL::record, 'frame_out')
 	AS t(i int8, f numeric, s varchar, b text, d timestamp, tz text);
+SELECT * FROM oml.pyqEval(NULL, NULL::record, 'frame_out')
+	AS t(i numeric, f float4, s text, b boolean, d timestamptz, tz timestamp);
 -- bytes as bytea
 SELECT oml.pyqScriptCreate('bytes_out', $$
 def f():

@@ -13,7 +13,10 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -26,6 +29,7 @@
 PG_FUNCTION_INFO_V1(oml_ds_save_begin);
 PG_FUNCTION_INFO_V1(oml_ds_put_object);
 PG_FUNCTION_INFO_V1(oml_ds_put_chunk);
+PG_FUNCTION_INFO_V1(oml_ds_chunk_in);
 PG_FUNCTION_INFO_V1(oml_ds_open);
 PG_FUNCTION_INFO_V1(oml_ds_objects);
 PG_FUNCTION_INFO_V1(oml_ds_get_chunk);
@@ -342,13 +346,12 @@ oml_ds_put_object(PG_FUNCTION_ARGS)
 }
 
 /*
- * SQL oml.ds_put_chunk(obj_id, data): append the next chunk of an object's
- * bytes; returns the object's size so far.
+ * Append the next chunk of an object's bytes; returns the object's size
+ * so far.  Shared by oml.ds_put_chunk and the COPY trigger.
  */
-Datum
-oml_ds_put_chunk(PG_FUNCTION_ARGS)
+static int64
+put_chunk(int64 obj_id, bytea *data)
 {
-	int64		obj_id = check_id("object id", fcinfo, 0);
 	Oid			caller = GetUserId();
 	OmlContext	ctx;
 	Oid			argtypes[3] = {INT8OID, BYTEAOID, BOOLOID};
@@ -358,11 +361,7 @@ oml_ds_put_chunk(PG_FUNCTION_ARGS)
 	int64		size;
 	int32		nchunks;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("chunk data must not be null")));
-	if (VARSIZE_ANY_EXHDR(PG_GETARG_BYTEA_PP(1)) == 0)
+	if (VARSIZE_ANY_EXHDR(data) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chunk data must not be empty")));
@@ -380,7 +379,7 @@ oml_ds_put_chunk(PG_FUNCTION_ARGS)
 	oml_lock_name(OML_LOCK_DATASTORE, caller, own_datastore_by_id(caller, ds_id));
 
 	/* The object may have changed while we waited for the lock. */
-	if (oml_spi("SELECT nchunks FROM oml.datastore_object WHERE id = $1",
+	if (oml_spi("SELECT nchunks, xmin FROM oml.datastore_object WHERE id = $1",
 				false, 1, argtypes, values, NULL, -1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -388,7 +387,16 @@ oml_ds_put_chunk(PG_FUNCTION_ARGS)
 						obj_id)));
 	nchunks = DatumGetInt32(oml_spi_value(0, 0, &isnull));
 
-	values[1] = PG_GETARG_DATUM(1);
+	/* A saved object is immutable: only its own save may add bytes. */
+	if (!TransactionIdIsCurrentTransactionId(DatumGetTransactionId(oml_spi_value(0, 1, &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("datastore object with id " INT64_FORMAT " was saved by an earlier transaction",
+						obj_id),
+				 errdetail("Chunks can only be added in the transaction that created the object."),
+				 errhint("Save the object again with oml.ds_put_object.")));
+
+	values[1] = PointerGetDatum(data);
 	values[2] = Int32GetDatum(nchunks);
 	{
 		Oid			instypes[3] = {INT8OID, BYTEAOID, INT4OID};
@@ -396,7 +404,7 @@ oml_ds_put_chunk(PG_FUNCTION_ARGS)
 		oml_spi("INSERT INTO oml.datastore_chunk (obj_id, seq, data) VALUES ($1, $3, $2)",
 				false, 3, instypes, values, NULL, 1);
 	}
-	values[1] = Int64GetDatum(VARSIZE_ANY_EXHDR(PG_GETARG_BYTEA_PP(1)));
+	values[1] = Int64GetDatum(VARSIZE_ANY_EXHDR(data));
 	values[2] = BoolGetDatum(oml_role_is_trusted(caller));
 	{
 		Oid			uptypes[3] = {INT8OID, INT8OID, BOOLOID};
@@ -408,7 +416,59 @@ oml_ds_put_chunk(PG_FUNCTION_ARGS)
 	}
 	size = DatumGetInt64(oml_spi_value(0, 0, &isnull));
 	oml_leave(&ctx);
-	PG_RETURN_INT64(size);
+	return size;
+}
+
+/*
+ * SQL oml.ds_put_chunk(obj_id, data): append the next chunk of an object's
+ * bytes; returns the object's size so far.
+ */
+Datum
+oml_ds_put_chunk(PG_FUNCTION_ARGS)
+{
+	int64		obj_id = check_id("object id", fcinfo, 0);
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("chunk data must not be null")));
+	PG_RETURN_INT64(put_chunk(obj_id, PG_GETARG_BYTEA_PP(1)));
+}
+
+/*
+ * Trigger on view oml.datastore_chunk_in: each row inserted (typically by
+ * COPY ... FROM STDIN in binary, which carries bytes without escaping) is
+ * an (obj_id, data) chunk, stored as oml.ds_put_chunk would.
+ */
+Datum
+oml_ds_chunk_in(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	Datum		d;
+	bool		isnull;
+	int64		obj_id;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_INSTEAD(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		elog(ERROR, "oml_ds_chunk_in must be an INSTEAD OF INSERT trigger");
+	tup = trigdata->tg_trigtuple;
+	desc = trigdata->tg_relation->rd_att;
+	d = heap_getattr(tup, 1, desc, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("object id must not be null")));
+	obj_id = DatumGetInt64(d);
+	d = heap_getattr(tup, 2, desc, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("chunk data must not be null")));
+	(void) put_chunk(obj_id, DatumGetByteaPP(d));
+	return PointerGetDatum(tup);
 }
 
 /*

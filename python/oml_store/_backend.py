@@ -110,6 +110,36 @@ def _warn_notices(notices):
             warn(text.strip())
 
 
+class _BytesReader:
+    """A read()-able view of a list of bytes-like parts, for copy_expert."""
+
+    def __init__(self, parts):
+        self._parts = [memoryview(p).cast("B") for p in parts]
+        self._len = sum(len(p) for p in self._parts)
+
+    def __len__(self):
+        return self._len
+
+    def read(self, size=-1):
+        if not self._parts:
+            return b""
+        if size is None or size < 0:
+            size = self._len
+        out = []
+        while self._parts and size > 0:
+            part = self._parts[0]
+            take = part[:size]
+            out.append(take)
+            size -= len(take)
+            if len(take) == len(part):
+                self._parts.pop(0)
+            else:
+                self._parts[0] = part[len(take):]
+        data = b"".join(out)
+        self._len -= len(data)
+        return data
+
+
 class Psycopg2Backend(Backend):
     """A backend on a psycopg2 connection.
 
@@ -180,6 +210,29 @@ class Psycopg2Backend(Backend):
         finally:
             conn.notices = saved
             _warn_notices(collected)
+
+    # -- COPY (bulk bytes without escaping) ----------------------------------
+
+    def copy_in(self, sql, data):
+        """Run ``COPY ... FROM STDIN`` feeding it the bytes-like data."""
+        stream = _BytesReader(data)
+        try:
+            with self._conn.cursor() as cur:
+                cur.copy_expert(sql, stream, size=max(len(stream), 8192))
+        except self._psycopg2.Error as exc:
+            raise _translate(exc) from None
+
+    def copy_out(self, sql, write):
+        """Run ``COPY ... TO STDOUT``, calling write(bytes) for each piece."""
+        class _Writer:
+            pass
+        sink = _Writer()
+        sink.write = write
+        try:
+            with self._conn.cursor() as cur:
+                cur.copy_expert(sql, sink, size=1 << 20)
+        except self._psycopg2.Error as exc:
+            raise _translate(exc) from None
 
     # -- transactions -------------------------------------------------------
 

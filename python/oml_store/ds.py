@@ -11,6 +11,7 @@ Each function is one database transaction: an error leaves nothing behind.
 """
 
 import pickle
+import struct
 import sys
 import zlib
 
@@ -21,6 +22,12 @@ __all__ = ["save", "load", "dir", "describe", "delete", "CHUNK_SIZE"]
 
 #: Bytes per chunk sent to or read from the server.
 CHUNK_SIZE = 8 * 1024 * 1024
+
+# Binary COPY framing (PostgreSQL's documented COPY BINARY format).
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_HEADER = _COPY_SIGNATURE + struct.pack("!ii", 0, 0)
+_COPY_TRAILER = struct.pack("!h", -1)
+_COPY_IN = "COPY oml.datastore_chunk_in (obj_id, data) FROM STDIN (FORMAT binary)"
 
 _BUILTIN_MODULE = "builtins"
 
@@ -183,15 +190,27 @@ def _put(backend, ds_id, obj_name, obj, compression):
          "zlib" if compression else "none"))
     stored = []
 
-    def send(chunk):
-        [[size]] = backend.query("SELECT oml.ds_put_chunk(%s, %s)",
-                                 (obj_id, chunk))
-        stored.append(size)
+    if hasattr(backend, "copy_in"):
+        # Binary COPY carries the bytes as they are: no hex escaping.
+        def send(chunk):
+            backend.copy_in(_COPY_IN, [
+                _COPY_HEADER, struct.pack("!hiqi", 2, 8, obj_id, len(chunk)),
+                chunk, _COPY_TRAILER])
+            stored.append(stored[-1] + len(chunk) if stored else len(chunk))
+    else:
+        def send(chunk):
+            [[size]] = backend.query("SELECT oml.ds_put_chunk(%s, %s)",
+                                     (obj_id, chunk))
+            stored.append(size)
 
     chunks = _ChunkWriter(send, CHUNK_SIZE)
     out = _ZlibWriter(chunks) if compression else chunks
     pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     out.close()
+    if hasattr(backend, "copy_in"):
+        [[size]] = backend.query(
+            "SELECT size FROM oml.datastore_object WHERE id = %s", (obj_id,))
+        stored.append(size)
     if not stored or stored[-1] != chunks.total:
         raise OMLError("object \"%s\" was stored with %d bytes instead of %d"
                        % (obj_name, stored[-1] if stored else 0,
@@ -274,9 +293,79 @@ def save(objs, name, description=None, grantable=False, overwrite=False,
 
 # -- load ---------------------------------------------------------------------
 
+class _CopyReader:
+    """Parses binary COPY output of one bytea column into a buffer."""
+
+    def __init__(self, buf):
+        self.buf = buf
+        self.pos = 0                # bytes of payload stored
+        self._pending = b""         # an incomplete header or length
+        self._left = 0              # payload bytes still due for this field
+        self._header = True
+        self.done = False
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        if self._pending:
+            view = memoryview(self._pending + bytes(view))
+            self._pending = b""
+        i, n = 0, len(view)
+        while i < n:
+            if self._left:
+                take = min(self._left, n - i)
+                end = self.pos + take
+                if end > len(self.buf):
+                    raise OMLError("object is larger than its recorded size",
+                                   sqlstate="XX001")
+                self.buf[self.pos:end] = view[i:i + take]
+                self.pos, self._left, i = end, self._left - take, i + take
+                continue
+            if self._header:
+                if n - i < 19:
+                    break
+                if bytes(view[i:i + 11]) != _COPY_SIGNATURE:
+                    raise OMLError("unexpected COPY data from the server")
+                ext = struct.unpack("!i", view[i + 15:i + 19])[0]
+                if n - i < 19 + ext:
+                    break
+                i += 19 + ext
+                self._header = False
+                continue
+            if n - i < 2:
+                break
+            nfields = struct.unpack("!h", view[i:i + 2])[0]
+            if nfields == -1:
+                self.done = True
+                i += 2
+                continue
+            if n - i < 6:
+                break
+            length = struct.unpack("!i", view[i + 2:i + 6])[0]
+            i += 6
+            if length < 0:
+                raise OMLError("a chunk of the object is NULL",
+                               sqlstate="XX001")
+            self._left = length
+        if i < n:
+            self._pending = bytes(view[i:])
+        return len(data)
+
+
 def _read(backend, obj_name, obj_id, size, nchunks):
-    """The stored bytes of one object, fetched one chunk at a time."""
+    """The stored bytes of one object: with COPY when the backend has it,
+    else fetched one chunk at a time."""
     buf = bytearray(size)
+    if hasattr(backend, "copy_out"):
+        reader = _CopyReader(buf)
+        backend.copy_out(
+            "COPY (SELECT data FROM oml.datastore_chunk WHERE obj_id = %d"
+            " ORDER BY seq) TO STDOUT (FORMAT binary)" % int(obj_id),
+            reader.write)
+        if reader.pos != size or not reader.done:
+            raise OMLError("object \"%s\" is damaged: its chunks do not add up"
+                           " to its size of %d bytes" % (obj_name, size),
+                           sqlstate="XX001")
+        return buf
     pos = 0
     for seq in range(nchunks):
         [[chunk]] = backend.query("SELECT oml.ds_get_chunk(%s, %s)",

@@ -211,8 +211,10 @@ def test_load_sees_one_snapshot(alice, database, monkeypatch):
     real_query = backend.query
     calls = []
 
-    def query(sql, params=()):
-        if "ds_get_chunk" in sql and not calls:
+    real_copy_out = backend.copy_out
+
+    def interfere(sql):
+        if not calls:
             calls.append(sql)
             # Another session replaces the datastore and commits.
             other = _backend.Psycopg2Backend(
@@ -225,9 +227,18 @@ def test_load_sees_one_snapshot(alice, database, monkeypatch):
             finally:
                 _backend.set_backend(previous)
                 other.close()
+
+    def query(sql, params=()):
+        if "ds_get_chunk" in sql:
+            interfere(sql)
         return real_query(sql, params)
 
+    def copy_out(sql, write):
+        interfere(sql)
+        return real_copy_out(sql, write)
+
     monkeypatch.setattr(backend, "query", query)
+    monkeypatch.setattr(backend, "copy_out", copy_out)
     assert oml.ds.load("ds", to_globals=False) == old
     assert calls
     monkeypatch.undo()
@@ -411,14 +422,24 @@ def test_interrupted_chunk_upload_leaves_nothing(alice, admin, monkeypatch):
     real_query = backend.query
     sent = []
 
+    real_copy_in = backend.copy_in
+
+    def count():
+        sent.append(1)
+        if len(sent) == 3:
+            raise KeyboardInterrupt
+
     def query(sql, params=()):
         if "ds_put_chunk" in sql:
-            sent.append(1)
-            if len(sent) == 3:
-                raise KeyboardInterrupt
+            count()
         return real_query(sql, params)
 
+    def copy_in(sql, data):
+        count()
+        return real_copy_in(sql, data)
+
     monkeypatch.setattr(backend, "query", query)
+    monkeypatch.setattr(backend, "copy_in", copy_in)
     with pytest.raises(KeyboardInterrupt):
         oml.ds.save({"a": list(range(1000))}, "ds")
     monkeypatch.undo()
