@@ -27,6 +27,7 @@ from ._connection import connect, disconnect, isconnected
 from ._errors import OMLError
 from ._eval import do_eval, table_apply, row_apply, group_apply, index_apply
 from ._grant import grant, revoke
+from ._sql import sql
 
 __version__ = "0.1.0"
 
@@ -34,4 +35,4 @@ OMLError.__module__ = __name__          # shown as oml_store.OMLError
 
 __all__ = ["connect", "disconnect", "isconnected", "ds", "grant", "revoke",
            "OMLError", "script", "do_eval", "table_apply", "row_apply",
-           "group_apply", "index_apply"]
+           "group_apply", "index_apply", "sql"]

@@ -193,6 +193,18 @@ class Psycopg2Backend(Backend):
         except self._psycopg2.Error as exc:
             raise _translate(exc) from None
 
+    def query_described(self, sql, params=()):
+        """Run one statement; return (column names, rows)."""
+        params = tuple(self._adapt(p) for p in params)
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql, params)
+                if cur.description is None:
+                    return [], []
+                return [d[0] for d in cur.description], cur.fetchall()
+        except self._psycopg2.Error as exc:
+            raise _translate(exc) from None
+
     def query(self, sql, params=()):
         """Run one statement; return its rows as a list of tuples.
 
