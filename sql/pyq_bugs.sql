@@ -94,6 +94,40 @@ SELECT value FROM oml.pyqGroupEval(
  ORDER BY value;
 
 --
+-- A cancel that arrives while a script waits in an SQL statement keeps
+-- its SQLSTATE 57014.  (Fails: 38000, the message without the script's
+-- name: the interrupt Python still has pending breaks the formatting of
+-- the error in oml_py_raise.)
+--
+SELECT oml.pyqScriptCreate('slow_sql', $$
+def f():
+    import _oml
+    _oml.execute("SELECT pg_sleep(30)")
+$$);
+SET statement_timeout = '300ms';
+\set VERBOSITY terse
+SELECT * FROM oml.pyqEval(NULL, 'JSON', 'slow_sql');
+\set VERBOSITY default
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+RESET statement_timeout;
+SELECT oml.pyqScriptCreate('self_cancel', $$
+def f():
+    import _oml
+    _oml.execute("SELECT pg_cancel_backend(pg_backend_pid())")
+    while True:
+        pass
+$$);
+-- (cancelling one's own backend takes the session's superuser)
+RESET ROLE;
+SET statement_timeout = '10s';
+\set VERBOSITY terse
+SELECT * FROM oml.pyqEval(NULL, 'JSON', 'self_cancel', 'regress_pyqb_dev');
+\set VERBOSITY default
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+RESET statement_timeout;
+SET ROLE regress_pyqb_dev;
+
+--
 -- Clean up
 --
 RESET search_path;

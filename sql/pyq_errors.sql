@@ -262,6 +262,29 @@ SELECT * FROM oml.pyqIndexEval(NULL, 'JSON', 5, 'spin');
 SELECT * FROM oml.pyqRowEval('t', NULL, 'JSON', 2, 'spin');
 RESET statement_timeout;
 SELECT value FROM oml.pyqEval(NULL, 'JSON', 'ok');
+-- pg_cancel_backend too (here the script cancels its own backend, which
+-- takes the session's superuser; statement_timeout only as a safety net).
+-- The cancel reaches the script as an SQL error, which it ignores; the
+-- running loop is then interrupted.  (Not ignoring it: see pyq_bugs.)
+SELECT oml.pyqScriptCreate('self_cancel', $$
+def f(catch_sql_error=False):
+    import _oml
+    try:
+        _oml.execute("SELECT pg_cancel_backend(pg_backend_pid())")
+    except _oml.SPIError:
+        if not catch_sql_error:
+            raise
+    while True:
+        pass
+$$);
+RESET ROLE;
+SET statement_timeout = '10s';
+SELECT * FROM oml.pyqEval('{"catch_sql_error": true}', 'JSON', 'self_cancel', 'regress_pyqx_dev');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT value FROM oml.pyqEval(NULL, 'JSON', 'ok', 'regress_pyqx_dev');
+SELECT name, value FROM oml.pyqIndexEval(NULL, 'JSON', 3, 'ok', 'regress_pyqx_dev');
+RESET statement_timeout;
+SET ROLE regress_pyqx_dev;
 -- inside a transaction: the transaction is aborted, the session is not
 BEGIN;
 SELECT value FROM oml.pyqEval(NULL, 'JSON', 'ok');

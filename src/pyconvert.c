@@ -192,6 +192,59 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 		return (Datum) 0;
 	}
 
+	/* A whole float (an int column that passed through float64) fits. */
+	if ((typid == INT2OID || typid == INT4OID || typid == INT8OID) &&
+		PyFloat_Check(obj))
+	{
+		double		v = PyFloat_AS_DOUBLE(obj);
+
+		if (isfinite(v) && v == floor(v) &&
+			v >= (double) PG_INT64_MIN && v < -(double) PG_INT64_MIN)
+		{
+			int64		i = (int64) v;
+
+			if (typid == INT8OID)
+				return Int64GetDatum(i);
+			if (typid == INT4OID && i >= PG_INT32_MIN && i <= PG_INT32_MAX)
+				return Int32GetDatum((int32) i);
+			if (typid == INT2OID && i >= PG_INT16_MIN && i <= PG_INT16_MAX)
+				return Int16GetDatum((int16) i);
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("value %.0f is out of range for type %s",
+							v, format_type_be(typid))));
+		}
+	}
+
+	/* Dicts and lists for json columns: JSON text, not Python's repr. */
+	if ((typid == JSONOID || typid == JSONBOID) &&
+		(PyDict_Check(obj) || PyList_Check(obj) || PyTuple_Check(obj)))
+	{
+		PyObject   *json = PyImport_ImportModule("json");
+		PyObject   *text = json ? PyObject_CallMethod(json, "dumps", "O", obj) : NULL;
+		Datum		d;
+
+		Py_XDECREF(json);
+		if (text == NULL)
+		{
+			PyErr_Clear();
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("could not convert a Python %s to JSON",
+							Py_TYPE(obj)->tp_name)));
+		}
+		PG_TRY();
+		{
+			d = oml_py_to_datum(text, typid, typmod, isnull);
+		}
+		PG_FINALLY();
+		{
+			Py_DECREF(text);
+		}
+		PG_END_TRY();
+		return d;
+	}
+
 	switch (typid)
 	{
 		case TEXTOID:

@@ -26,6 +26,7 @@
 #include <math.h>
 
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -171,6 +172,11 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 		case EVAL_GROUP:
 			par = 1, fmt = 2, scr = 5;
 			call->grp_col = required_text(fcinfo, 3, "grp_col");
+			if (call->grp_col[strspn(call->grp_col, " \t\r\n")] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("grp_col must not be empty"),
+						 errhint("Give one or more column names separated by commas.")));
 			if (!PG_ARGISNULL(4))
 				call->ord_col = oml_arg_text(fcinfo, 4);
 			break;
@@ -248,10 +254,18 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		Py_CLEAR(cache->func);
 		oml_script_find(call->scr_name, call->scr_owner, &scr);
 		oml_py_init();
-		func = oml_py_runtime_call("get_function",
-								   Py_BuildValue("(LLss)", (long long) scr.id,
-												 (long long) scr.version,
-												 scr.name, scr.source));
+		{
+			PyObject   *fn = PyObject_GetAttrString(oml_py_runtime, "get_function");
+			PyObject   *args = Py_BuildValue("(LLss)", (long long) scr.id,
+											 (long long) scr.version,
+											 scr.name, scr.source);
+
+			func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
+			Py_XDECREF(fn);
+			Py_XDECREF(args);
+			if (func == NULL)
+				oml_py_raise(scr.name);	/* e.g. a failed import at top level */
+		}
 		cache->scr.id = scr.id;
 		cache->scr.version = scr.version;
 		cache->scr.name = MemoryContextStrdup(fn_mcxt, scr.name);
@@ -635,32 +649,54 @@ build_frame(EvalCache *cache, OmlColumns *cols)
 }
 
 /*
- * The text of the grouping columns of one row, to spot group changes.
+ * The label of a group: the key's text (NULL for a single NULL key), or for
+ * several columns a row literal such as (a,"b,c"), quoted as record_out
+ * quotes, so distinct keys never share a label.
  */
 static char *
-group_key(TupleTableSlot *slot, int *keycols, int nkeys)
+group_label(TupleTableSlot *slot, int *keycols, int nkeys)
 {
 	StringInfoData buf;
 	TupleDesc	desc = slot->tts_tupleDescriptor;
 
+	if (nkeys == 1 && slot->tts_isnull[keycols[0] - 1])
+		return NULL;
 	initStringInfo(&buf);
+	if (nkeys > 1)
+		appendStringInfoChar(&buf, '(');
 	for (int k = 0; k < nkeys; k++)
 	{
 		int			att = keycols[k] - 1;
+		Oid			outfn;
+		bool		isvarlena;
+		char	   *v;
+		bool		quote;
 
 		if (k > 0)
 			appendStringInfoChar(&buf, ',');
 		if (slot->tts_isnull[att])
-			appendStringInfoString(&buf, "NULL");
-		else
+			continue;			/* as record_out: nothing for NULL */
+		getTypeOutputInfo(TupleDescAttr(desc, att)->atttypid, &outfn, &isvarlena);
+		v = OidOutputFunctionCall(outfn, slot->tts_values[att]);
+		if (nkeys == 1)
 		{
-			Oid			outfn;
-			bool		isvarlena;
-
-			getTypeOutputInfo(TupleDescAttr(desc, att)->atttypid, &outfn, &isvarlena);
-			appendStringInfoString(&buf, OidOutputFunctionCall(outfn, slot->tts_values[att]));
+			appendStringInfoString(&buf, v);
+			continue;
 		}
+		quote = (v[0] == '\0' || strpbrk(v, ",()\"\\ \t\n\r") != NULL);
+		if (quote)
+			appendStringInfoChar(&buf, '"');
+		for (char *p = v; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&buf, *p);
+			appendStringInfoChar(&buf, *p);
+		}
+		if (quote)
+			appendStringInfoChar(&buf, '"');
 	}
+	if (nkeys > 1)
+		appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
 
@@ -714,7 +750,10 @@ typedef struct InputDest
 	OmlColumns *cols;
 	int		   *keycols;
 	int			nkeys;
-	char	   *curkey;			/* current group, in cxt */
+	bool		ingroup;		/* a group has started */
+	Datum	   *keyvals;		/* its key, copied into cxt */
+	bool	   *keynulls;
+	char	   *curkey;			/* its label (NULL for a NULL key), in cxt */
 	int			chunk;			/* chunks run so far */
 	uint64		inchunk;		/* rows in the current chunk */
 } InputDest;
@@ -754,8 +793,61 @@ input_finish(InputDest *d)
 		snprintf(label, sizeof(label), "%d", ++d->chunk);
 		input_flush(d, label);
 	}
-	else if (d->call->kind == EVAL_GROUP && d->curkey != NULL)
+	else if (d->call->kind == EVAL_GROUP && d->ingroup)
 		input_flush(d, d->curkey);
+}
+
+/*
+ * Does the row in slot belong to the current group?  Keys are compared as
+ * stored values, NULLs equal to each other, as ORDER BY grouped them.
+ */
+static bool
+same_group(InputDest *d, TupleTableSlot *slot)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+
+	if (!d->ingroup)
+		return false;
+	for (int k = 0; k < d->nkeys; k++)
+	{
+		int			att = d->keycols[k] - 1;
+		Form_pg_attribute a = TupleDescAttr(desc, att);
+
+		if (slot->tts_isnull[att] != d->keynulls[k])
+			return false;
+		if (!slot->tts_isnull[att] &&
+			!datum_image_eq(slot->tts_values[att], d->keyvals[k],
+							a->attbyval, a->attlen))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Make the row in slot the first of a new group.
+ */
+static void
+start_group(InputDest *d, TupleTableSlot *slot)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+
+	for (int k = 0; k < d->nkeys; k++)
+	{
+		int			att = d->keycols[k] - 1;
+		Form_pg_attribute a = TupleDescAttr(desc, att);
+
+		if (d->ingroup && !d->keynulls[k] && !a->attbyval)
+			pfree(DatumGetPointer(d->keyvals[k]));
+		d->keynulls[k] = slot->tts_isnull[att];
+		d->keyvals[k] = d->keynulls[k] ? (Datum) 0 :
+			datumCopy(slot->tts_values[att], a->attbyval, a->attlen);
+	}
+	if (d->curkey)
+		pfree(d->curkey);
+	d->curkey = group_label(slot, d->keycols, d->nkeys);
+	d->ingroup = true;
+	MemoryContextSwitchTo(old);
 }
 
 static void
@@ -767,7 +859,11 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 
 	d->cols = oml_columns_begin(desc);
 	if (d->call->kind == EVAL_GROUP)
+	{
 		d->keycols = group_columns(d->call->grp_col, desc, &d->nkeys);
+		d->keyvals = palloc0(sizeof(Datum) * d->nkeys);
+		d->keynulls = palloc0(sizeof(bool) * d->nkeys);
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -778,19 +874,11 @@ input_receive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContext old = MemoryContextSwitchTo(d->rowcxt);
 
 	slot_getallattrs(slot);
-	if (d->call->kind == EVAL_GROUP)
+	if (d->call->kind == EVAL_GROUP && !same_group(d, slot))
 	{
-		char	   *key = group_key(slot, d->keycols, d->nkeys);
-
-		if (d->curkey == NULL || strcmp(key, d->curkey) != 0)
-		{
-			if (d->curkey)
-			{
-				input_flush(d, d->curkey);
-				pfree(d->curkey);
-			}
-			d->curkey = MemoryContextStrdup(d->cxt, key);
-		}
+		if (d->ingroup)
+			input_flush(d, d->curkey);
+		start_group(d, slot);
 	}
 	oml_columns_add_values(d->cols, slot->tts_values, slot->tts_isnull);
 	d->inchunk++;

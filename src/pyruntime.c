@@ -43,6 +43,23 @@ PyObject   *oml_py_runtime = NULL;
 
 static bool py_ready = false;
 static volatile sig_atomic_t in_python = 0;
+
+/*
+ * Set when an SQL statement run by a script was cancelled: the cancel must
+ * end the script even if the script catches the error.  Holds the message.
+ */
+static bool cancel_seen = false;
+static char cancel_message[256];
+
+/*
+ * Is a cancel or termination waiting for PostgreSQL to act on it?
+ */
+static bool
+cancel_pending(void)
+{
+	return cancel_seen ||
+		(InterruptPending && (QueryCancelPending || ProcDiePending));
+}
 static pqsigfunc prev_sigint = NULL;
 static pqsigfunc prev_sigterm = NULL;
 static PyObject *spi_error = NULL;	/* _oml.SPIError */
@@ -228,6 +245,12 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 		CurrentResourceOwner = oldowner;
 		Py_XDECREF(result);
 		result = NULL;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		{
+			cancel_seen = true;
+			strlcpy(cancel_message, edata->message, sizeof(cancel_message));
+			PyErr_SetInterruptEx(SIGINT);
+		}
 		set_spi_error(edata);
 		FreeErrorData(edata);
 	}
@@ -270,16 +293,15 @@ py_query_columns(PyObject *self, PyObject *args)
 }
 
 /*
- * _oml.check_interrupts(): let PostgreSQL act on a pending cancel.
+ * _oml.rearm_interrupt(): called by the runtime's SIGINT handler as it
+ * raises KeyboardInterrupt.  While the cancel is pending, trip the next
+ * bytecode too, so a script that catches the exception still stops.
  */
 static PyObject *
-py_check_interrupts(PyObject *self, PyObject *args)
+py_rearm_interrupt(PyObject *self, PyObject *args)
 {
-	if (InterruptPending && (QueryCancelPending || ProcDiePending))
-	{
-		PyErr_SetString(PyExc_KeyboardInterrupt, "canceling statement");
-		return NULL;
-	}
+	if (in_python && cancel_pending())
+		PyErr_SetInterruptEx(SIGINT);
 	Py_RETURN_NONE;
 }
 
@@ -398,8 +420,8 @@ static PyMethodDef oml_methods[] = {
 	"Run SQL as the calling role; returns (columns, rows)."},
 	{"query_columns", py_query_columns, METH_VARARGS,
 	"Run a query; returns its columns for a DataFrame."},
-	{"check_interrupts", py_check_interrupts, METH_NOARGS,
-	"Raise KeyboardInterrupt if the statement was cancelled."},
+	{"rearm_interrupt", py_rearm_interrupt, METH_NOARGS,
+	"Keep interrupting Python while a cancel is pending."},
 	{NULL, NULL, 0, NULL}
 };
 
@@ -529,15 +551,23 @@ oml_py_raise(const char *scr_name)
 		elog(ERROR, "Python error expected but none is set");
 	PyErr_NormalizeException(&type, &value, &tb);
 
-	if (PyErr_GivenExceptionMatches(type, PyExc_KeyboardInterrupt))
+	/* Drop an interrupt still tripped in Python: it would break formatting. */
+	if (PyErr_CheckSignals() < 0)
+		PyErr_Clear();
+
+	if (cancel_pending())
 	{
 		Py_XDECREF(type);
 		Py_XDECREF(value);
 		Py_XDECREF(tb);
 		CHECK_FOR_INTERRUPTS();
-		ereport(ERROR,
-				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("canceling statement due to user request")));
+		if (cancel_seen)
+		{
+			cancel_seen = false;
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("%s", cancel_message)));
+		}
 	}
 
 	if (oml_py_runtime)
@@ -623,9 +653,17 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 	if (PyErr_CheckSignals() < 0)
 		PyErr_Clear();
 	depth = subxact_depth;
+	cancel_seen = false;
 	in_python = 1;
 	result = PyObject_Call(callable, args, kwargs);
 	in_python = 0;
+	if (result != NULL && cancel_pending())
+	{
+		/* The script swallowed the cancel; it still ends the statement. */
+		Py_DECREF(result);
+		result = NULL;
+		PyErr_SetString(PyExc_KeyboardInterrupt, "cancelled");
+	}
 	if (subxact_depth > depth)
 	{
 		close_subxacts(depth);

@@ -157,8 +157,9 @@ def _run(func, func_owner, sql, params):
             backend.query("SELECT oml.pyqScriptCreate(%s, %s, false, false)",
                           (name, source))
             rows = backend.query(sql, params + (name, None))
-            # Dropped as well as rolled back: nothing stays even if the
-            # rollback only ends a savepoint of a longer transaction.
+            # Dropped as well as rolled back: nothing stays even when this
+            # block joined an enclosing backend.transaction(), which
+            # _Rollback does not end.  Other sessions never see the script.
             backend.query("SELECT oml.pyqScriptDrop(%s, false, true)",
                           (name,))
             raise _Rollback

@@ -53,7 +53,7 @@ def setup():
 
     # The C code takes SIGINT back at the OS level and trips Python's
     # handler itself when a statement is cancelled.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt)
     os.environ.setdefault("MPLBACKEND", "Agg")
     if not hasattr(sys, "argv"):
         sys.argv = ["postgres"]
@@ -63,6 +63,14 @@ def setup():
 
     _backend.set_backend(_spi.SpiBackend())
     sys.modules.setdefault("oml", oml_store)
+
+
+def _interrupt(signum, frame):
+    """SIGINT inside Python: the statement was cancelled.  Keep
+    interrupting while the cancel is pending, so catching it is no escape."""
+    import _oml
+    _oml.rearm_interrupt()
+    raise KeyboardInterrupt
 
 
 # -- scripts -----------------------------------------------------------------
@@ -110,7 +118,9 @@ def check_script(name, source):
 def get_function(script_id, version, name, source):
     """The compiled function of a script, cached until the script changes."""
     cached = _functions.get(script_id)
-    if cached is not None and cached[0] == version:
+    # The row version alone misses a change made earlier in the same
+    # transaction, so compare the source too.
+    if cached is not None and cached[0] == version and cached[2] == source:
         return cached[1]
     filename = _filename(name)
     tree = ast.parse(source, filename)
@@ -122,7 +132,7 @@ def get_function(script_id, version, name, source):
     namespace = {"__name__": "oml_script_" + name, "__builtins__": builtins}
     exec(compile(tree, filename, "exec"), namespace)
     func = namespace[fname]
-    _functions[script_id] = (version, func)
+    _functions[script_id] = (version, func, source)
     return func
 
 
@@ -425,7 +435,9 @@ def _frame_columns(df):
     cols = []
     for i in range(df.shape[1]):
         s = df.iloc[:, i]
-        kind = s.dtype.kind
+        # pandas extension dtypes (Int64, boolean, string...) may hold NA:
+        # they take the general path.
+        kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"
         if kind == "f":
             cols.append(("f8", np.ascontiguousarray(s.to_numpy(dtype=np.float64))))
         elif kind in "iu" and not (kind == "u" and s.dtype.itemsize == 8):
@@ -438,8 +450,7 @@ def _frame_columns(df):
             if mask.any():
                 vals = vals.copy()
                 vals[mask] = None
-            cols.append(("obj", [_scalar(v) for v in vals]
-                         if s.dtype.kind == "O" else vals.tolist()))
+            cols.append(("obj", [_scalar(v) for v in vals]))
     return (len(df), cols)
 
 
@@ -453,7 +464,10 @@ def to_rows(invoked, ncols):
     if result is None:
         return []
     if isinstance(result, dict):
-        result = pd.DataFrame(result)
+        if all(np.ndim(v) == 0 for v in result.values()):
+            result = pd.DataFrame([result])         # a dict of scalars: a row
+        else:
+            result = pd.DataFrame(result)
     if isinstance(result, pd.Series):
         result = result.to_frame() if ncols == 1 else result.to_frame().T
     if isinstance(result, np.ndarray):
@@ -491,8 +505,17 @@ def to_rows(invoked, ncols):
 
 
 def _scalar(value):
+    """A plain Python value for SQL; NaN, NaT and NA become None."""
     import numpy as np
 
+    if value is None or isinstance(value, (str, bytes, bool, int)):
+        return value
+    try:
+        import pandas as pd
+        if pd.isna(value) is True:
+            return None
+    except (TypeError, ValueError):
+        pass
     if isinstance(value, np.generic):
         return value.item()
     return value
