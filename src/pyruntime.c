@@ -51,6 +51,10 @@ static volatile sig_atomic_t in_python = 0;
 static bool cancel_seen = false;
 static char cancel_message[256];
 
+/* How deep we are in Python called from here (scripts calling scripts). */
+static int	py_nesting = 0;
+static bool tracer_on = false;
+
 /*
  * Is a cancel or termination waiting for PostgreSQL to act on it?
  */
@@ -148,6 +152,7 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 	ResourceOwner oldowner = CurrentResourceOwner;
 	PyObject   *volatile result = NULL;
 	Py_ssize_t	nparams = params ? PySequence_Size(params) : 0;
+	int			save_nesting = py_nesting;
 
 	if (nparams < 0)
 		return NULL;
@@ -243,6 +248,8 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
+		py_nesting = save_nesting;	/* nested Python left by the error */
+		in_python = 1;
 		Py_XDECREF(result);
 		result = NULL;
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
@@ -293,15 +300,33 @@ py_query_columns(PyObject *self, PyObject *args)
 }
 
 /*
+ * Trace function installed once a cancel reached Python: raises
+ * KeyboardInterrupt at every line while the cancel is pending, so a script
+ * that catches the first one still stops.  Removed when Python returns.
+ */
+static int
+cancel_tracer(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+	if (cancel_pending())
+	{
+		PyErr_SetNone(PyExc_KeyboardInterrupt);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * _oml.rearm_interrupt(): called by the runtime's SIGINT handler as it
- * raises KeyboardInterrupt.  While the cancel is pending, trip the next
- * bytecode too, so a script that catches the exception still stops.
+ * raises KeyboardInterrupt; keeps interrupting while the cancel is pending.
  */
 static PyObject *
 py_rearm_interrupt(PyObject *self, PyObject *args)
 {
-	if (in_python && cancel_pending())
-		PyErr_SetInterruptEx(SIGINT);
+	if (in_python && cancel_pending() && !tracer_on)
+	{
+		PyEval_SetTrace(cancel_tracer, NULL);
+		tracer_on = true;
+	}
 	Py_RETURN_NONE;
 }
 
@@ -649,14 +674,27 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 	int			depth;
 
 	CHECK_FOR_INTERRUPTS();
-	/* Drop a stale interrupt tripped after the previous call returned. */
-	if (PyErr_CheckSignals() < 0)
-		PyErr_Clear();
+	if (py_nesting == 0)
+	{
+		/* Drop a stale interrupt tripped after the previous call returned. */
+		if (PyErr_CheckSignals() < 0)
+			PyErr_Clear();
+		cancel_seen = false;
+	}
 	depth = subxact_depth;
-	cancel_seen = false;
+	py_nesting++;
 	in_python = 1;
 	result = PyObject_Call(callable, args, kwargs);
-	in_python = 0;
+	py_nesting--;
+	if (py_nesting == 0)
+	{
+		in_python = 0;
+		if (tracer_on)
+		{
+			PyEval_SetTrace(NULL, NULL);
+			tracer_on = false;
+		}
+	}
 	if (result != NULL && cancel_pending())
 	{
 		/* The script swallowed the cancel; it still ends the statement. */

@@ -312,9 +312,11 @@ def group_apply(data, index, func, func_owner=None, orderby=None,
     Returns
     -------
     dict
-        Group key to result, in the order of the groups.  The key is the
-        text of the group's values, comma-separated for several columns
-        (``'NULL'`` for a null).
+        Group key to result, in the order of the groups (``index`` order,
+        NULLs last).  The key is the text of the group's value (None for
+        NULL); for several columns a row literal such as ``'(a,"b,c")'``
+        (a NULL leaves its place empty), so distinct groups never share a
+        key.
     """
     _check_data(data)
     grp_col = _columns(index, "index")

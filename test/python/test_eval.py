@@ -395,11 +395,12 @@ def test_group_apply_several_columns_and_orderby(alice, tables):
     got = oml.group_apply("SELECT * FROM evs.data", ["grp", "sub"],
                           group_summary, orderby=["x"],
                           oml_input_type="pandas.DataFrame")
-    assert got == {"a,1": {"ids": [1, 6], "sum_x": 7.0},
-                   "a,2": {"ids": [3], "sum_x": 3.0},
-                   "b,1": {"ids": [2, 4], "sum_x": 6.0},
-                   "b,2": {"ids": [7], "sum_x": 7.0},
-                   "c,1": {"ids": [5], "sum_x": 5.0}}
+    # Keys of several columns are row literals.
+    assert got == {"(a,1)": {"ids": [1, 6], "sum_x": 7.0},
+                   "(a,2)": {"ids": [3], "sum_x": 3.0},
+                   "(b,1)": {"ids": [2, 4], "sum_x": 6.0},
+                   "(b,2)": {"ids": [7], "sum_x": 7.0},
+                   "(c,1)": {"ids": [5], "sum_x": 5.0}}
     # Rows within a group follow orderby.
     desc = oml.group_apply("SELECT id, grp, -x AS x FROM evs.data", "grp",
                            group_summary, orderby="x",
@@ -412,7 +413,12 @@ def test_group_apply_null_key_and_empty(alice, tables):
         return len(df)
 
     got = oml.group_apply("evs.nulls", "b", n)
-    assert got == {"x": 1, "y": 1, "z": 1, "NULL": 1}
+    assert got == {"x": 1, "y": 1, "z": 1, None: 1}
+    assert list(got)[-1] is None                # NULLs sort last
+    q = ("SELECT * FROM (VALUES ('a,b', 'c'), ('a', 'b,c'), ('a', NULL),"
+         " ('a', NULL)) t(k1, k2)")
+    assert oml.group_apply(q, ["k1", "k2"], n) == {
+        '(a,"b,c")': 1, "(a,)": 2, '("a,b",c)': 1}
     assert oml.group_apply("evs.empty", "id", n) == {}
 
 
@@ -589,6 +595,26 @@ def test_python_exception_in_apply_functions(alice, tables):
     assert "return 1 / (i - 2)" in err.detail
 
 
+def test_result_that_cannot_be_pickled(alice):
+    def generator():
+        return (i for i in range(3))
+
+    err = expect_error("38000", oml.do_eval, generator)
+    assert "cannot pickle 'generator' object" in err.message
+
+    # A class defined in the script is not importable where the result is
+    # unpickled.
+    source = ("def local_class():\n"
+              "    class Local:\n"
+              "        pass\n"
+              "    return Local()\n")
+    err = expect_error("38000", oml.do_eval, source)
+    assert "Can't pickle" in err.message and "Local" in err.message
+    # The session stays usable.
+    assert oml.do_eval("def f():\n    return 'still fine'\n") == \
+        "still fine"
+
+
 def test_bad_temporary_source(alice, admin):
     err = expect_error("42P13", oml.do_eval, "def f(:\n    return 1\n")
     assert "at line 1" in err.message
@@ -728,3 +754,40 @@ def test_eval_functions_inside_the_server(alice, admin):
     assert stored_scripts(admin) == [(ALICE, "nested_eval")]
     # And through the client: the result pickled in the server comes back.
     assert oml.do_eval("nested_eval")["by_name"] == [1, 4, 9]
+
+
+def test_signatures():
+    def params(f):
+        return [(p.name, p.default) for p in
+                inspect.signature(f).parameters.values()]
+
+    e = inspect.Parameter.empty
+    assert params(oml.do_eval) == [("func", e), ("func_owner", None),
+                                   ("graphics", False), ("kwargs", e)]
+    assert params(oml.table_apply) == [("data", e), ("func", e),
+                                       ("func_owner", None),
+                                       ("graphics", False), ("kwargs", e)]
+    assert params(oml.row_apply) == [("data", e), ("func", e),
+                                     ("func_owner", None), ("rows", 1),
+                                     ("graphics", False), ("kwargs", e)]
+    assert params(oml.group_apply) == [("data", e), ("index", e), ("func", e),
+                                       ("func_owner", None),
+                                       ("orderby", None), ("graphics", False),
+                                       ("kwargs", e)]
+    assert params(oml.index_apply) == [("times", e), ("func", e),
+                                       ("func_owner", None),
+                                       ("graphics", False), ("kwargs", e)]
+
+
+def test_name_or_source(alice):
+    # A name may hold "def " inside it; source has a newline or starts with
+    # def.
+    err = expect_error("42883", oml.do_eval, "undef x")
+    assert err.message == 'script "undef x" does not exist'
+    assert oml.do_eval("def f(): return 'src'") == "src"
+    # Source strings are sent as given: indented source is the server's
+    # error, with the line.
+    err = expect_error("42P13", oml.do_eval, "  def f():\n    return 1\n")
+    assert "unexpected indent at line 1" in err.message
+    oml.script.create("my def", "def f():\n    return 'named'\n")
+    assert oml.do_eval("my def") == "named"

@@ -640,3 +640,16 @@ def test_script_create_inside_the_server_as_untrusted_caller(alice, admin):
     assert err.value.pgcode == "42501"
     assert "permission denied to create scripts" in str(err.value)
     assert scripts(admin) == [(ALICE, "in_server", False)]
+
+
+def test_package_surface():
+    for name in ("create", "load", "dir", "drop"):
+        assert callable(getattr(oml.script, name))
+    for name in ("script", "do_eval", "table_apply", "row_apply",
+                 "group_apply", "index_apply"):
+        assert name in oml.__all__
+        assert getattr(oml, name) is not None
+    assert list(inspect.signature(oml.script.create).parameters) == [
+        "name", "func", "is_global", "overwrite"]
+    assert list(inspect.signature(oml.script.dir).parameters) == [
+        "name", "regex_match", "sctype"]
