@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "oml_store.h"
@@ -88,8 +89,54 @@ oml_leave(OmlContext *ctx)
 }
 
 /*
+ * Prepared plans of the statements run through oml_spi, kept for the life
+ * of the backend (the plan cache re-plans them when the catalog changes).
+ */
+#define OML_PLAN_CACHE_SIZE 64
+static struct
+{
+	char	   *sql;
+	int			nargs;
+	Oid			argtypes[FUNC_MAX_ARGS];
+	SPIPlanPtr	plan;
+}			plan_cache[OML_PLAN_CACHE_SIZE];
+static int	plan_cache_used = 0;
+
+/*
+ * The saved plan for sql with these argument types, prepared on first use.
+ */
+static SPIPlanPtr
+cached_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	for (int i = 0; i < plan_cache_used; i++)
+	{
+		if (plan_cache[i].nargs == nargs &&
+			strcmp(plan_cache[i].sql, sql) == 0 &&
+			memcmp(plan_cache[i].argtypes, argtypes, sizeof(Oid) * nargs) == 0)
+			return plan_cache[i].plan;
+	}
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed (%s): %s",
+			 SPI_result_code_string(SPI_result), sql);
+	if (plan_cache_used >= OML_PLAN_CACHE_SIZE || nargs > FUNC_MAX_ARGS)
+		return plan;			/* used once, freed with the SPI context */
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	plan_cache[plan_cache_used].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	plan_cache[plan_cache_used].nargs = nargs;
+	memcpy(plan_cache[plan_cache_used].argtypes, argtypes, sizeof(Oid) * nargs);
+	plan_cache[plan_cache_used].plan = plan;
+	plan_cache_used++;
+	return plan;
+}
+
+/*
  * Run one statement; returns SPI_processed.  expected >= 0 insists on that
  * many rows (a can't-happen check for statements that must hit one row).
+ * Plans are prepared once per backend.
  */
 int
 oml_spi(const char *sql, bool read_only, int nargs, Oid *argtypes,
@@ -97,10 +144,10 @@ oml_spi(const char *sql, bool read_only, int nargs, Oid *argtypes,
 {
 	int			rc;
 
-	rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
-							   read_only, 0);
+	rc = SPI_execute_plan(cached_plan(sql, nargs, argtypes), values, nulls,
+						  read_only, 0);
 	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, sql);
+		elog(ERROR, "SPI_execute_plan failed (%d): %s", rc, sql);
 	if (expected >= 0 && SPI_processed != (uint64) expected)
 		elog(ERROR, "expected %d rows, got " UINT64_FORMAT ": %s",
 			 expected, SPI_processed, sql);
