@@ -53,7 +53,7 @@ def admin_setup():
     cur.execute("GRANT oml_developer TO alice")
     cur.execute("CREATE TABLE houses (id int, rooms float8, area float8)")
     cur.execute("INSERT INTO houses SELECT g, 1 + g % 5, 40 + 7 * g FROM generate_series(1, 12) g")
-    cur.execute("GRANT SELECT ON houses TO bob")
+    cur.execute("GRANT SELECT ON houses TO alice, bob")
     conn.close()
 
 
@@ -77,6 +77,15 @@ def sql_as(role, query, params=None):
         return pd.DataFrame(rows, columns=cols)
     finally:
         conn.close()
+
+
+def score_houses(df):
+    import oml
+    m = oml.ds.load("houses", objs=["model"], owner="alice",
+                    to_globals=False)["model"]
+    out = df[["id"]].copy()
+    out["price"] = m.predict(df[["rooms", "area"]])
+    return out
 
 
 def main():
@@ -116,17 +125,16 @@ def main():
     except oml.OMLError as exc:
         print("bob gets: %s (SQLSTATE %s)" % (exc.message, exc.sqlstate))
 
-    step("alice stores a scoring script and grants it to bob")
+    step("alice stores a scoring script (a Python function) and grants it to bob")
     connect_as("alice")
     oml.grant("houses", user="bob")
-    sql_as("alice", "SELECT oml.pyqScriptCreate('score_houses', %s)", (
-        "def score(df):\n"
-        "    import oml\n"
-        "    m = oml.ds.load('houses', objs=['model'], owner='alice', to_globals=False)['model']\n"
-        "    out = df[['id']].copy()\n"
-        "    out['price'] = m.predict(df[['rooms', 'area']])\n"
-        "    return out\n",))
+    oml.script.create("score_houses", score_houses)
     oml.grant("score_houses", typ="pyqscript", user="bob")
+    show(oml.script.dir()[["name", "script"]])
+
+    step("alice tries it from Python: oml.table_apply runs it in the server")
+    show(oml.table_apply("houses", "score_houses",
+                         oml_input_type="pandas.DataFrame").head(3))
 
     step("bob scores the houses table from SQL")
     query = ("SELECT * FROM oml.pyqTableEval('houses', "
