@@ -7,6 +7,19 @@
 
 \echo Use "CREATE EXTENSION oml_store" to load this file. \quit
 
+-- Names, scripts and Python text cross between PostgreSQL and Python as
+-- UTF-8: require it rather than mangle other encodings.
+DO $$
+BEGIN
+	IF pg_catalog.getdatabaseencoding() <> 'UTF8' THEN
+		RAISE EXCEPTION 'oml_store requires a database with UTF8 encoding'
+			USING ERRCODE = 'feature_not_supported',
+				  DETAIL = pg_catalog.format('This database uses %s.', pg_catalog.getdatabaseencoding()),
+				  HINT = 'Create the database with ENCODING ''UTF8''.';
+	END IF;
+END
+$$;
+
 -- The trust role (OML4Py's PYQADMIN).  Roles are shared by every database of
 -- the cluster, so a second installation finds it already there.
 DO $$
@@ -177,6 +190,7 @@ AS 'MODULE_PATHNAME', 'oml_ds_chunk_in'
 LANGUAGE C;
 CREATE TRIGGER datastore_chunk_in INSTEAD OF INSERT ON oml.datastore_chunk_in
 	FOR EACH ROW EXECUTE FUNCTION oml.ds_chunk_in();
+REVOKE EXECUTE ON FUNCTION oml.ds_chunk_in() FROM PUBLIC;
 REVOKE ALL ON oml.datastore_chunk_in FROM PUBLIC;
 GRANT SELECT, INSERT ON oml.datastore_chunk_in TO PUBLIC;
 

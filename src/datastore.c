@@ -16,6 +16,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -23,6 +24,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "oml_store.h"
 
@@ -313,6 +315,7 @@ oml_ds_put_object(PG_FUNCTION_ARGS)
 	oml_enter(&ctx, true);
 	ds_name = own_datastore_by_id(caller, ds_id);
 	oml_lock_name(OML_LOCK_DATASTORE, caller, ds_name);
+	(void) own_datastore_by_id(caller, ds_id);	/* still there after the wait */
 	{
 		Oid			argtypes[9] = {INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
 		INT8OID, TEXTOID, OIDOID, BOOLOID};
@@ -452,8 +455,20 @@ oml_ds_chunk_in(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_INSTEAD(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		elog(ERROR, "oml_ds_chunk_in must be an INSTEAD OF INSERT trigger");
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("oml.ds_chunk_in() must be fired as an INSTEAD OF INSERT row trigger")));
+	/* Only on our own view, whose columns are (bigint, bytea). */
+	if (RelationGetRelid(trigdata->tg_relation) !=
+		get_relname_relid("datastore_chunk_in", get_namespace_oid("oml", false)) ||
+		RelationGetDescr(trigdata->tg_relation)->natts != 2 ||
+		TupleDescAttr(RelationGetDescr(trigdata->tg_relation), 0)->atttypid != INT8OID ||
+		TupleDescAttr(RelationGetDescr(trigdata->tg_relation), 1)->atttypid != BYTEAOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("oml.ds_chunk_in() may only be used on view oml.datastore_chunk_in")));
 	tup = trigdata->tg_trigtuple;
 	desc = trigdata->tg_relation->rd_att;
 	d = heap_getattr(tup, 1, desc, &isnull);
@@ -579,12 +594,12 @@ oml_ds_get_chunk(PG_FUNCTION_ARGS)
 						obj_id)));
 	owner = DatumGetObjectId(oml_spi_value(0, 0, &isnull));
 	acl = oml_spi_value(0, 1, &isnull);
+	/* Ids are sequential: do not name what the caller may not see. */
 	if (!oml_role_can_read(caller, owner, isnull ? NULL : DatumGetAclP(acl)))
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for datastore \"%s\" of role \"%s\"",
-						TextDatumGetCString(oml_spi_value(0, 3, &isnull)),
-						GetUserNameFromId(owner, false))));
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("datastore object with id " INT64_FORMAT " does not exist",
+						obj_id)));
 	nchunks = DatumGetInt32(oml_spi_value(0, 2, &isnull));
 	if (seq < 0 || seq >= nchunks)
 		ereport(ERROR,

@@ -220,11 +220,13 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 	if ((typid == JSONOID || typid == JSONBOID) &&
 		(PyDict_Check(obj) || PyList_Check(obj) || PyTuple_Check(obj)))
 	{
-		PyObject   *json = PyImport_ImportModule("json");
-		PyObject   *text = json ? PyObject_CallMethod(json, "dumps", "O", obj) : NULL;
+		static PyObject *json = NULL;
+		PyObject   *text;
 		Datum		d;
 
-		Py_XDECREF(json);
+		if (json == NULL)
+			json = PyImport_ImportModule("json");
+		text = json ? PyObject_CallMethod(json, "dumps", "O", obj) : NULL;
 		if (text == NULL)
 		{
 			PyErr_Clear();
@@ -532,6 +534,12 @@ oml_columns_add_values(OmlColumns *cols, Datum *values, bool *isnull)
 			Py_DECREF(o);
 			continue;
 		}
+		/* Infinite dates and timestamps have no numpy form: NULL. */
+		if (!null &&
+			((cb->kind == COL_DATE && DATE_NOT_FINITE(DatumGetDateADT(d))) ||
+			 ((cb->kind == COL_TIMESTAMP || cb->kind == COL_TIMESTAMPTZ) &&
+			  TIMESTAMP_NOT_FINITE(DatumGetTimestamp(d)))))
+			null = true;
 		*pybuf_reserve(&cb->mask, 1) = null ? 1 : 0;
 		cb->mask.len++;
 		cb->has_null |= null;

@@ -26,7 +26,9 @@
 #include <math.h>
 
 #include "utils/builtins.h"
+#include "parser/scansup.h"
 #include "utils/datum.h"
+#include "utils/typcache.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -432,7 +434,7 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 	bool	   *nulls = palloc(sizeof(bool) * natts);
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
-	int			nviews = 0;
+	volatile int nviews = 0;
 
 	if (!PyArg_ParseTuple(res, "nO!", &nrows, &PyList_Type, &cols) ||
 		PyList_GET_SIZE(cols) != natts)
@@ -734,6 +736,106 @@ group_columns(const char *grp_col, TupleDesc desc, int *nkeys)
 }
 
 /*
+ * A comma-separated list of column names (with ord_col, each optionally
+ * followed by ASC or DESC and NULLS FIRST or NULLS LAST) rebuilt with
+ * quoted identifiers, so no other SQL can ride along.  Names follow SQL
+ * rules: unquoted ones fold to lower case.
+ */
+static char *
+order_list(const char *list, bool with_direction, const char *what)
+{
+	StringInfoData out;
+	const char *p = list;
+	int			items = 0;
+
+	initStringInfo(&out);
+	for (;;)
+	{
+		StringInfoData name;
+		int			words = 0;
+
+		initStringInfo(&name);
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (*p == '"')
+		{
+			for (p++;; p++)
+			{
+				if (*p == '\0')
+					goto bad;
+				if (*p == '"')
+				{
+					if (p[1] != '"')
+						break;
+					p++;
+				}
+				appendStringInfoChar(&name, *p);
+			}
+			p++;
+		}
+		else
+		{
+			while (*p && *p != ',' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+				appendStringInfoChar(&name, *p++);
+			if (name.len > 0)
+			{
+				char	   *folded = downcase_truncate_identifier(name.data, name.len, false);
+
+				resetStringInfo(&name);
+				appendStringInfoString(&name, folded);
+			}
+		}
+		if (name.len == 0)
+			goto bad;
+		if (items++ > 0)
+			appendStringInfoString(&out, ", ");
+		appendStringInfoString(&out, quote_identifier(name.data));
+
+		/* Direction words, then a comma or the end. */
+		for (;;)
+		{
+			const char *w;
+			int			n;
+
+			while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+				p++;
+			if (*p == '\0' || *p == ',')
+				break;
+			w = p;
+			while (*p && *p != ',' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+				p++;
+			n = p - w;
+			if (!with_direction || ++words > 3)
+				goto bad;
+			if ((n == 3 && pg_strncasecmp(w, "asc", 3) == 0) ||
+				(n == 4 && pg_strncasecmp(w, "desc", 4) == 0) ||
+				(n == 5 && pg_strncasecmp(w, "nulls", 5) == 0) ||
+				(n == 5 && pg_strncasecmp(w, "first", 5) == 0) ||
+				(n == 4 && pg_strncasecmp(w, "last", 4) == 0))
+			{
+				appendStringInfoChar(&out, ' ');
+				appendBinaryStringInfo(&out, w, n);
+			}
+			else
+				goto bad;
+		}
+		if (*p == '\0')
+			break;
+		p++;					/* the comma */
+	}
+	return out.data;
+
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s \"%s\"", what, list),
+			 with_direction ?
+			 errhint("Give column names separated by commas, each optionally followed by ASC or DESC and NULLS FIRST or NULLS LAST.") :
+			 errhint("Give one or more column names separated by commas.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
  * Receives the input query's rows straight from the executor (no copy into
  * an SPI tuple table), gathers them column by column and runs the script
  * whenever a chunk or group is complete.
@@ -747,10 +849,13 @@ typedef struct InputDest
 	EvalRefs   *refs;
 	MemoryContext cxt;			/* lives as long as the run */
 	MemoryContext rowcxt;		/* reset every few rows */
+	MemoryContext flushcxt;		/* reset after each script call */
+	uint64		nrows;			/* rows received */
 	OmlColumns *cols;
 	int		   *keycols;
 	int			nkeys;
 	bool		ingroup;		/* a group has started */
+	FmgrInfo  **keyeq;			/* equality functions (NULL: compare images) */
 	Datum	   *keyvals;		/* its key, copied into cxt */
 	bool	   *keynulls;
 	char	   *curkey;			/* its label (NULL for a NULL key), in cxt */
@@ -764,7 +869,7 @@ typedef struct InputDest
 static void
 input_flush(InputDest *d, const char *name)
 {
-	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+	MemoryContext old = MemoryContextSwitchTo(d->flushcxt);
 
 	d->refs->frame = build_frame(d->cache, d->cols);
 	run_once(d->fcinfo, d->call, d->cache, d->refs,
@@ -772,6 +877,7 @@ input_flush(InputDest *d, const char *name)
 	Py_CLEAR(d->refs->frame);
 	d->inchunk = 0;
 	MemoryContextSwitchTo(old);
+	MemoryContextReset(d->flushcxt);	/* the results are in the tuplestore */
 }
 
 /*
@@ -798,8 +904,8 @@ input_finish(InputDest *d)
 }
 
 /*
- * Does the row in slot belong to the current group?  Keys are compared as
- * stored values, NULLs equal to each other, as ORDER BY grouped them.
+ * Does the row in slot belong to the current group?  Keys are compared with
+ * their type's equality, NULLs equal to each other, as ORDER BY grouped them.
  */
 static bool
 same_group(InputDest *d, TupleTableSlot *slot)
@@ -815,9 +921,18 @@ same_group(InputDest *d, TupleTableSlot *slot)
 
 		if (slot->tts_isnull[att] != d->keynulls[k])
 			return false;
-		if (!slot->tts_isnull[att] &&
-			!datum_image_eq(slot->tts_values[att], d->keyvals[k],
-							a->attbyval, a->attlen))
+		if (slot->tts_isnull[att])
+			continue;
+		/* The type's equality, as ORDER BY grouped equal values together. */
+		if (d->keyeq[k] != NULL)
+		{
+			if (!DatumGetBool(FunctionCall2Coll(d->keyeq[k], a->attcollation,
+												slot->tts_values[att],
+												d->keyvals[k])))
+				return false;
+		}
+		else if (!datum_image_eq(slot->tts_values[att], d->keyvals[k],
+								 a->attbyval, a->attlen))
 			return false;
 	}
 	return true;
@@ -863,6 +978,15 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		d->keycols = group_columns(d->call->grp_col, desc, &d->nkeys);
 		d->keyvals = palloc0(sizeof(Datum) * d->nkeys);
 		d->keynulls = palloc0(sizeof(bool) * d->nkeys);
+		d->keyeq = palloc0(sizeof(FmgrInfo *) * d->nkeys);
+		for (int k = 0; k < d->nkeys; k++)
+		{
+			TypeCacheEntry *tc = lookup_type_cache(TupleDescAttr(desc, d->keycols[k] - 1)->atttypid,
+												   TYPECACHE_EQ_OPR_FINFO);
+
+			if (OidIsValid(tc->eq_opr_finfo.fn_oid))
+				d->keyeq[k] = &tc->eq_opr_finfo;
+		}
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -890,7 +1014,7 @@ input_receive(TupleTableSlot *slot, DestReceiver *self)
 		input_flush(d, label);
 	}
 	MemoryContextSwitchTo(old);
-	if ((d->inchunk & 1023) == 0)
+	if ((++d->nrows & 1023) == 0)
 	{
 		MemoryContextReset(d->rowcxt);
 		CHECK_FOR_INTERRUPTS();
@@ -925,10 +1049,10 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	if (call->kind == EVAL_GROUP)
 	{
 		/* Group columns are checked against the input's columns later. */
-		sql = psprintf("SELECT * FROM (%s) oml_input ORDER BY %s%s%s",
-					   sql, call->grp_col,
+		sql = psprintf("SELECT * FROM (%s\n) oml_input ORDER BY %s%s%s",
+					   sql, order_list(call->grp_col, false, "grp_col"),
 					   call->ord_col ? ", " : "",
-					   call->ord_col ? call->ord_col : "");
+					   call->ord_col ? order_list(call->ord_col, true, "ord_col") : "");
 	}
 
 	memset(&d, 0, sizeof(d));
@@ -945,6 +1069,8 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 								  ALLOCSET_DEFAULT_SIZES);
 	d.rowcxt = AllocSetContextCreate(d.cxt, "oml_store input rows",
 									 ALLOCSET_DEFAULT_SIZES);
+	d.flushcxt = AllocSetContextCreate(d.cxt, "oml_store script call",
+									   ALLOCSET_DEFAULT_SIZES);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1020,7 +1146,9 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	rsinfo->setResult = tuplestore_begin_heap(false, false, work_mem);
+	rsinfo->setResult =
+		tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+							  false, work_mem);
 	rsinfo->returnMode = SFRM_Materialize;
 	MemoryContextSwitchTo(oldcxt);
 }

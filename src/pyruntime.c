@@ -55,6 +55,9 @@ static char cancel_message[256];
 static int	py_nesting = 0;
 static bool tracer_on = false;
 
+static bool on_main_thread(void);
+static int	subxact_floor;
+
 /*
  * Is a cancel or termination waiting for PostgreSQL to act on it?
  */
@@ -153,6 +156,7 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 	PyObject   *volatile result = NULL;
 	Py_ssize_t	nparams = params ? PySequence_Size(params) : 0;
 	int			save_nesting = py_nesting;
+	int			save_floor = subxact_floor;
 
 	if (nparams < 0)
 		return NULL;
@@ -169,6 +173,9 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		/* In SPI's procedure context, which outlives the parse. */
+		ps.ntypes = (int) nparams;
+		ps.types = palloc0(sizeof(Oid) * Max(nparams, 1));
 		plan = SPI_prepare_params(sql, param_setup, &ps, 0);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare_params failed: %s",
@@ -195,6 +202,15 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 			Py_DECREF(v);
 		}
 		rc = SPI_execute_plan_with_paramlist(plan, plist, false, 0);
+		if (rc == SPI_ERROR_TRANSACTION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+					 errmsg("transaction control statements cannot be run from an oml_store script"),
+					 errhint("The statement that runs the script commits or rolls back its work.")));
+		if (rc == SPI_ERROR_COPY)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("COPY to or from the client cannot be run from an oml_store script")));
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_plan_with_paramlist failed: %s",
 				 SPI_result_code_string(rc));
@@ -222,10 +238,18 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 					bool		isnull;
 					Datum		d = SPI_getbinval(SPI_tuptable->vals[r], desc,
 												  c + 1, &isnull);
+					PyObject   *o = oml_datum_to_py(d, isnull,
+													TupleDescAttr(desc, c)->atttypid);
 
-					PyTuple_SET_ITEM(row, c,
-									 oml_datum_to_py(d, isnull,
-													 TupleDescAttr(desc, c)->atttypid));
+					if (o == NULL)
+					{
+						PyErr_Clear();
+						ereport(ERROR,
+								(errcode(ERRCODE_DATATYPE_MISMATCH),
+								 errmsg("could not convert column \"%s\" to a Python value",
+										NameStr(TupleDescAttr(desc, c)->attname))));
+					}
+					PyTuple_SET_ITEM(row, c, o);
 				}
 				PyList_SET_ITEM(rows, r, row);
 			}
@@ -249,6 +273,7 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
 		py_nesting = save_nesting;	/* nested Python left by the error */
+		subxact_floor = save_floor;
 		in_python = 1;
 		Py_XDECREF(result);
 		result = NULL;
@@ -275,7 +300,7 @@ py_execute(PyObject *self, PyObject *args)
 	const char *sql;
 	PyObject   *params = NULL;
 
-	if (!PyArg_ParseTuple(args, "s|O", &sql, &params))
+	if (!PyArg_ParseTuple(args, "s|O", &sql, &params) || !on_main_thread())
 		return NULL;
 	if (params == Py_None)
 		params = NULL;
@@ -292,7 +317,7 @@ py_query_columns(PyObject *self, PyObject *args)
 	const char *sql;
 	PyObject   *params = NULL;
 
-	if (!PyArg_ParseTuple(args, "s|O", &sql, &params))
+	if (!PyArg_ParseTuple(args, "s|O", &sql, &params) || !on_main_thread())
 		return NULL;
 	if (params == Py_None)
 		params = NULL;
@@ -341,6 +366,23 @@ static struct
 	ResourceOwner owner;
 }			subxact_stack[OML_MAX_SUBXACT];
 static int	subxact_depth = 0;
+static int	subxact_floor = 0;	/* opened by callers further out */
+
+static unsigned long main_thread = 0;
+
+/*
+ * SQL may only be run from the backend's own thread: PostgreSQL is not
+ * thread-safe.  Sets a Python error and returns false otherwise.
+ */
+static bool
+on_main_thread(void)
+{
+	if (PyThread_get_thread_ident() == main_thread)
+		return true;
+	PyErr_SetString(PyExc_RuntimeError,
+					"oml_store can run SQL only from the thread that called the script");
+	return false;
+}
 
 /*
  * Forget the stack when the top transaction ends: its subtransactions are
@@ -360,10 +402,13 @@ py_subxact(PyObject *self, PyObject *args)
 {
 	const char *action;
 
-	if (!PyArg_ParseTuple(args, "s", &action))
+	if (!PyArg_ParseTuple(args, "s", &action) || !on_main_thread())
 		return NULL;
 	if (strcmp(action, "begin") == 0)
 	{
+		MemoryContext oldcontext = CurrentMemoryContext;
+		volatile bool failed = false;
+
 		if (subxact_depth >= OML_MAX_SUBXACT)
 		{
 			PyErr_SetString(PyExc_RuntimeError, "too many nested oml_store transactions");
@@ -371,8 +416,25 @@ py_subxact(PyObject *self, PyObject *args)
 		}
 		subxact_stack[subxact_depth].context = CurrentMemoryContext;
 		subxact_stack[subxact_depth].owner = CurrentResourceOwner;
+		PG_TRY();
+		{
+			BeginInternalSubTransaction(NULL);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			set_spi_error(edata);
+			FreeErrorData(edata);
+			failed = true;
+		}
+		PG_END_TRY();
+		if (failed)
+			return NULL;
 		subxact_depth++;
-		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(subxact_stack[subxact_depth - 1].context);
 		Py_RETURN_NONE;
 	}
@@ -381,9 +443,9 @@ py_subxact(PyObject *self, PyObject *args)
 		PyErr_Format(PyExc_ValueError, "unknown subtransaction action \"%s\"", action);
 		return NULL;
 	}
-	if (subxact_depth == 0)
+	if (subxact_depth <= subxact_floor)
 	{
-		PyErr_SetString(PyExc_RuntimeError, "no oml_store transaction is open");
+		PyErr_SetString(PyExc_RuntimeError, "no oml_store transaction of this script is open");
 		return NULL;
 	}
 	subxact_depth--;
@@ -509,6 +571,7 @@ oml_py_init(void)
 		Py_InitializeEx(0);
 
 	oml_py_convert_init();
+	main_thread = PyThread_get_thread_ident();
 
 	mod = PyModule_Create(&oml_module);
 	if (mod == NULL)
@@ -536,14 +599,21 @@ oml_py_init(void)
 	 * setup() gives Python a SIGINT handler (signal.signal also installs it
 	 * at the OS level), so take SIGINT back afterwards.
 	 */
-	prev_sigint = pqsignal(SIGINT, SIG_IGN);
-	mod = PyObject_CallMethod(oml_py_runtime, "setup", NULL);
-	pqsignal(SIGINT, oml_sigint);
-	if (mod == NULL)
 	{
-		pqsignal(SIGINT, prev_sigint);
-		oml_py_raise(NULL);
+		sigset_t	block,
+					old;
+
+		/* A cancel arriving meanwhile waits, and then reaches us. */
+		sigemptyset(&block);
+		sigaddset(&block, SIGINT);
+		sigprocmask(SIG_BLOCK, &block, &old);
+		prev_sigint = pqsignal(SIGINT, oml_sigint);
+		mod = PyObject_CallMethod(oml_py_runtime, "setup", NULL);
+		pqsignal(SIGINT, mod ? oml_sigint : prev_sigint);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
+	if (mod == NULL)
+		oml_py_raise(NULL);
 	Py_DECREF(mod);
 	prev_sigterm = pqsignal(SIGTERM, oml_sigterm);
 	RegisterXactCallback(subxact_xact_callback, NULL);
@@ -582,9 +652,9 @@ oml_py_raise(const char *scr_name)
 
 	if (cancel_pending())
 	{
-		Py_XDECREF(type);
-		Py_XDECREF(value);
-		Py_XDECREF(tb);
+		Py_CLEAR(type);
+		Py_CLEAR(value);
+		Py_CLEAR(tb);
 		CHECK_FOR_INTERRUPTS();
 		if (cancel_seen)
 		{
@@ -595,6 +665,10 @@ oml_py_raise(const char *scr_name)
 		}
 	}
 
+	if (type == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement due to user request")));
 	if (oml_py_runtime)
 		formatted = PyObject_CallMethod(oml_py_runtime, "format_exception",
 										"OOOz", type, value ? value : Py_None,
@@ -672,8 +746,14 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 {
 	PyObject   *result;
 	int			depth;
+	int			save_floor;
 
-	CHECK_FOR_INTERRUPTS();
+	/* Callers hold Python references: report a cancel, don't longjmp. */
+	if (cancel_pending())
+	{
+		PyErr_SetNone(PyExc_KeyboardInterrupt);
+		return NULL;
+	}
 	if (py_nesting == 0)
 	{
 		/* Drop a stale interrupt tripped after the previous call returned. */
@@ -682,10 +762,13 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 		cancel_seen = false;
 	}
 	depth = subxact_depth;
+	save_floor = subxact_floor;
+	subxact_floor = depth;
 	py_nesting++;
 	in_python = 1;
 	result = PyObject_Call(callable, args, kwargs);
 	py_nesting--;
+	subxact_floor = save_floor;
 	if (py_nesting == 0)
 	{
 		in_python = 0;

@@ -15,6 +15,7 @@ Nothing here is part of the public API.
 
 import ast
 import builtins
+import copy
 import io
 import json
 import linecache
@@ -139,7 +140,8 @@ def get_function(script_id, version, name, source):
 # -- arguments ---------------------------------------------------------------
 
 def parse_par_lst(text):
-    """(kwargs, (input_type, na_omit, graphics)) from a par_lst JSON object."""
+    """(kwargs, (input_type, na_omit, graphics[, mutable])) from a par_lst
+    JSON object; mutable says kwargs hold lists or dicts, copied per call."""
     if text is None or not text.strip():
         params = {}
     else:
@@ -152,11 +154,13 @@ def parse_par_lst(text):
             raise UserError("22023", "par_lst must be a JSON object, not %s"
                             % type(params).__name__,
                             hint='Pass a JSON object, e.g. \'{"n": 3}\'.')
+    mutable = any(isinstance(v, (list, dict)) for v in params.values())
     for key in params:
         if key.startswith("oml_"):
             break
     else:
-        return params, _DEFAULT_CONTROLS     # the common case: no controls
+        # The common case: no controls.
+        return params, (_DEFAULT_CONTROLS + (True,)) if mutable else _DEFAULT_CONTROLS
     kwargs = {}
     input_type, na_omit, graphics = "default", False, False
     for key, value in params.items():
@@ -184,7 +188,8 @@ def parse_par_lst(text):
             na_omit = _flag(key, value)
         else:
             graphics = _flag(key, value)
-    return kwargs, (input_type, na_omit, graphics)
+    mutable = any(isinstance(v, (list, dict)) for v in kwargs.values())
+    return kwargs, (input_type, na_omit, graphics, mutable)
 
 
 def _flag(key, value):
@@ -198,7 +203,12 @@ def _flag(key, value):
 
 # -- input -------------------------------------------------------------------
 
-def _column(kind, data, mask):
+# pandas' datetime64[ns] range, in microseconds since 2000-01-01.
+_NS_MIN_US = -9223372036854775 - 946684800000000
+_NS_MAX_US = 9223372036854775 - 946684800000000
+
+
+def _column(kind, data, mask, name=""):
     """One numpy array (or list) from a column gathered in C."""
     import numpy as np
 
@@ -224,6 +234,11 @@ def _column(kind, data, mask):
             arr[nulls] = None
         return arr
     raw = np.frombuffer(data, dtype=np.int64)
+    unit = 86400 * 10**6 if kind == "date" else 1         # microseconds
+    valid = raw if nulls is None else raw[~nulls]
+    if valid.size and (valid.min() * unit < _NS_MIN_US or valid.max() * unit > _NS_MAX_US):
+        # Outside pandas' nanosecond range (e.g. 9999-12-31): Python objects.
+        return _datetime_objects(raw, nulls, kind, name)
     if kind == "date":
         arr = raw.astype("timedelta64[D]") + np.datetime64("2000-01-01", "D")
     else:
@@ -234,14 +249,37 @@ def _column(kind, data, mask):
     return arr
 
 
+def _datetime_objects(raw, nulls, kind, name):
+    """Dates or timestamps as Python objects (None for NULL)."""
+    import datetime
+    import numpy as np
+
+    epoch = datetime.datetime(2000, 1, 1)
+    out = np.empty(len(raw), dtype=object)
+    for i, v in enumerate(raw.tolist()):
+        if nulls is not None and nulls[i]:
+            out[i] = None
+            continue
+        try:
+            if kind == "date":
+                out[i] = epoch.date() + datetime.timedelta(days=v)
+            else:
+                ts = epoch + datetime.timedelta(microseconds=v)
+                out[i] = ts.replace(tzinfo=datetime.timezone.utc) if kind == "timestamptz" else ts
+        except OverflowError:
+            raise UserError("22008", "column \"%s\" holds a value outside the"
+                            " range of Python's datetime (years 1 to 9999)" % name) from None
+    return out
+
+
 def columns_to_frame(cols):
     """A DataFrame from columns gathered in C: no Python object per number."""
     import pandas as pd
 
     data = {}
     for name, kind, values, mask in cols:
-        col = _column(kind, values, mask)
-        if kind == "timestamptz":
+        col = _column(kind, values, mask, name)
+        if kind == "timestamptz" and col.dtype != object:
             col = pd.DatetimeIndex(col).tz_localize("UTC")
         data[name] = col
     return pd.DataFrame(data, copy=False)
@@ -252,7 +290,7 @@ def build_input(cols, controls):
     2-D float ndarray when every column is numeric."""
     import numpy as np
 
-    input_type, na_omit, _ = controls
+    input_type, na_omit = controls[0], controls[1]
     df = columns_to_frame(cols)
     if na_omit:
         df = df.dropna().reset_index(drop=True)
@@ -294,6 +332,8 @@ def invoke(func, args, kwargs, controls, out_fmt):
 def run(func, args, kwargs, controls, out_fmt, ncols):
     """Call the script and return its result as rows for SQL: (id, value,
     title, image) for out_fmt JSON, XML, PNG or PICKLE; else ncols-tuples."""
+    if len(controls) > 3 and controls[3]:
+        kwargs = copy.deepcopy(kwargs)     # lists or dicts: fresh each call
     if out_fmt == "JSON" and not controls[2]:
         result = func(*args, **kwargs)
         if type(result) in _JSON_PLAIN:
@@ -450,7 +490,8 @@ def _frame_columns(df):
             if mask.any():
                 vals = vals.copy()
                 vals[mask] = None
-            cols.append(("obj", [_scalar(v) for v in vals]))
+            cols.append(("obj", [v.item() if isinstance(v, np.generic) else v
+                                 for v in vals]))
     return (len(df), cols)
 
 
