@@ -146,10 +146,15 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 				" created = now() WHERE id = $1",
 				false, 5, uptypes, values, nulls, 1);
 	}
-	else
-		oml_spi("INSERT INTO oml.script (id, owner, name, is_global, source, description)"
-				" VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5)",
-				false, 5, argtypes, values, nulls, 1);
+	else if (oml_spi("INSERT INTO oml.script (id, owner, name, is_global, source, description)"
+					 " VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5)"
+					 " ON CONFLICT DO NOTHING",
+					 false, 5, argtypes, values, nulls, -1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("Another session created script \"%s\" after this transaction's snapshot was taken.",
+						   name)));
 	oml_leave(&ctx);
 	PG_RETURN_VOID();
 }
