@@ -17,6 +17,7 @@ import zlib
 
 from ._backend import get_backend
 from ._errors import OMLError
+from ._checks import check_bool, check_str
 
 __all__ = ["save", "load", "dir", "describe", "delete", "CHUNK_SIZE"]
 
@@ -48,21 +49,6 @@ _DIR_COLUMNS = {
 
 
 # -- argument checks ----------------------------------------------------------
-
-def _check_str(value, what, optional=False):
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise TypeError("%s must be a str%s, not %s"
-                        % (what, " or None" if optional else "",
-                           type(value).__name__))
-
-
-def _check_bool(value, what):
-    if not isinstance(value, bool):
-        raise TypeError("%s must be a bool, not %s"
-                        % (what, type(value).__name__))
-
 
 def _name_list(objs):
     """objs (None, a name, or an iterable of names) as None or a list."""
@@ -275,12 +261,12 @@ def save(objs, name, description=None, grantable=False, overwrite=False,
         if not isinstance(key, str):
             raise TypeError("object names must be str, not %s"
                             % type(key).__name__)
-    _check_str(name, "name")
-    _check_str(description, "description", optional=True)
-    _check_bool(grantable, "grantable")
-    _check_bool(overwrite, "overwrite")
-    _check_bool(append, "append")
-    _check_bool(compression, "compression")
+    check_str(name, "name")
+    check_str(description, "description", optional=True)
+    check_bool(grantable, "grantable")
+    check_bool(overwrite, "overwrite")
+    check_bool(append, "append")
+    check_bool(compression, "compression")
 
     backend = get_backend()
     with backend.transaction():
@@ -425,10 +411,10 @@ def load(name, objs=None, owner=None, to_globals=True):
         From the server: the datastore or a named object does not exist
         (SQLSTATE 42704), or the datastore is not readable (42501).
     """
-    _check_str(name, "name")
+    check_str(name, "name")
     names = _name_list(objs)
-    _check_str(owner, "owner", optional=True)
-    _check_bool(to_globals, "to_globals")
+    check_str(owner, "owner", optional=True)
+    check_bool(to_globals, "to_globals")
     caller_globals = sys._getframe(1).f_globals if to_globals else None
 
     backend = get_backend()
@@ -510,9 +496,9 @@ def dir(name=None, regex_match=False, dstype="user"):
         From the server: an unknown ``dstype`` or a bad regular expression
         (SQLSTATE 22023, 2201B).
     """
-    _check_str(name, "name", optional=True)
-    _check_bool(regex_match, "regex_match")
-    _check_str(dstype, "dstype")
+    check_str(name, "name", optional=True)
+    check_bool(regex_match, "regex_match")
+    check_str(dstype, "dstype")
 
     backend = get_backend()
     with backend.transaction():
@@ -554,8 +540,8 @@ def describe(name, owner=None):
         From the server: the datastore does not exist (SQLSTATE 42704) or is
         not readable (42501).
     """
-    _check_str(name, "name")
-    _check_str(owner, "owner", optional=True)
+    check_str(name, "name")
+    check_str(owner, "owner", optional=True)
 
     backend = get_backend()
     with backend.transaction():
@@ -597,9 +583,9 @@ def delete(name, objs=None, regex_match=False):
         From the server: the datastore does not exist (SQLSTATE 42704), or
         ``objs`` was given with ``regex_match`` (22023).
     """
-    _check_str(name, "name")
+    check_str(name, "name")
     names = _name_list(objs)
-    _check_bool(regex_match, "regex_match")
+    check_bool(regex_match, "regex_match")
 
     backend = get_backend()
     with backend.transaction():

@@ -25,6 +25,7 @@ import types
 
 from ._backend import get_backend
 from ._errors import OMLError, warn
+from ._checks import check_bool, check_str
 
 __all__ = ["create", "load", "dir", "drop", "ScriptFunction"]
 
@@ -36,23 +37,6 @@ _DIR_COLUMNS = {
     "all": ("owner", "name", "script", "description", "date"),
     "grant": ("name", "grantee"),
 }
-
-
-# -- argument checks ----------------------------------------------------------
-
-def _check_str(value, what, optional=False):
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise TypeError("%s must be a str%s, not %s"
-                        % (what, " or None" if optional else "",
-                           type(value).__name__))
-
-
-def _check_bool(value, what):
-    if not isinstance(value, bool):
-        raise TypeError("%s must be a bool, not %s"
-                        % (what, type(value).__name__))
 
 
 # -- the source of a function ---------------------------------------------------
@@ -173,10 +157,10 @@ def create(name, func, is_global=False, overwrite=False):
     the top of a notebook, for instance) gets a ``UserWarning``: the script
     runs in the server without them.
     """
-    _check_str(name, "name")
+    check_str(name, "name")
     source = _source_of(func)
-    _check_bool(is_global, "is_global")
-    _check_bool(overwrite, "overwrite")
+    check_bool(is_global, "is_global")
+    check_bool(overwrite, "overwrite")
     backend = get_backend()
     with backend.transaction():
         backend.query("SELECT oml.pyqScriptCreate(%s, %s, %s, %s)",
@@ -209,9 +193,9 @@ def drop(name, is_global=False, silent=False):
         From the server: the script does not exist and ``silent`` is not set
         (SQLSTATE 42704), or the global script is another role's (42501).
     """
-    _check_str(name, "name")
-    _check_bool(is_global, "is_global")
-    _check_bool(silent, "silent")
+    check_str(name, "name")
+    check_bool(is_global, "is_global")
+    check_bool(silent, "silent")
     backend = get_backend()
     with backend.transaction():
         backend.query("SELECT oml.pyqScriptDrop(%s, %s, %s)",
@@ -300,8 +284,8 @@ def load(name, owner=None):
         From the server: the script does not exist (SQLSTATE 42883), it is
         not readable (42501), or the owner is not a role (42704).
     """
-    _check_str(name, "name")
-    _check_str(owner, "owner", optional=True)
+    check_str(name, "name")
+    check_str(owner, "owner", optional=True)
     backend = get_backend()
     with backend.transaction():
         [[source]] = backend.query("SELECT oml.script_load(%s, %s)",
@@ -350,9 +334,9 @@ def dir(name=None, regex_match=False, sctype="user"):
     """
     import pandas as pd
 
-    _check_str(name, "name", optional=True)
-    _check_bool(regex_match, "regex_match")
-    _check_str(sctype, "sctype")
+    check_str(name, "name", optional=True)
+    check_bool(regex_match, "regex_match")
+    check_str(sctype, "sctype")
     backend = get_backend()
     with backend.transaction():
         rows = backend.query(
