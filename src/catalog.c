@@ -264,6 +264,36 @@ oml_check_pattern(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * Which of choices (a NULL-terminated list of lower-case words) a text
+ * argument names, case-insensitively; its position in the list.
+ */
+int
+oml_check_choice(const char *what, FunctionCallInfo fcinfo, int argno,
+				 const char *const *choices)
+{
+	char	   *given;
+	StringInfoData list;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	given = oml_arg_text(fcinfo, argno);
+	initStringInfo(&list);
+	for (int i = 0; choices[i]; i++)
+	{
+		if (pg_strcasecmp(given, choices[i]) == 0)
+			return i;
+		appendStringInfo(&list, "%s%s", i > 0 ? ", " : "", choices[i]);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown %s \"%s\"", what, given),
+			 errhint("Use one of %s.", list.data)));
+	return -1;					/* keep compiler quiet */
+}
+
+/*
  * A boolean argument that must not be NULL.
  */
 bool

@@ -739,28 +739,14 @@ oml_ds_dir(PG_FUNCTION_ARGS)
 		"true",
 	};
 	bool		regex_match = oml_check_bool("regex_match", fcinfo, 1);
-	char	   *dstype;
+	int			kind = oml_check_choice("dstype", fcinfo, 2, dstypes);
 	char	   *name = NULL;
-	int			kind = -1;
 	OmlContext	ctx;
 	StringInfoData sql;
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dstype must not be null")));
-	dstype = oml_arg_text(fcinfo, 2);
-	for (int i = 0; dstypes[i]; i++)
-		if (pg_strcasecmp(dstype, dstypes[i]) == 0)
-			kind = i;
-	if (kind < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown dstype \"%s\"", dstype),
-				 errhint("Use one of user, grantable, private, grant, granted, all.")));
 	if (!PG_ARGISNULL(0))
 	{
 		name = oml_arg_text(fcinfo, 0);

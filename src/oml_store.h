@@ -45,6 +45,8 @@ extern int	oml_spi(const char *sql, bool read_only, int nargs, Oid *argtypes,
 extern Datum oml_spi_value(int row, int col, bool *isnull);
 extern void oml_spi_to_tuplestore(FunctionCallInfo fcinfo);
 extern char *oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno);
+extern int	oml_check_choice(const char *what, FunctionCallInfo fcinfo,
+							 int argno, const char *const *choices);
 extern char *oml_check_pattern(FunctionCallInfo fcinfo, int argno);
 extern bool oml_check_bool(const char *what, FunctionCallInfo fcinfo, int argno);
 extern char *oml_arg_text(FunctionCallInfo fcinfo, int argno);

@@ -298,28 +298,14 @@ oml_script_dir(PG_FUNCTION_ARGS)
 		"s.owner = $1 AND NOT s.is_global",
 	};
 	bool		regex_match = oml_check_bool("regex_match", fcinfo, 1);
-	char	   *sctype;
+	int			kind = oml_check_choice("sctype", fcinfo, 2, sctypes);
 	char	   *name = NULL;
-	int			kind = -1;
 	OmlContext	ctx;
 	StringInfoData sql;
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("sctype must not be null")));
-	sctype = oml_arg_text(fcinfo, 2);
-	for (int i = 0; sctypes[i]; i++)
-		if (pg_strcasecmp(sctype, sctypes[i]) == 0)
-			kind = i;
-	if (kind < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown sctype \"%s\"", sctype),
-				 errhint("Use one of user, global, all, grant.")));
 	if (!PG_ARGISNULL(0))
 		name = regex_match ? oml_arg_text(fcinfo, 0) :
 			oml_check_name("script", fcinfo, 0);
