@@ -278,6 +278,15 @@ CREATE UNIQUE INDEX script_private_name ON oml.script (owner, name) WHERE NOT is
 CREATE UNIQUE INDEX script_global_name ON oml.script (name) WHERE is_global;
 
 SELECT pg_catalog.pg_extension_config_dump('oml.script', '');
+
+-- Backends cache the scripts they run; any change tells them to look again.
+CREATE FUNCTION oml.script_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'oml_script_changed'
+LANGUAGE C;
+REVOKE EXECUTE ON FUNCTION oml.script_changed() FROM PUBLIC;
+CREATE TRIGGER script_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON oml.script FOR EACH STATEMENT EXECUTE FUNCTION oml.script_changed();
 SELECT pg_catalog.pg_extension_config_dump('oml.script_id_seq', '');
 
 ALTER TABLE oml.script ENABLE ROW LEVEL SECURITY;
