@@ -91,6 +91,19 @@ def f(i, acc):
 $$);
 SELECT name, value FROM oml.pyqIndexEval('{"acc": []}', 'JSON', 3, 'acc');
 
+-- Scripts are cached per backend; any change to oml.script, even direct
+-- DML by a superuser, is seen by the next statement.
+SELECT value FROM oml.pyqIndexEval('{"acc": [7]}', 'JSON', 1, 'acc');
+RESET ROLE;
+UPDATE oml.script SET source = replace(source, 'len(acc)', 'len(acc) * 100')
+ WHERE name = 'acc';
+SET ROLE regress_hard_dev;
+SELECT value FROM oml.pyqIndexEval('{"acc": [7]}', 'JSON', 1, 'acc');
+RESET ROLE;
+DELETE FROM oml.script WHERE name = 'acc';
+SET ROLE regress_hard_dev;
+SELECT pg_temp.expect_error($$SELECT * FROM oml.pyqIndexEval('{"acc": []}', 'JSON', 1, 'acc')$$);
+
 -- Transaction control is not for scripts.
 SELECT oml.pyqScriptCreate('commits', $$
 def f():
@@ -113,7 +126,7 @@ RESET ROLE;
 -- Clean up.
 SET ROLE regress_hard_dev;
 SELECT oml.ds_delete('mine');
-SELECT oml.pyqScriptDrop(n) FROM unnest(ARRAY['ids', 'dates', 'acc', 'commits']) n;
+SELECT oml.pyqScriptDrop(n) FROM unnest(ARRAY['ids', 'dates', 'commits']) n;
 RESET ROLE;
 RESET search_path;
 DROP SCHEMA regress_hard CASCADE;
