@@ -86,6 +86,7 @@ typedef struct EvalCache
 	PyObject   *kwargs;
 	PyObject   *controls;		/* (input_type, na_omit, graphics) */
 	PyObject   *run_fn;			/* oml_store._runtime.run */
+	PyObject   *fmt_obj;		/* out_fmt as a Python str, or None */
 	TupleDesc	desc;			/* result columns, in fn_mcxt */
 } EvalCache;
 
@@ -111,6 +112,7 @@ cache_release(void *arg)
 	Py_CLEAR(cache->kwargs);
 	Py_CLEAR(cache->controls);
 	Py_CLEAR(cache->run_fn);
+	Py_CLEAR(cache->fmt_obj);
 }
 
 /*
@@ -622,8 +624,18 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		if (cache->run_fn == NULL)
 			oml_py_raise(NULL);
 	}
-	callargs = Py_BuildValue("(OOOOzi)", cache->func, refs->args,
-							 cache->kwargs, cache->controls, call->out_fmt,
+	if (cache->fmt_obj == NULL ||
+		(call->out_fmt == NULL) != (cache->fmt_obj == Py_None) ||
+		(call->out_fmt && strcmp(PyUnicode_AsUTF8(cache->fmt_obj), call->out_fmt) != 0))
+	{
+		Py_CLEAR(cache->fmt_obj);
+		cache->fmt_obj = call->out_fmt ? PyUnicode_InternFromString(call->out_fmt) :
+			Py_NewRef(Py_None);
+		if (cache->fmt_obj == NULL)
+			oml_py_raise(NULL);
+	}
+	callargs = Py_BuildValue("(OOOOOi)", cache->func, refs->args,
+							 cache->kwargs, cache->controls, cache->fmt_obj,
 							 cache->desc->natts);
 	if (callargs == NULL)
 		oml_py_raise(NULL);

@@ -32,6 +32,8 @@ _CONTROLS = ("oml_input_type", "oml_na_omit", "oml_graphics_flag",
              "oml_async_flag", "oml_parallel_flag")
 
 _DEFAULT_CONTROLS = ("default", False, False)
+_MUTABLE_CONTROLS = _DEFAULT_CONTROLS + (True,)   # kwargs copied per call
+_MUTABLE = (list, dict)
 
 # Compiled scripts of this backend: script id -> (version, function).
 _functions = {}
@@ -154,13 +156,15 @@ def parse_par_lst(text):
             raise UserError("22023", "par_lst must be a JSON object, not %s"
                             % type(params).__name__,
                             hint='Pass a JSON object, e.g. \'{"n": 3}\'.')
-    mutable = any(isinstance(v, (list, dict)) for v in params.values())
-    for key in params:
+    mutable = False
+    for key, value in params.items():
         if key.startswith("oml_"):
             break
+        if type(value) in _MUTABLE:
+            mutable = True
     else:
         # The common case: no controls.
-        return params, (_DEFAULT_CONTROLS + (True,)) if mutable else _DEFAULT_CONTROLS
+        return params, _MUTABLE_CONTROLS if mutable else _DEFAULT_CONTROLS
     kwargs = {}
     input_type, na_omit, graphics = "default", False, False
     for key, value in params.items():
