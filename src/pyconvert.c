@@ -438,6 +438,8 @@ typedef struct ColBuf
 {
 	ColKind		kind;
 	Oid			typid;
+	bool		via_text;		/* object column converted with outfn */
+	FmgrInfo	outfn;
 	PyBuf		data;			/* packed values, for every kind but object */
 	PyBuf		mask;			/* one byte per row: 1 when NULL */
 	bool		has_null;
@@ -451,6 +453,38 @@ struct OmlColumns
 	uint64		nrows;
 	ColBuf	   *cols;
 };
+
+/*
+ * Does oml_datum_to_py convert type typid itself (not through its text)?
+ */
+static bool
+converts_natively(Oid typid)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case JSONOID:
+		case XMLOID:
+		case NAMEOID:
+		case BYTEAOID:
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return true;
+		default:
+			return false;
+	}
+}
 
 /*
  * The kind used for a column of type typid.
@@ -499,6 +533,16 @@ oml_columns_begin(TupleDesc desc)
 
 		cb->typid = TupleDescAttr(desc, c)->atttypid;
 		cb->kind = kind_of(cb->typid);
+		if (cb->kind == COL_OBJECT && !converts_natively(cb->typid))
+		{
+			Oid			outfn;
+			bool		isvarlena;
+
+			/* Look the output function up once, not per value. */
+			getTypeOutputInfo(cb->typid, &outfn, &isvarlena);
+			fmgr_info(outfn, &cb->outfn);
+			cb->via_text = true;
+		}
 		if (cb->kind == COL_OBJECT)
 		{
 			cb->objects = PyList_New(0);
@@ -524,7 +568,16 @@ oml_columns_add_values(OmlColumns *cols, Datum *values, bool *isnull)
 
 		if (cb->kind == COL_OBJECT)
 		{
-			PyObject   *o = oml_datum_to_py(d, null, cb->typid);
+			PyObject   *o;
+
+			if (cb->via_text && !null)
+			{
+				char	   *text = OutputFunctionCall(&cb->outfn, d);
+
+				o = str_to_py(text, strlen(text));
+			}
+			else
+				o = oml_datum_to_py(d, null, cb->typid);
 
 			if (o == NULL || PyList_Append(cb->objects, o) < 0)
 			{
