@@ -369,6 +369,27 @@ def _read(backend, obj_name, obj_id, size, nchunks):
     return buf
 
 
+def _objects_with_chunks(backend, name, owner, names):
+    """The objects of a datastore and their chunks, read by one statement:
+    ([(name, id, size, nchunks, compression, trusted)], {id: [bytes]})."""
+    rows = backend.query(
+        "SELECT o.object_name, o.object_id, o.size, o.nchunks, o.compression,"
+        " o.trusted, c.data"
+        " FROM oml.ds_objects(%s, %s, %s::text[]) o"
+        " LEFT JOIN oml.datastore_chunk c ON c.obj_id = o.object_id"
+        " ORDER BY o.object_name COLLATE \"C\", c.seq",
+        (name, owner, names))
+    objects, chunks = [], {}
+    for obj_name, obj_id, size, nchunks, compression, trusted, data in rows:
+        if obj_id not in chunks:
+            objects.append((obj_name, obj_id, size, nchunks, compression,
+                            trusted))
+            chunks[obj_id] = []
+        if data is not None:
+            chunks[obj_id].append(bytes(data))
+    return objects, chunks
+
+
 def _unpickle(data, compression):
     if compression == "zlib":
         data = zlib.decompress(data)
@@ -421,10 +442,17 @@ def load(name, objs=None, owner=None, to_globals=True):
     loaded = {}
     # One snapshot: the objects listed are the ones whose chunks are read.
     with backend.transaction(snapshot=True):
-        rows = backend.query(
-            "SELECT object_name, object_id, size, nchunks, compression,"
-            " trusted FROM oml.ds_objects(%s, %s, %s::text[])",
-            (name, owner, names))
+        if hasattr(backend, "copy_out"):
+            # One snapshot for the listing and every chunk (see transaction).
+            rows = backend.query(
+                "SELECT object_name, object_id, size, nchunks, compression,"
+                " trusted FROM oml.ds_objects(%s, %s, %s::text[])",
+                (name, owner, names))
+            chunks = None
+        else:
+            # Inside the server each statement has its own snapshot: read
+            # the listing and the bytes in one statement.
+            rows, chunks = _objects_with_chunks(backend, name, owner, names)
         for obj_name, obj_id, size, nchunks, compression, trusted in rows:
             if backend.requires_trusted and not trusted:
                 raise OMLError(
@@ -433,7 +461,14 @@ def load(name, objs=None, owner=None, to_globals=True):
                     sqlstate="42501",
                     hint="Only objects saved by members of oml_developer"
                          " can be loaded inside the server.")
-            data = _read(backend, obj_name, obj_id, size, nchunks)
+            if chunks is None:
+                data = _read(backend, obj_name, obj_id, size, nchunks)
+            else:
+                data = b"".join(chunks.pop(obj_id, []))
+                if len(data) != size:
+                    raise OMLError("object \"%s\" is damaged: its chunks do not"
+                                   " add up to its size of %d bytes"
+                                   % (obj_name, size), sqlstate="XX001")
             loaded[obj_name] = _unpickle(data, compression)
             del data
 
