@@ -23,8 +23,11 @@
 
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
+#include "tcop/dest.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -736,7 +739,93 @@ oml_columns_free(OmlColumns *cols)
 }
 
 /*
- * A whole SPI result as columns, for _oml.query_columns.
+ * A DestReceiver that gathers a query's rows straight into columns.
+ */
+typedef struct ColumnsDest
+{
+	DestReceiver pub;
+	MemoryContext cxt;			/* where the columns live */
+	MemoryContext rowcxt;		/* per-row conversions, reset often */
+	OmlColumns *cols;
+	uint64		n;
+} ColumnsDest;
+
+static void
+cd_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	ColumnsDest *d = (ColumnsDest *) self;
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+
+	d->cols = oml_columns_begin(CreateTupleDescCopy(typeinfo));
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+cd_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	ColumnsDest *d = (ColumnsDest *) self;
+	MemoryContext old = MemoryContextSwitchTo(d->rowcxt);
+
+	slot_getallattrs(slot);
+	oml_columns_add_values(d->cols, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	if ((++d->n & 1023) == 0)
+	{
+		MemoryContextReset(d->rowcxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return true;
+}
+
+static void
+cd_noop(DestReceiver *self)
+{
+}
+
+/*
+ * Run a prepared statement and return its rows as columns (see
+ * oml_columns_take), gathered as the executor produces them, with no copy
+ * into an SPI tuple table.  Returns NULL for a statement without rows.
+ * *rc gets SPI's result code.
+ */
+PyObject *
+oml_execute_to_columns(SPIPlanPtr plan, ParamListInfo params, int *rc)
+{
+	ColumnsDest d;
+	SPIExecuteOptions options;
+	PyObject   *volatile result = NULL;
+
+	memset(&d, 0, sizeof(d));
+	d.pub.receiveSlot = cd_receive;
+	d.pub.rStartup = cd_startup;
+	d.pub.rShutdown = cd_noop;
+	d.pub.rDestroy = cd_noop;
+	d.pub.mydest = DestNone;
+	d.cxt = CurrentMemoryContext;
+	d.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store query rows",
+									 ALLOCSET_DEFAULT_SIZES);
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = false;
+	options.dest = &d.pub;
+	PG_TRY();
+	{
+		*rc = SPI_execute_plan_extended(plan, &options);
+		if (*rc >= 0 && d.cols != NULL)
+			result = oml_columns_take(d.cols);
+	}
+	PG_FINALLY();
+	{
+		if (d.cols)
+			oml_columns_free(d.cols);
+		MemoryContextDelete(d.rowcxt);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * A whole SPI result as columns.
  */
 PyObject *
 oml_spi_result_to_columns(SPITupleTable *tuptable, uint64 nrows)

@@ -72,5 +72,7 @@ extern PyObject *oml_columns_take(OmlColumns *cols);
 extern void oml_columns_free(OmlColumns *cols);
 extern PyObject *oml_spi_result_to_columns(SPITupleTable *tuptable,
 										   uint64 nrows);
+extern PyObject *oml_execute_to_columns(SPIPlanPtr plan, ParamListInfo params,
+										int *rc);
 
 #endif							/* PYOML_H */

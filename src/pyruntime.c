@@ -201,7 +201,10 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 			prm->value = oml_py_to_datum(v, typ, -1, &prm->isnull);
 			Py_DECREF(v);
 		}
-		rc = SPI_execute_plan_with_paramlist(plan, plist, false, 0);
+		if (as_columns && SPI_is_cursor_plan(plan))
+			result = oml_execute_to_columns(plan, plist, &rc);
+		else
+			rc = SPI_execute_plan_with_paramlist(plan, plist, false, 0);
 		if (rc == SPI_ERROR_TRANSACTION)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
@@ -214,7 +217,9 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_plan_with_paramlist failed: %s",
 				 SPI_result_code_string(rc));
-		if (SPI_tuptable == NULL)
+		if (result != NULL)
+			;					/* gathered as columns already */
+		else if (SPI_tuptable == NULL)
 			result = Py_BuildValue("(()[])");
 		else if (as_columns)
 		{
