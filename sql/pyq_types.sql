@@ -4,21 +4,7 @@
 -- NULL).
 --
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.expect_error(stmt text) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-DECLARE
-	st text; msg text; det text; hnt text;
-BEGIN
-	EXECUTE stmt;
-	RETURN NEXT 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-		det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-	RETURN NEXT st || ': ' || msg;
-	IF det <> '' THEN RETURN NEXT 'DETAIL: ' || det; END IF;
-	IF hnt <> '' THEN RETURN NEXT 'HINT: ' || hnt; END IF;
-END
-$$;
+\i sql/include/expect_error.sql
 SET datestyle = 'ISO, YMD';
 SET timezone = 'UTC';
 SET extra_float_digits = 0;
