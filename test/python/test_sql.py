@@ -56,3 +56,42 @@ $$, v_global => true)""")
     assert err.value.pgcode == "42501"
     assert "permission denied for table sql_secret" in str(err.value)
     admin.sql("DROP TABLE sql_secret")
+
+
+def test_sql_inside_a_script_edge_cases(admin):
+    sql_as(ALICE, """SELECT oml.pyqScriptCreate('sqledge', $$
+def f():
+    import threading
+    import oml
+    empty = oml.sql("SELECT 1 AS one, 'x'::text AS two WHERE false")
+    errors = []
+
+    def worker():
+        try:
+            oml.sql("SELECT 1")
+        except RuntimeError as exc:
+            errors.append(str(exc))
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    try:
+        oml.sql("SELECT * FROM no_such_table_here")
+    except oml.OMLError as exc:
+        caught = exc.sqlstate
+    import _oml
+    try:
+        _oml.subxact("rollback")     # nothing of this script's to roll back
+        floor = None
+    except RuntimeError as exc:
+        floor = str(exc)
+    return {"empty_cols": list(empty.columns), "empty_rows": len(empty),
+            "thread": errors, "caught": caught, "floor": floor}
+$$, v_global => true)""")
+    [[value]] = sql_as(ALICE, "SELECT value FROM oml.pyqEval(NULL, 'JSON', 'sqledge')")
+    got = pd.read_json(value, typ="series")
+    assert list(got["empty_cols"]) == ["one", "two"]
+    assert got["empty_rows"] == 0
+    assert list(got["thread"]) == [
+        "oml_store can run SQL only from the thread that called the script"]
+    assert got["caught"] == "42P01"
+    assert got["floor"] == "no oml_store transaction of this script is open"
