@@ -186,6 +186,32 @@ oml_spi_to_tuplestore(FunctionCallInfo fcinfo)
 }
 
 /*
+ * Run a listing query (ds_dir, script_dir) as the caller, so row-level
+ * security decides what shows, and return its rows from the set-returning
+ * function.  The query takes $1, the caller's oid, and $2, the name or
+ * pattern to match (NULL for all).
+ */
+void
+oml_list_as_caller(FunctionCallInfo fcinfo, const char *sql, const char *name)
+{
+	OmlContext	ctx;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = ObjectIdGetDatum(GetUserId());
+	if (name)
+		values[1] = CStringGetTextDatum(name);
+	else
+		nulls[1] = 'n';
+	oml_enter(&ctx, false);
+	oml_spi(sql, true, 2, argtypes, values, nulls, -1);
+	oml_spi_to_tuplestore(fcinfo);
+	oml_leave(&ctx);
+}
+
+/*
  * A text argument as a C string, or NULL when the argument is NULL.
  */
 char *

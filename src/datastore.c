@@ -741,11 +741,7 @@ oml_ds_dir(PG_FUNCTION_ARGS)
 	bool		regex_match = oml_check_bool("regex_match", fcinfo, 1);
 	int			kind = oml_check_choice("dstype", fcinfo, 2, dstypes);
 	char	   *name = NULL;
-	OmlContext	ctx;
 	StringInfoData sql;
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
 
 	if (!PG_ARGISNULL(0))
 	{
@@ -777,15 +773,6 @@ oml_ds_dir(PG_FUNCTION_ARGS)
 					 kind >= 4 ? "owner::text COLLATE \"C\", name COLLATE \"C\"" :
 					 "name COLLATE \"C\"");
 
-	InitMaterializedSRF(fcinfo, 0);
-	values[0] = ObjectIdGetDatum(GetUserId());
-	if (name)
-		values[1] = CStringGetTextDatum(name);
-	else
-		nulls[1] = 'n';
-	oml_enter(&ctx, false);
-	oml_spi(sql.data, true, 2, argtypes, values, nulls, -1);
-	oml_spi_to_tuplestore(fcinfo);
-	oml_leave(&ctx);
+	oml_list_as_caller(fcinfo, sql.data, name);
 	return (Datum) 0;
 }

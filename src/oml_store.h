@@ -44,6 +44,8 @@ extern int	oml_spi(const char *sql, bool read_only, int nargs, Oid *argtypes,
 					Datum *values, const char *nulls, int expected);
 extern Datum oml_spi_value(int row, int col, bool *isnull);
 extern void oml_spi_to_tuplestore(FunctionCallInfo fcinfo);
+extern void oml_list_as_caller(FunctionCallInfo fcinfo, const char *sql,
+							   const char *name);
 extern char *oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno);
 extern int	oml_check_choice(const char *what, FunctionCallInfo fcinfo,
 							 int argno, const char *const *choices);

@@ -72,33 +72,36 @@ static pqsigfunc prev_sigterm = NULL;
 static PyObject *spi_error = NULL;	/* _oml.SPIError */
 
 /*
- * SIGINT: PostgreSQL's cancel handler, then interrupt running Python.
+ * Run PostgreSQL's handler, then, while our Python runs, interrupt it.
  */
 static void
-oml_sigint(SIGNAL_ARGS)
+chain_signal(pqsigfunc prev, int signo)
 {
 	int			save_errno = errno;
 
-	if (prev_sigint)
-		prev_sigint(postgres_signal_arg);
+	if (prev)
+		prev(signo);
 	if (in_python)
 		PyErr_SetInterruptEx(SIGINT);
 	errno = save_errno;
 }
 
 /*
- * SIGTERM: PostgreSQL's die handler, then interrupt running Python.
+ * SIGINT (cancel, statement_timeout): PostgreSQL's cancel handler first.
+ */
+static void
+oml_sigint(SIGNAL_ARGS)
+{
+	chain_signal(prev_sigint, postgres_signal_arg);
+}
+
+/*
+ * SIGTERM (pg_terminate_backend): PostgreSQL's die handler first.
  */
 static void
 oml_sigterm(SIGNAL_ARGS)
 {
-	int			save_errno = errno;
-
-	if (prev_sigterm)
-		prev_sigterm(postgres_signal_arg);
-	if (in_python)
-		PyErr_SetInterruptEx(SIGINT);
-	errno = save_errno;
+	chain_signal(prev_sigterm, postgres_signal_arg);
 }
 
 /*

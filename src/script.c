@@ -420,11 +420,7 @@ oml_script_dir(PG_FUNCTION_ARGS)
 	bool		regex_match = oml_check_bool("regex_match", fcinfo, 1);
 	int			kind = oml_check_choice("sctype", fcinfo, 2, sctypes);
 	char	   *name = NULL;
-	OmlContext	ctx;
 	StringInfoData sql;
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
 
 	if (!PG_ARGISNULL(0))
 		name = regex_match ? oml_arg_text(fcinfo, 0) :
@@ -445,15 +441,6 @@ oml_script_dir(PG_FUNCTION_ARGS)
 					 kind == 2 ? "owner COLLATE \"C\", name COLLATE \"C\"" :
 					 "name COLLATE \"C\"");
 
-	InitMaterializedSRF(fcinfo, 0);
-	values[0] = ObjectIdGetDatum(GetUserId());
-	if (name)
-		values[1] = CStringGetTextDatum(name);
-	else
-		nulls[1] = 'n';
-	oml_enter(&ctx, false);
-	oml_spi(sql.data, true, 2, argtypes, values, nulls, -1);
-	oml_spi_to_tuplestore(fcinfo);
-	oml_leave(&ctx);
+	oml_list_as_caller(fcinfo, sql.data, name);
 	return (Datum) 0;
 }

@@ -44,7 +44,7 @@ def grant(name, typ="datastore", user=None):
         From the server: the datastore is not the current role's own or does
         not exist (SQLSTATE 42704), it was saved with ``grantable=False``
         (0LP01), the role does not exist (42704), or ``typ`` is unknown
-        (22023) or not supported yet (0A000).
+        (22023).
     """
     _change("pyqGrant", name, typ, user)
 
@@ -73,6 +73,6 @@ def revoke(name, typ="datastore", user=None):
     OMLError
         From the server: the datastore is not the current role's own or does
         not exist (SQLSTATE 42704), the role does not exist (42704), or
-        ``typ`` is unknown (22023) or not supported yet (0A000).
+        ``typ`` is unknown (22023).
     """
     _change("pyqRevoke", name, typ, user)
