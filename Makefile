@@ -3,10 +3,14 @@
 # Build with Debian's pg_config and Debian's Python 3.11, whatever else is on PATH.
 
 EXTENSION = oml_store
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = oml_store
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
-DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
+# Release scripts: 0.1.0 is the full install script of the first release;
+# every later release is an upgrade script from the one before.  A fresh
+# CREATE EXTENSION runs 0.1.0 and then each upgrade in turn, so the newest
+# schema is by construction the previous one plus its upgrade.
+DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)

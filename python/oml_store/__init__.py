@@ -29,7 +29,7 @@ from ._eval import do_eval, table_apply, row_apply, group_apply, index_apply
 from ._grant import grant, revoke
 from ._sql import sql
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 OMLError.__module__ = __name__          # shown as oml_store.OMLError
 
