@@ -53,6 +53,29 @@ oml_role_is_trusted(Oid roleid)
 }
 
 /*
+ * May bytes written by writer be unpickled inside the server?  stored is the
+ * flag recorded when they were written (the writer was trusted then, for
+ * every chunk); the writer must still be trusted now, so that removing a
+ * role from oml_developer (or dropping it) also withdraws its objects.
+ */
+bool
+oml_object_trusted(bool stored, Oid writer)
+{
+	return stored && oml_role_is_trusted(writer);
+}
+
+/*
+ * A role's name for messages, or its OID in brackets when it is gone.
+ */
+char *
+oml_role_name(Oid roleid)
+{
+	char	   *name = GetUserNameFromId(roleid, true);
+
+	return name ? name : psprintf("(dropped role %u)", roleid);
+}
+
+/*
  * SQL oml.ds_can_read(owner, acl): the read check of the row-level security
  * policies, for the current role.
  */

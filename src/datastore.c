@@ -547,12 +547,31 @@ oml_ds_objects(PG_FUNCTION_ARGS)
 	else
 		nulls[1] = 'n';
 
-	oml_spi("SELECT name, id, size, nchunks, compression, trusted"
+	oml_spi("SELECT name, id, size, nchunks, compression, trusted, writer"
 			" FROM oml.datastore_object"
 			" WHERE ds_id = $1 AND ($2 IS NULL OR name = ANY ($2))"
 			" ORDER BY name COLLATE \"C\"",
 			true, 2, argtypes, values, nulls, -1);
-	oml_spi_to_tuplestore(fcinfo);
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+		TupleDesc	desc = rsinfo->setDesc;
+		Datum		out[7];
+		bool		outnulls[7];
+
+		/* 0.1.0 declared six columns; 0.2.0 adds the writer. */
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			Oid			writer;
+
+			for (int c = 0; c < 6; c++)
+				out[c] = oml_spi_value(r, c, &outnulls[c]);
+			writer = DatumGetObjectId(oml_spi_value(r, 6, &outnulls[6]));
+			out[5] = BoolGetDatum(oml_object_trusted(DatumGetBool(out[5]), writer));
+			out[6] = CStringGetTextDatum(oml_role_name(writer));
+			outnulls[6] = false;
+			tuplestore_putvalues(rsinfo->setResult, desc, out, outnulls);
+		}
+	}
 	oml_leave(&ctx);
 	return (Datum) 0;
 }
@@ -775,4 +794,27 @@ oml_ds_dir(PG_FUNCTION_ARGS)
 
 	oml_list_as_caller(fcinfo, sql.data, name);
 	return (Datum) 0;
+}
+
+/*
+ * The id of datastore name of owner, which the caller must be able to read;
+ * for other files, inside oml_enter(as_owner).
+ */
+int64
+oml_ds_find_readable(Oid caller, Oid owner, const char *name)
+{
+	DsRow		row;
+
+	find_datastore(caller, owner, name, true, &row);
+	return row.id;
+}
+
+/*
+ * A text[] argument of object names, checked (NULL gives NULL); for other
+ * files.
+ */
+ArrayType *
+oml_check_name_array(FunctionCallInfo fcinfo, int argno)
+{
+	return check_name_array(fcinfo, argno);
 }

@@ -10,6 +10,7 @@
 
 #include "fmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 
 /* Longest datastore, object or script name, in characters (as Oracle). */
 #define OML_NAME_MAXLEN 128
@@ -66,5 +67,28 @@ extern void oml_script_find(const char *name, const char *owner_name,
 /* acl.c */
 extern bool oml_role_can_read(Oid roleid, Oid owner, Acl *acl);
 extern bool oml_role_is_trusted(Oid roleid);
+extern bool oml_object_trusted(bool stored, Oid writer);
+extern char *oml_role_name(Oid roleid);
+
+/* datastore.c */
+extern int64 oml_ds_find_readable(Oid caller, Oid owner, const char *name);
+extern ArrayType *oml_check_name_array(FunctionCallInfo fcinfo, int argno);
+
+/*
+ * Receives the objects that oml_ds_read_objects reads (dsread.c): begin once
+ * per object, then its bytes in order, chunk by chunk.  Each may raise an
+ * ERROR (e.g. out of memory); nothing is kept from an interrupted read.
+ */
+typedef struct OmlObjectReader
+{
+	void		(*begin) (void *arg, const char *name, int64 size,
+						  const char *compression);
+	void		(*chunk) (void *arg, const char *data, Size len);
+	void	   *arg;
+} OmlObjectReader;
+
+/* dsread.c */
+extern void oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
+								const OmlObjectReader *reader);
 
 #endif							/* OML_STORE_H */

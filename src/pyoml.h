@@ -56,6 +56,11 @@ extern void oml_py_raise(const char *scr_name) pg_attribute_noreturn();
 extern PyObject *oml_py_call_guarded(PyObject *callable, PyObject *args,
 									 PyObject *kwargs);
 extern PyObject *oml_py_runtime_call(const char *fname, PyObject *args);
+extern void oml_py_error_from_pg(ErrorData *edata);
+extern bool oml_py_on_main_thread(void);
+
+/* pyload.c */
+extern PyObject *oml_py_load_objects(PyObject *self, PyObject *args);
 
 /* pyconvert.c */
 typedef struct OmlColumns OmlColumns;

@@ -33,6 +33,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "fmgr.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -152,7 +153,7 @@ param_setup(ParseState *pstate, void *arg)
  * Python values are passed as text (None as NULL, bytes as bytea).
  */
 static PyObject *
-run_statement(const char *sql, PyObject *params, bool as_columns)
+run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -170,10 +171,23 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 	PG_TRY();
 	{
 		ParamState ps = {NULL, 0};
+		int			gucnest = 0;
 		SPIPlanPtr plan;
 		ParamListInfo plist;
 		int			rc;
 
+		/*
+		 * The package's own statements are immune to the caller's
+		 * search_path (and so to its operators, functions and types); the
+		 * subtransaction's end restores the setting.
+		 */
+		if (pinned)
+		{
+			gucnest = NewGUCNestLevel();
+			(void) set_config_option("search_path", "pg_catalog, pg_temp",
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+		}
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		/* In SPI's procedure context, which outlives the parse. */
@@ -266,6 +280,8 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 			Py_DECREF(rows);
 		}
 		SPI_finish();
+		if (pinned)
+			AtEOXact_GUC(true, gucnest);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -299,20 +315,23 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 }
 
 /*
- * _oml.execute(sql, params=None): run SQL as the calling role; returns
- * (column names, list of row tuples).
+ * _oml.execute(sql, params=None, pinned=False): run SQL as the calling
+ * role; returns (column names, list of row tuples).  pinned runs it with
+ * search_path pg_catalog, pg_temp, for the package's own statements.
  */
 static PyObject *
 py_execute(PyObject *self, PyObject *args)
 {
 	const char *sql;
 	PyObject   *params = NULL;
+	int			pinned = 0;
 
-	if (!PyArg_ParseTuple(args, "s|O", &sql, &params) || !on_main_thread())
+	if (!PyArg_ParseTuple(args, "s|Op", &sql, &params, &pinned) ||
+		!on_main_thread())
 		return NULL;
 	if (params == Py_None)
 		params = NULL;
-	return run_statement(sql, params, false);
+	return run_statement(sql, params, false, pinned != 0);
 }
 
 /*
@@ -329,7 +348,7 @@ py_query_columns(PyObject *self, PyObject *args)
 		return NULL;
 	if (params == Py_None)
 		params = NULL;
-	return run_statement(sql, params, true);
+	return run_statement(sql, params, true, false);
 }
 
 /*
@@ -515,6 +534,8 @@ static PyMethodDef oml_methods[] = {
 	"Run SQL as the calling role; returns (columns, rows)."},
 	{"query_columns", py_query_columns, METH_VARARGS,
 	"Run a query; returns its columns for a DataFrame."},
+	{"load_objects", oml_py_load_objects, METH_VARARGS,
+	"The bytes of a datastore's objects, all written by trusted roles."},
 	{"rearm_interrupt", py_rearm_interrupt, METH_NOARGS,
 	"Keep interrupting Python while a cancel is pending."},
 	{NULL, NULL, 0, NULL}
@@ -829,4 +850,29 @@ oml_py_runtime_call(const char *fname, PyObject *args)
 	if (result == NULL)
 		oml_py_raise(NULL);
 	return result;
+}
+
+/*
+ * Set the Python error for a PostgreSQL error caught where Python called
+ * into PostgreSQL (for other files); a cancel also ends the script.
+ */
+void
+oml_py_error_from_pg(ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	{
+		cancel_seen = true;
+		strlcpy(cancel_message, edata->message, sizeof(cancel_message));
+		PyErr_SetInterruptEx(SIGINT);
+	}
+	set_spi_error(edata);
+}
+
+/*
+ * on_main_thread, for other files.
+ */
+bool
+oml_py_on_main_thread(void)
+{
+	return on_main_thread();
 }

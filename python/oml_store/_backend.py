@@ -23,9 +23,15 @@ SPI).  A backend offers:
     database, so that reading several rows in several statements is
     consistent.
 
-``requires_trusted``
-    True when unpickling happens where the server runs (embedded Python):
-    then only objects written by trusted roles may be loaded.
+``query_as_caller(sql, params=())``
+    As ``query``, for statements that must run with the caller's own
+    session settings (pyq* calls, whose input queries are the caller's).
+    In the server ``query`` pins ``search_path`` to ``pg_catalog, pg_temp``
+    for the package's own statements; in a client both are the same.
+
+``load_objects(name, owner, names)`` (in the server only)
+    The bytes of a datastore's objects, read by the extension's C code,
+    which decides the trust rule (only objects written by trusted roles).
 
 The API modules import nothing from the driver: they call
 :func:`get_backend` and use the methods above.
@@ -43,13 +49,13 @@ _SAVEPOINT = "oml_store_call"
 class Backend:
     """The interface every backend implements (see the module docstring)."""
 
-    #: Whether load must refuse objects that were not written by a trusted
-    #: role (True where unpickling runs inside the server).
-    requires_trusted = False
-
     def query(self, sql, params=()):
         """Run one statement; return its rows as a list of tuples."""
         raise NotImplementedError
+
+    def query_as_caller(self, sql, params=()):
+        """Run one statement with the caller's own settings."""
+        return self.query(sql, params)
 
     def transaction(self, snapshot=False):
         """Context manager: one transaction (or a nested part of one)."""
@@ -328,7 +334,7 @@ class Psycopg2Backend(Backend):
         """Raise OMLError unless the extension exists in the database."""
         with self.transaction():
             rows = self.query("SELECT extversion FROM pg_catalog.pg_extension"
-                              " WHERE extname = 'oml_store'")
+                              " WHERE extname OPERATOR(pg_catalog.=) 'oml_store'")
             if not rows:
                 dbname = self.query("SELECT pg_catalog.current_database()")
                 raise OMLError(

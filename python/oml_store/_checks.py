@@ -13,8 +13,10 @@ def check_str(value, what, optional=False):
                            type(value).__name__))
 
 
-def check_bool(value, what):
-    """TypeError unless value is a bool."""
+def check_bool(value, what, optional=False):
+    """TypeError unless value is a bool (or None when optional)."""
+    if value is None and optional:
+        return
     if not isinstance(value, bool):
         raise TypeError("%s must be a bool, not %s"
                         % (what, type(value).__name__))

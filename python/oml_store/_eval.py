@@ -143,7 +143,7 @@ def _run(func, func_owner, sql, params):
     if isinstance(func, str) and not _is_source(func):
         backend = get_backend()
         with backend.transaction():
-            return backend.query(sql, params + (func, func_owner))
+            return backend.query_as_caller(sql, params + (func, func_owner))
 
     source = _script._source_of(func)
     if func_owner is not None:
@@ -156,7 +156,7 @@ def _run(func, func_owner, sql, params):
         with backend.transaction():
             backend.query("SELECT oml.pyqScriptCreate(%s, %s, false, false)",
                           (name, source))
-            rows = backend.query(sql, params + (name, None))
+            rows = backend.query_as_caller(sql, params + (name, None))
             # Dropped as well as rolled back: nothing stays even when this
             # block joined an enclosing backend.transaction(), which
             # _Rollback does not end.  Other sessions never see the script.
@@ -229,8 +229,8 @@ def do_eval(func, func_owner=None, graphics=False, **kwargs):
         ``detail``); the statement was cancelled (57014).
     """
     rows = _run(func, func_owner,
-                "SELECT name, image FROM oml.pyqEval(%s::text,"
-                " 'PICKLE'::text, %s::text, %s::text)",
+                "SELECT name, image FROM oml.pyqEval(%s::pg_catalog.text,"
+                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
                 (_par_lst(kwargs, graphics),))
     return _single(rows, graphics)
 
@@ -262,8 +262,8 @@ def table_apply(data, func, func_owner=None, graphics=False, **kwargs):
     """
     _check_data(data)
     rows = _run(func, func_owner,
-                "SELECT name, image FROM oml.pyqTableEval(%s::text, %s::text,"
-                " 'PICKLE'::text, %s::text, %s::text)",
+                "SELECT name, image FROM oml.pyqTableEval(%s::pg_catalog.text, %s::pg_catalog.text,"
+                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
                 (data, _par_lst(kwargs, graphics)))
     return _single(rows, graphics)
 
@@ -288,8 +288,8 @@ def row_apply(data, func, func_owner=None, rows=1, graphics=False, **kwargs):
     _check_data(data)
     _check_int(rows, "rows")
     out = _run(func, func_owner,
-               "SELECT name, image FROM oml.pyqRowEval(%s::text, %s::text,"
-               " 'PICKLE'::text, %s::integer, %s::text, %s::text)",
+               "SELECT name, image FROM oml.pyqRowEval(%s::pg_catalog.text, %s::pg_catalog.text,"
+               " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
                (data, _par_lst(kwargs, graphics), rows))
     return _numbered(out, graphics)
 
@@ -322,8 +322,8 @@ def group_apply(data, index, func, func_owner=None, orderby=None,
     grp_col = _columns(index, "index")
     ord_col = _columns(orderby, "orderby", optional=True)
     out = _run(func, func_owner,
-               "SELECT name, image FROM oml.pyqGroupEval(%s::text, %s::text,"
-               " 'PICKLE'::text, %s::text, %s::text, %s::text, %s::text)",
+               "SELECT name, image FROM oml.pyqGroupEval(%s::pg_catalog.text, %s::pg_catalog.text,"
+               " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
                (data, _par_lst(kwargs, graphics), grp_col, ord_col))
     return {key: _unpack(image, graphics) for key, image in out}
 
@@ -346,7 +346,7 @@ def index_apply(times, func, func_owner=None, graphics=False, **kwargs):
     """
     _check_int(times, "times")
     out = _run(func, func_owner,
-               "SELECT name, image FROM oml.pyqIndexEval(%s::text,"
-               " 'PICKLE'::text, %s::integer, %s::text, %s::text)",
+               "SELECT name, image FROM oml.pyqIndexEval(%s::pg_catalog.text,"
+               " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
                (_par_lst(kwargs, graphics), times))
     return _numbered(out, graphics)

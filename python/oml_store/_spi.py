@@ -66,19 +66,37 @@ class SpiBackend(Backend):
     subtransaction around a block, so a save commits or rolls back whole.
     """
 
-    requires_trusted = True
-
     def __init__(self):
         self._cache = {}
 
     def query(self, sql, params=()):
-        """Run one statement; return its rows as a list of tuples."""
+        """Run one of the package's own statements; return its rows as a
+        list of tuples.  It runs with search_path pg_catalog, pg_temp, so
+        nothing the calling role defines can change what it means."""
         try:
             _, rows = _oml.execute(self._dollar(sql),
-                                   [_adapt(p) for p in params])
+                                   [_adapt(p) for p in params], True)
         except _oml.SPIError as exc:
             raise _translate(exc) from None
         return rows
+
+    def query_as_caller(self, sql, params=()):
+        """Run a statement with the calling role's own settings (a pyq*
+        call, whose input query is the caller's); rows as for query."""
+        try:
+            _, rows = _oml.execute(self._dollar(sql),
+                                   [_adapt(p) for p in params], False)
+        except _oml.SPIError as exc:
+            raise _translate(exc) from None
+        return rows
+
+    def load_objects(self, name, owner, names):
+        """[(name, bytes, compression)] of a datastore's objects: read by
+        the extension, which refuses objects not written by trusted roles."""
+        try:
+            return _oml.load_objects(name, owner, names)
+        except _oml.SPIError as exc:
+            raise _translate(exc) from None
 
     def query_columns(self, sql, params=()):
         """Run a query; return its result as columns (see _runtime)."""

@@ -18,11 +18,17 @@ import zlib
 from ._backend import get_backend
 from ._errors import OMLError
 from ._checks import check_bool, check_str
+from . import _unpickler
 
-__all__ = ["save", "load", "dir", "describe", "delete", "CHUNK_SIZE"]
+__all__ = ["save", "load", "dir", "describe", "delete", "CHUNK_SIZE",
+           "TRUST_ALL"]
 
 #: Bytes per chunk sent to or read from the server.
 CHUNK_SIZE = 8 * 1024 * 1024
+
+#: The default of ``load(..., trusted=None)`` in a client: True unpickles
+#: every readable object without restriction (see :func:`load`).
+TRUST_ALL = False
 
 # Binary COPY framing (PostgreSQL's documented COPY BINARY format).
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
@@ -195,7 +201,8 @@ def _put(backend, ds_id, obj_name, obj, compression):
     out.close()
     if hasattr(backend, "copy_in"):
         [[size]] = backend.query(
-            "SELECT size FROM oml.datastore_object WHERE id = %s", (obj_id,))
+            "SELECT size FROM oml.datastore_object"
+            " WHERE id OPERATOR(pg_catalog.=) %s", (obj_id,))
         stored.append(size)
     if not stored or stored[-1] != chunks.total:
         raise OMLError("object \"%s\" was stored with %d bytes instead of %d"
@@ -344,8 +351,9 @@ def _read(backend, obj_name, obj_id, size, nchunks):
     if hasattr(backend, "copy_out"):
         reader = _CopyReader(buf)
         backend.copy_out(
-            "COPY (SELECT data FROM oml.datastore_chunk WHERE obj_id = %d"
-            " ORDER BY seq) TO STDOUT (FORMAT binary)" % int(obj_id),
+            "COPY (SELECT data FROM oml.datastore_chunk"
+            " WHERE obj_id OPERATOR(pg_catalog.=) %d ORDER BY seq)"
+            " TO STDOUT (FORMAT binary)" % int(obj_id),
             reader.write)
         if reader.pos != size or not reader.done:
             raise OMLError("object \"%s\" is damaged: its chunks do not add up"
@@ -369,36 +377,17 @@ def _read(backend, obj_name, obj_id, size, nchunks):
     return buf
 
 
-def _objects_with_chunks(backend, name, owner, names):
-    """The objects of a datastore and their chunks, read by one statement:
-    ([(name, id, size, nchunks, compression, trusted)], {id: [bytes]})."""
-    rows = backend.query(
-        "SELECT o.object_name, o.object_id, o.size, o.nchunks, o.compression,"
-        " o.trusted, c.data"
-        " FROM oml.ds_objects(%s, %s, %s::text[]) o"
-        " LEFT JOIN oml.datastore_chunk c ON c.obj_id = o.object_id"
-        " ORDER BY o.object_name COLLATE \"C\", c.seq",
-        (name, owner, names))
-    objects, chunks = [], {}
-    for obj_name, obj_id, size, nchunks, compression, trusted, data in rows:
-        if obj_id not in chunks:
-            objects.append((obj_name, obj_id, size, nchunks, compression,
-                            trusted))
-            chunks[obj_id] = []
-        if data is not None:
-            chunks[obj_id].append(bytes(data))
-    return objects, chunks
-
-
-def _unpickle(data, compression):
+def _unpickle(data, compression, restricted=False):
     if compression == "zlib":
         data = zlib.decompress(data)
     elif compression != "none":
         raise OMLError("unknown compression \"%s\"" % compression)
+    if restricted:
+        return _unpickler.loads(data)
     return pickle.loads(data)
 
 
-def load(name, objs=None, owner=None, to_globals=True):
+def load(name, objs=None, owner=None, to_globals=True, trusted=None):
     """Load Python objects from a datastore.
 
     Parameters
@@ -417,6 +406,16 @@ def load(name, objs=None, owner=None, to_globals=True):
         If True, bind each object to its name in the caller's global
         namespace and return the names; if False, return the objects in a
         dict.
+    trusted : bool, optional
+        In a client: whether to unpickle objects written by a role that is
+        neither the current role nor trusted (a superuser or a member of
+        ``oml_developer``) without restriction.  By default
+        (:data:`TRUST_ALL`, False) such objects are unpickled with a
+        restricted unpickler that only builds well-known classes of the
+        standard library, NumPy, pandas, SciPy, scikit-learn and oml_store,
+        and raises ``pickle.UnpicklingError`` for anything else.  Inside
+        the server the extension decides instead: only objects written by
+        trusted roles are loaded there, whatever ``trusted`` says.
 
     Returns
     -------
@@ -430,47 +429,43 @@ def load(name, objs=None, owner=None, to_globals=True):
         An argument has the wrong type.
     OMLError
         From the server: the datastore or a named object does not exist
-        (SQLSTATE 42704), or the datastore is not readable (42501).
+        (SQLSTATE 42704), the datastore is not readable (42501), or, inside
+        the server, an object was not written by a trusted role (42501).
+    pickle.UnpicklingError
+        A restricted load met a class outside the allow-list.
     """
     check_str(name, "name")
     names = _name_list(objs)
     check_str(owner, "owner", optional=True)
     check_bool(to_globals, "to_globals")
+    check_bool(trusted, "trusted", optional=True)
     caller_globals = sys._getframe(1).f_globals if to_globals else None
+    if trusted is None:
+        trusted = TRUST_ALL
 
     backend = get_backend()
     loaded = {}
-    # One snapshot: the objects listed are the ones whose chunks are read.
-    with backend.transaction(snapshot=True):
-        if hasattr(backend, "copy_out"):
-            # One snapshot for the listing and every chunk (see transaction).
-            rows = backend.query(
-                "SELECT object_name, object_id, size, nchunks, compression,"
-                " trusted FROM oml.ds_objects(%s, %s, %s::text[])",
-                (name, owner, names))
-            chunks = None
-        else:
-            # Inside the server each statement has its own snapshot: read
-            # the listing and the bytes in one statement.
-            rows, chunks = _objects_with_chunks(backend, name, owner, names)
-        for obj_name, obj_id, size, nchunks, compression, trusted in rows:
-            if backend.requires_trusted and not trusted:
-                raise OMLError(
-                    "object \"%s\" of datastore \"%s\" was not saved by a"
-                    " trusted role" % (obj_name, name),
-                    sqlstate="42501",
-                    hint="Only objects saved by members of oml_developer"
-                         " can be loaded inside the server.")
-            if chunks is None:
-                data = _read(backend, obj_name, obj_id, size, nchunks)
-            else:
-                data = b"".join(chunks.pop(obj_id, []))
-                if len(data) != size:
-                    raise OMLError("object \"%s\" is damaged: its chunks do not"
-                                   " add up to its size of %d bytes"
-                                   % (obj_name, size), sqlstate="XX001")
+    if hasattr(backend, "load_objects"):
+        # In the server: the extension reads the bytes and decides trust.
+        objects = backend.load_objects(name, owner, names)
+        while objects:
+            obj_name, data, compression = objects.pop(0)
             loaded[obj_name] = _unpickle(data, compression)
             del data
+    else:
+        # One snapshot: the objects listed are the ones whose chunks are read.
+        with backend.transaction(snapshot=True):
+            rows = backend.query(
+                "SELECT object_name, object_id, size, nchunks, compression,"
+                " trusted, writer OPERATOR(pg_catalog.=) CURRENT_USER"
+                " FROM oml.ds_objects(%s, %s, %s::pg_catalog.text[])",
+                (name, owner, names))
+            for (obj_name, obj_id, size, nchunks, compression, writer_trusted,
+                 own) in rows:
+                data = _read(backend, obj_name, obj_id, size, nchunks)
+                restricted = not (trusted or writer_trusted or own)
+                loaded[obj_name] = _unpickle(data, compression, restricted)
+                del data
 
     if not to_globals:
         return loaded
@@ -624,6 +619,6 @@ def delete(name, objs=None, regex_match=False):
 
     backend = get_backend()
     with backend.transaction():
-        [[n]] = backend.query("SELECT oml.ds_delete(%s, %s::text[], %s)",
+        [[n]] = backend.query("SELECT oml.ds_delete(%s, %s::pg_catalog.text[], %s)",
                               (name, names, regex_match))
     return n

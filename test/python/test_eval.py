@@ -548,7 +548,7 @@ def test_script_refuses_datastore_of_untrusted_role(alice, connect_as):
     assert oml.ds.load("mine", to_globals=False) == {"v": 1}   # client: fine
     err = expect_error("42501", oml.do_eval, "load_from", owner=BOB,
                        ds="mine")
-    assert "was not saved by a trusted role" in err.message
+    assert "was written by role \"oml_bob\", which is not trusted" in err.message
 
 
 # -- errors ---------------------------------------------------------------------
