@@ -77,10 +77,13 @@ check_source(const char *name, const char *source)
 		msg = pstrdup(msg);
 		line = line ? pstrdup(line) : NULL;
 		Py_DECREF(res);
+		/* Line 0: a problem of the whole source, such as deep nesting. */
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
-				 errmsg("invalid script \"%s\": %s at line %d", name, msg, lineno),
-				 line ? errdetail("Line %d: %s", lineno, line) : 0,
+				 lineno > 0 ?
+				 errmsg("invalid script \"%s\": %s at line %d", name, msg, lineno) :
+				 errmsg("invalid script \"%s\": %s", name, msg),
+				 line && lineno > 0 ? errdetail("Line %d: %s", lineno, line) : 0,
 				 errhint("A script is the source of one Python function, e.g. \"def f(x):\\n    return x\".")));
 	}
 	Py_DECREF(res);
@@ -171,7 +174,7 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 Datum
 oml_pyq_script_drop(PG_FUNCTION_ARGS)
 {
-	char	   *name = oml_check_name("script", fcinfo, 0);
+	char	   *name = oml_check_name_to_drop("script", fcinfo, 0);
 	bool		is_global = oml_check_bool("v_global", fcinfo, 1);
 	bool		silent = oml_check_bool("v_silent", fcinfo, 2);
 	Oid			caller = GetUserId();
