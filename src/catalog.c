@@ -318,7 +318,7 @@ check_name_chars(const char *what, const char *name)
 					 errmsg("%s name contains a control character", what) :
 					 errmsg("%s name contains an invisible or formatting character", what),
 					 errdetail("Character %d of the name is U+%04X.", pos + 1, c),
-					 errhint("Names may not contain control characters, bidirectional or zero-width formatting characters, spaces other than U+0020, or other invisible characters.")));
+					 errhint("Names may hold only visible characters and the plain space (U+0020).")));
 		p += n;
 	}
 }
@@ -358,7 +358,7 @@ check_name_basics(const char *what, FunctionCallInfo fcinfo, int argno)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s name contains a control character", what),
 					 errdetail("Character %d of the name is U+%04X.", pos + 1, *p),
-					 errhint("Names may not contain control characters, bidirectional or zero-width formatting characters, spaces other than U+0020, or other invisible characters.")));
+					 errhint("Names may hold only visible characters and the plain space (U+0020).")));
 	}
 	return name;
 }

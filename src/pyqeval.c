@@ -494,9 +494,23 @@ to_datum_steal(PyObject *obj, Form_pg_attribute att, bool *isnull)
 static void
 put_row(ReturnSetInfo *rsinfo, TupleDesc desc, Datum *values, bool *nulls)
 {
-	Size		len = MAXALIGN(SizeofMinimalTupleHeader + BITMAPLEN(desc->natts)) +
-		heap_compute_data_size(desc, values, nulls);
+	Size		len = MAXALIGN(SizeofMinimalTupleHeader + BITMAPLEN(desc->natts));
 
+	/* An upper bound of heap_compute_data_size, without its overflow. */
+	for (int c = 0; c < desc->natts; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, c);
+
+		if (nulls[c])
+			continue;
+		len += MAXIMUM_ALIGNOF;
+		if (att->attlen > 0)
+			len += att->attlen;
+		else if (att->attlen == -1)
+			len += VARSIZE_ANY(DatumGetPointer(values[c]));
+		else
+			len += strlen(DatumGetCString(values[c])) + 1;
+	}
 	if (len > MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
