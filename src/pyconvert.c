@@ -766,6 +766,12 @@ oml_columns_take(OmlColumns *cols)
 		{
 			data = cb->objects;
 			cb->objects = PyList_New(0);
+			if (cb->objects == NULL)
+			{
+				Py_DECREF(data);
+				Py_DECREF(list);
+				oml_py_raise(NULL);
+			}
 			mask = Py_NewRef(Py_None);
 		}
 		else

@@ -738,7 +738,8 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	}
 	if (cache->fmt_obj == NULL ||
 		(call->out_fmt == NULL) != (cache->fmt_obj == Py_None) ||
-		(call->out_fmt && strcmp(PyUnicode_AsUTF8(cache->fmt_obj), call->out_fmt) != 0))
+		(call->out_fmt &&
+		 PyUnicode_CompareWithASCIIString(cache->fmt_obj, call->out_fmt) != 0))
 	{
 		Py_CLEAR(cache->fmt_obj);
 		cache->fmt_obj = call->out_fmt ? PyUnicode_InternFromString(call->out_fmt) :

@@ -33,8 +33,13 @@ PG_FUNCTION_INFO_V1(oml_script_dir);
 PG_FUNCTION_INFO_V1(oml_script_load);
 PG_FUNCTION_INFO_V1(oml_script_changed);
 
-/* Largest script source we accept, in bytes. */
-#define OML_SCRIPT_MAXLEN (16 * 1024 * 1024)
+/*
+ * Largest script source we accept, in bytes.  Python's parser needs some
+ * hundred times the source's size in memory and cannot be cancelled while
+ * it runs (16 MB of source took 40 s and 7 GB), so keep this small: a
+ * script is the source of one function, its data belong elsewhere.
+ */
+#define OML_SCRIPT_MAXLEN (1024 * 1024)
 
 /*
  * Refuse untrusted callers: creating a script is writing code that the
@@ -117,7 +122,8 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("script source is too long"),
-				 errdetail("Scripts are at most %d bytes.", OML_SCRIPT_MAXLEN)));
+				 errdetail("Scripts are at most %d bytes.", OML_SCRIPT_MAXLEN),
+				 errhint("Pass data through par_lst, inp_nam or a datastore rather than in the source.")));
 	check_source(name, source);
 
 	oml_lock_name(OML_LOCK_SCRIPT, is_global ? InvalidOid : caller, name);
