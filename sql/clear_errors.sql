@@ -52,6 +52,23 @@ def f():
     raise e
 $$);
 SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'raise_sub')$$);
+-- A property that raises is no escape either
+SELECT oml.pyqScriptCreate('raise_prop', $$
+def f():
+    class Sly(Exception):
+        @property
+        def sqlstate(self):
+            raise RuntimeError("no")
+    raise Sly("sly")
+$$);
+SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'raise_prop')$$);
+-- Long messages are cut (8192 characters, then a count of the rest)
+SELECT oml.pyqScriptCreate('raise_long', $$
+def f():
+    raise ValueError("x" * 1000000)
+$$);
+SELECT length(e), right(e, 30) FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'raise_long')$$) e
+ WHERE e NOT LIKE 'DETAIL:%';
 -- A MemoryError is out of memory (53200)
 SELECT oml.pyqScriptCreate('raise_mem', $$
 def f():

@@ -661,14 +661,39 @@ def valid_sqlstate(code):
             and code[:2] not in _NOT_RAISABLE)
 
 
+# The most characters of an error's message (and hint), and of its detail
+# or traceback, passed on: the rest would flood the client and the log.
+_MESSAGE_MAX = 8192
+_DETAIL_MAX = 32768
+
+
+def _cap(text, limit):
+    """text cut to limit characters, saying how many were left out."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    return "%s... (%d more characters)" % (text[:limit], len(text) - limit)
+
+
 def format_exception(etype, value, tb, scr_name):
     """(message, traceback, sqlstate, detail, hint) for an SQL error.
 
     An exception's own .sqlstate is kept when it names an error class (see
     valid_sqlstate); any other value gives 38000 with the value in the
-    detail.  MemoryError gives 53200 (out of memory)."""
-    sqlstate = getattr(value, "sqlstate", None)
+    detail.  MemoryError gives 53200 (out of memory).  Long texts are cut
+    (_MESSAGE_MAX, _DETAIL_MAX)."""
+    message, trace, sqlstate, detail, hint = _format_exception(
+        etype, value, tb, scr_name)
+    return (_cap(message, _MESSAGE_MAX), _cap(trace, _DETAIL_MAX), sqlstate,
+            _cap(detail, _DETAIL_MAX), _cap(hint, _MESSAGE_MAX))
+
+
+def _format_exception(etype, value, tb, scr_name):
+    """format_exception's tuple, before cutting."""
     refused = None
+    try:
+        sqlstate = getattr(value, "sqlstate", None)
+    except Exception:           # a property that raises
+        sqlstate, refused = None, "(unreadable)"
     if sqlstate is not None and not valid_sqlstate(sqlstate):
         try:
             refused = repr(sqlstate)[:64]
