@@ -223,6 +223,8 @@ def f():
     return v
 $$);
 SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'deep_result')$$);
+SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'XML', 'deep_result')$$);
+SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'PICKLE', 'deep_result')$$);
 SELECT value FROM oml.pyqEval(NULL, 'JSON', 'ok');
 
 --

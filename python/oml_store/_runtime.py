@@ -524,10 +524,18 @@ def format_output(invoked, fmt):
     result, figures = invoked
     if fmt == "PICKLE":
         import pickle
-        return [(None, None, None,
-                 pickle.dumps((result, figures), protocol=pickle.HIGHEST_PROTOCOL))]
+        try:
+            data = pickle.dumps((result, figures), protocol=pickle.HIGHEST_PROTOCOL)
+        except RecursionError:
+            raise UserError("54001", "the script's result is nested too deeply"
+                            " to pickle") from None
+        return [(None, None, None, data)]
     if fmt == "XML":
-        return [(None, to_xml(result), None, None)]
+        try:
+            return [(None, to_xml(result), None, None)]
+        except RecursionError:
+            raise UserError("54001", "the script's result is nested too deeply"
+                            " to convert to XML") from None
     value = to_json(result)
     if fmt == "PNG" and figures:
         return [(num, value, title, png) for num, title, png in figures]
