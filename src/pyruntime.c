@@ -631,8 +631,9 @@ oml_py_init(void)
 
 /*
  * May a script's exception carry this SQLSTATE?  Five of [0-9A-Z] naming an
- * error: not classes 00, 01, 02 (success, warning, no data) nor 57
- * (operator intervention, which clients take for a cancel or shutdown).
+ * error: not classes 00, 01, 02 (success, warning, no data), 57 (operator
+ * intervention, which clients take for a cancel or shutdown) nor XX
+ * (internal error).
  * _runtime.format_exception applies the same rule and keeps a refused
  * code in the detail; this is the last line.
  */
@@ -643,7 +644,8 @@ raisable_sqlstate(const char *code)
 		strspn(code, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5)
 		return false;
 	return strncmp(code, "00", 2) != 0 && strncmp(code, "01", 2) != 0 &&
-		strncmp(code, "02", 2) != 0 && strncmp(code, "57", 2) != 0;
+		strncmp(code, "02", 2) != 0 && strncmp(code, "57", 2) != 0 &&
+		strncmp(code, "XX", 2) != 0;
 }
 
 /*

@@ -657,10 +657,10 @@ def _scalar(value):
 
 # SQLSTATEs a script may raise: exactly five of [0-9A-Z], and an error
 # class.  Classes 00 (success), 01 (warning) and 02 (no data) are not errors;
-# 57 (operator intervention: cancel, shutdown) would tell the client the
-# server did something it did not.
+# 57 (operator intervention: cancel, shutdown) and XX (internal error) would
+# tell the client the server did something it did not.
 _SQLSTATE = re.compile(r"[0-9A-Z]{5}")
-_NOT_RAISABLE = ("00", "01", "02", "57")
+_NOT_RAISABLE = ("00", "01", "02", "57", "XX")
 
 
 def valid_sqlstate(code):
@@ -725,8 +725,9 @@ def _format_exception(etype, value, tb, scr_name):
     if scr_name:
         message = "script \"%s\" failed: %s" % (scr_name, message)
     if refused is not None:
-        note = ("The exception's sqlstate %s is not an SQLSTATE of an error"
-                " class, so SQLSTATE 38000 was used." % refused)
+        note = ("The exception's sqlstate %s is not one a script may raise"
+                " (five of 0-9 and A-Z, of an error class other than 57 or XX),"
+                " so SQLSTATE 38000 was used." % refused)
         return (message, note if trace is None else note + "\n" + trace,
                 None, None, None)
     if isinstance(value, MemoryError):
