@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from xml.sax.saxutils import escape, quoteattr
 
 __all__ = []
@@ -99,10 +100,13 @@ def check_script(name, source):
         return _shorten(lines[n - 1]) if 0 < n <= len(lines) else None
 
     try:
-        tree = ast.parse(source, _filename(name))
         # Compiling finds what parses but cannot run (nesting too deep for
         # the compiler), so the script is refused now, not at every call.
-        compile(tree, _filename(name), "exec", dont_inherit=True)
+        # Its warnings come again when the script is compiled to run.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, _filename(name))
+            compile(tree, _filename(name), "exec", dont_inherit=True)
     except SyntaxError as exc:
         n = exc.lineno or 1
         return (exc.msg, n, _shorten(exc.text or "") or line(n))
