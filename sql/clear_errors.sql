@@ -147,6 +147,8 @@ INSERT INTO oml.datastore (id, owner, name)
   VALUES (nextval('oml.datastore_id_seq'), 'regress_clerr_dev', E'old\u200Bds');
 SET ROLE regress_clerr_dev;
 SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'JSON', E'old\u202Ename')$$);
+SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqGrant(E'old\u202Ename', 'pyqscript', NULL)$$);
+SELECT oml.pyqRevoke(E'old\u202Ename', 'pyqscript', NULL);
 SELECT oml.pyqScriptDrop(E'old\u202Ename');
 SELECT oml.ds_delete(E'old\u200Bds');
 SELECT * FROM pg_temp.expect_error($$SELECT oml.pyqScriptDrop(E'old\tname')$$);
