@@ -288,7 +288,7 @@ check_name_chars(const char *what, const char *name)
 	const unsigned char *end;
 	int			pos = 0;
 
-	/* Look at code points: convert from the server encoding if needed. */
+	/* Code points (the extension requires UTF-8 databases; be safe). */
 	utf8 = (const unsigned char *) pg_server_to_any(name, len, PG_UTF8);
 	if ((const char *) utf8 != name)
 		len = strlen((const char *) utf8);
@@ -298,7 +298,7 @@ check_name_chars(const char *what, const char *name)
 		int			n = pg_utf_mblen(p);
 		pg_wchar	c;
 
-		/* Not UTF-8 (SQL_ASCII databases): judge the byte alone. */
+		/* Not UTF-8 after all: judge the byte alone. */
 		if (n > end - p || !pg_utf8_islegal(p, n))
 		{
 			c = *p;
