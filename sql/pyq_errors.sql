@@ -162,9 +162,10 @@ SELECT value FROM oml.pyqTableEval('t', '{"oml_async_flag": false, "oml_parallel
 --
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, 'CSV', 'ok')$q$);
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, '', 'ok')$q$);
-SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, NULL, 'ok')$q$);
--- a text-typed NULL is taken as a NULL out_fmt, not as relational text output
-SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, NULL::text, 'ok')$q$);
+-- a NULL out_fmt, bare or text-typed, is text output: the result as text
+-- in value (see clear_errors)
+SELECT * FROM oml.pyqEval(NULL, NULL, 'ok');
+SELECT * FROM oml.pyqEval(NULL, NULL::text, 'ok');
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqTableEval('t', NULL, 'HTML', 'ok')$q$);
 -- record needs a column definition list
 SELECT * FROM oml.pyqEval(NULL, NULL::record, 'ok');

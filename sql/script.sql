@@ -119,7 +119,7 @@ SELECT * FROM pg_temp.expect_error(format('SELECT oml.pyqScriptCreate(%L, %L)', 
 SELECT * FROM pg_temp.expect_error($q$SELECT oml.pyqScriptCreate(E'tab\there', 'def f(): pass')$q$);
 SELECT * FROM pg_temp.expect_error($q$SELECT oml.pyqScriptCreate(' lead', 'def f(): pass')$q$);
 SELECT * FROM pg_temp.expect_error($q$SELECT oml.pyqScriptCreate('nosrc', NULL)$q$);
-SELECT * FROM pg_temp.expect_error($q$SELECT oml.pyqScriptCreate('big', repeat('#', 16 * 1024 * 1024 + 1))$q$);
+SELECT * FROM pg_temp.expect_error($q$SELECT oml.pyqScriptCreate('big', repeat('#', 1024 * 1024 + 1))$q$);
 SELECT * FROM pg_temp.expect_error($q$SELECT oml.pyqScriptCreate('nullflag', 'def f(): pass', NULL)$q$);
 SELECT * FROM pg_temp.expect_error($q$SELECT oml.pyqScriptCreate('nullflag', 'def f(): pass', false, NULL)$q$);
 -- 128 characters (not bytes) is the longest name

@@ -180,7 +180,9 @@ static void
 change_grant(FunctionCallInfo fcinfo, bool is_grant)
 {
 	const GrantTarget *target = grant_target(fcinfo, 1);
-	char	   *name = oml_check_name(target->what, fcinfo, 0);
+	/* Revoking, like dropping, may name an object from before 0.2.0. */
+	char	   *name = is_grant ? oml_check_name(target->what, fcinfo, 0) :
+		oml_check_name_to_drop(target->what, fcinfo, 0);
 	Oid			grantee = grant_grantee(fcinfo, 2);
 	Oid			caller = GetUserId();
 	OmlContext	ctx;

@@ -223,16 +223,116 @@ oml_arg_text(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * Check a name argument (datastore, object or script) and return it.
- *
- * A name is 1 to OML_NAME_MAXLEN characters with no control characters and
- * no leading or trailing white space.
+ * Is code point c one that a name may not hold because it is invisible or
+ * could make the name display as another: controls (C0, DEL, C1), format
+ * characters (bidirectional embeddings, overrides, isolates and marks,
+ * zero-width characters, the BOM, tags, ...), separators and spaces other
+ * than U+0020, fillers and variation selectors, and noncharacters.
  */
-char *
-oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno)
+static bool
+invisible_char(pg_wchar c)
+{
+	static const pg_wchar ranges[][2] = {
+		{0x0000, 0x001F},		/* C0 controls */
+		{0x007F, 0x009F},		/* DEL, C1 controls */
+		{0x00A0, 0x00A0},		/* no-break space */
+		{0x00AD, 0x00AD},		/* soft hyphen */
+		{0x034F, 0x034F},		/* combining grapheme joiner */
+		{0x0600, 0x0605},		/* Arabic number signs */
+		{0x061C, 0x061C},		/* Arabic letter mark */
+		{0x06DD, 0x06DD},
+		{0x070F, 0x070F},
+		{0x0890, 0x0891},
+		{0x08E2, 0x08E2},
+		{0x115F, 0x1160},		/* Hangul fillers */
+		{0x1680, 0x1680},		/* Ogham space mark */
+		{0x17B4, 0x17B5},		/* Khmer invisible vowels */
+		{0x180B, 0x180F},		/* Mongolian selectors and separator */
+		{0x2000, 0x200F},		/* spaces, zero-width characters, LRM, RLM */
+		{0x2028, 0x202F},		/* separators, bidi embeddings and overrides */
+		{0x205F, 0x206F},		/* word joiner, invisible operators, isolates */
+		{0x3000, 0x3000},		/* ideographic space */
+		{0x3164, 0x3164},		/* Hangul filler */
+		{0xFDD0, 0xFDEF},		/* noncharacters */
+		{0xFE00, 0xFE0F},		/* variation selectors */
+		{0xFEFF, 0xFEFF},		/* byte order mark, zero-width no-break space */
+		{0xFFA0, 0xFFA0},		/* halfwidth Hangul filler */
+		{0xFFF0, 0xFFFB},		/* interlinear annotation and others */
+		{0x110BD, 0x110BD},
+		{0x110CD, 0x110CD},
+		{0x13430, 0x1343F},		/* Egyptian hieroglyph format controls */
+		{0x1BCA0, 0x1BCA3},		/* shorthand format controls */
+		{0x1D173, 0x1D17A},		/* musical symbol format controls */
+		{0xE0000, 0xE0FFF},		/* tags, variation selectors supplement */
+	};
+
+	if ((c & 0xFFFE) == 0xFFFE)
+		return true;			/* U+FFFE, U+FFFF and their kin */
+	for (int i = 0; i < lengthof(ranges); i++)
+		if (c >= ranges[i][0] && c <= ranges[i][1])
+			return true;
+	return false;
+}
+
+/*
+ * Refuse a name holding a character that invisible_char rejects, naming
+ * the character and its position (the name itself is not shown: it might
+ * display as another).
+ */
+static void
+check_name_chars(const char *what, const char *name)
+{
+	int			len = strlen(name);
+	const unsigned char *utf8;
+	const unsigned char *p;
+	const unsigned char *end;
+	int			pos = 0;
+
+	/* Code points (the extension requires UTF-8 databases; be safe). */
+	utf8 = (const unsigned char *) pg_server_to_any(name, len, PG_UTF8);
+	if ((const char *) utf8 != name)
+		len = strlen((const char *) utf8);
+	end = utf8 + len;
+	for (p = utf8; p < end; pos++)
+	{
+		int			n = pg_utf_mblen(p);
+		pg_wchar	c;
+
+		/* Not UTF-8 after all: judge the byte alone. */
+		if (n > end - p || !pg_utf8_islegal(p, n))
+		{
+			c = *p;
+			n = 1;
+			if (c >= 0x80)
+			{
+				p++;
+				continue;
+			}
+		}
+		else
+			c = utf8_to_unicode(p);
+		if (invisible_char(c))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 c < 0x20 || (c >= 0x7F && c <= 0x9F) ?
+					 errmsg("%s name contains a control character", what) :
+					 errmsg("%s name contains an invisible or formatting character", what),
+					 errdetail("Character %d of the name is U+%04X.", pos + 1, c),
+					 errhint("Names may hold only visible characters and the plain space (U+0020).")));
+		p += n;
+	}
+}
+
+/*
+ * The checks every name gets: given, not empty, not too long, no control
+ * character below U+0020 and no DEL; returns the name.
+ */
+static char *
+check_name_basics(const char *what, FunctionCallInfo fcinfo, int argno)
 {
 	char	   *name;
 	int			len;
+	int			pos = 0;
 	const unsigned char *p;
 
 	if (PG_ARGISNULL(argno))
@@ -251,19 +351,58 @@ oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno)
 				 errmsg("%s name is too long", what),
 				 errdetail("Names are at most %d characters; this one has %d.",
 						   OML_NAME_MAXLEN, len)));
-	for (p = (const unsigned char *) name; *p; p++)
+	for (p = (const unsigned char *) name; *p; p += pg_mblen((const char *) p), pos++)
 	{
 		if (*p < 0x20 || *p == 0x7f)
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_NAME),
-					 errmsg("%s name \"%s\" contains a control character",
-							what, name),
-					 errdetail("Names may not contain tabs, newlines or other control characters.")));
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s name contains a control character", what),
+					 errdetail("Character %d of the name is U+%04X.", pos + 1, *p),
+					 errhint("Names may hold only visible characters and the plain space (U+0020).")));
 	}
+	return name;
+}
+
+/*
+ * Refuse a name that begins or ends with a space.
+ */
+static void
+check_name_spaces(const char *what, const char *name)
+{
 	if (name[0] == ' ' || name[strlen(name) - 1] == ' ')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("%s name \"%s\" begins or ends with a space", what, name)));
+}
+
+/*
+ * Check a name argument (datastore, object or script) and return it.
+ *
+ * A name is 1 to OML_NAME_MAXLEN characters with no leading or trailing
+ * space (42602) and none of the characters invisible_char rejects (22023),
+ * so that no listing can show one name as another.
+ */
+char *
+oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name = check_name_basics(what, fcinfo, argno);
+
+	check_name_chars(what, name);
+	check_name_spaces(what, name);
+	return name;
+}
+
+/*
+ * The checks of oml_check_name that 0.1.0 made, for dropping and deleting
+ * by name: those may name an object created before the character rules
+ * were tightened (0.1.0 refused only controls below U+0020 and DEL).
+ */
+char *
+oml_check_name_to_drop(const char *what, FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name = check_name_basics(what, fcinfo, argno);
+
+	check_name_spaces(what, name);
 	return name;
 }
 

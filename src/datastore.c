@@ -679,7 +679,7 @@ oml_ds_delete(PG_FUNCTION_ARGS)
 {
 	bool		regex_match = oml_check_bool("regex_match", fcinfo, 2);
 	char	   *name = regex_match ? oml_check_pattern(fcinfo, 0) :
-		oml_check_name("datastore", fcinfo, 0);
+		oml_check_name_to_drop("datastore", fcinfo, 0);
 	ArrayType  *objs = check_name_array(fcinfo, 1);
 	Oid			caller = GetUserId();
 	OmlContext	ctx;

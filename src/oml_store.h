@@ -48,6 +48,7 @@ extern void oml_spi_to_tuplestore(FunctionCallInfo fcinfo);
 extern void oml_list_as_caller(FunctionCallInfo fcinfo, const char *sql,
 							   const char *name);
 extern char *oml_check_name(const char *what, FunctionCallInfo fcinfo, int argno);
+extern char *oml_check_name_to_drop(const char *what, FunctionCallInfo fcinfo, int argno);
 extern int	oml_check_choice(const char *what, FunctionCallInfo fcinfo,
 							 int argno, const char *const *choices);
 extern char *oml_check_pattern(FunctionCallInfo fcinfo, int argno);

@@ -174,6 +174,76 @@ oml_datum_to_py(Datum d, bool isnull, Oid typid)
 }
 
 /*
+ * Refuse a value of len bytes for a varlena type: PostgreSQL values are at
+ * most 1 GB (MaxAllocSize less the length word).
+ */
+void
+oml_check_value_size(Size len, Oid typid)
+{
+	if (len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("result value is too large for type %s", format_type_be(typid)),
+				 errdetail("The value has %zu bytes; a PostgreSQL value is at most %zu bytes (1 GB).",
+						   (size_t) len, (size_t) (MaxAllocSize - VARHDRSZ))));
+}
+
+/*
+ * A Python str's text in the server encoding, checked against the 1 GB
+ * limit; *len gets its length in bytes.  NULL (no Python error set) when
+ * the str cannot be encoded as UTF-8 (lone surrogates).
+ */
+static pg_noinline char *
+py_str_to_server(PyObject *str, Oid typid, Size *len)
+{
+	Py_ssize_t	n;
+	const char *utf8 = PyUnicode_AsUTF8AndSize(str, &n);
+	char	   *server;
+
+	if (utf8 == NULL)
+	{
+		PyErr_Clear();
+		return NULL;
+	}
+	oml_check_value_size((Size) n, typid);
+	server = pg_any_to_server(utf8, (int) n, PG_UTF8);
+	if (server == utf8)
+		server = (char *) utf8;
+	else
+		n = strlen(server);
+	oml_check_value_size((Size) n, typid);
+	*len = (Size) n;
+	return server;
+}
+
+/*
+ * py_str_to_server's text as a palloc'd copy, releasing str (a new
+ * reference) whatever happens.
+ */
+static pg_noinline char *
+py_str_steal_copy(PyObject *str, Oid typid)
+{
+	char	   *volatile copy = NULL;
+
+	PG_TRY();
+	{
+		Size		len;
+		char	   *server = py_str_to_server(str, typid, &len);
+
+		if (server != NULL)
+			copy = (server == PyUnicode_AsUTF8(str)) ? pnstrdup(server, len) : server;
+	}
+	PG_CATCH();
+	{
+		Py_DECREF(str);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	Py_DECREF(str);
+	return copy;
+}
+
+/*
  * A Python object as a datum of type typid.  None and float NaN give NULL;
  * bytes give bytea; bool, int and float map directly where the type allows;
  * anything else goes through str() and the type's input function.
@@ -223,20 +293,17 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 	if ((typid == JSONOID || typid == JSONBOID) &&
 		(PyDict_Check(obj) || PyList_Check(obj) || PyTuple_Check(obj)))
 	{
-		static PyObject *json = NULL;
 		PyObject   *text;
-		Datum		d;
+		volatile Datum d;
 
-		if (json == NULL)
-			json = PyImport_ImportModule("json");
-		text = json ? PyObject_CallMethod(json, "dumps", "O", obj) : NULL;
+		/* Valid JSON: NaN and infinities as null (see _runtime.json_text). */
+		text = PyObject_CallMethod(oml_py_runtime, "json_text", "O", obj);
 		if (text == NULL)
+			oml_py_raise(NULL);
+		if (!PyUnicode_Check(text))
 		{
-			PyErr_Clear();
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("could not convert a Python %s to JSON",
-							Py_TYPE(obj)->tp_name)));
+			Py_DECREF(text);
+			elog(ERROR, "json_text returned a non-string");
 		}
 		PG_TRY();
 		{
@@ -256,19 +323,12 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 		case VARCHAROID:
 			if (PyUnicode_Check(obj) && typmod < 0)
 			{
-				Py_ssize_t	len;
-				const char *utf8 = PyUnicode_AsUTF8AndSize(obj, &len);
-				char	   *server;
+				Size		len;
+				char	   *server = py_str_to_server(obj, typid, &len);
 
-				if (utf8 == NULL)
-				{
-					PyErr_Clear();
+				if (server == NULL)
 					break;
-				}
-				server = pg_any_to_server(utf8, len, PG_UTF8);
-				if (server == utf8)
-					return PointerGetDatum(cstring_to_text_with_len(utf8, len));
-				return CStringGetTextDatum(server);
+				return PointerGetDatum(cstring_to_text_with_len(server, len));
 			}
 			break;
 		case INT4OID:
@@ -288,8 +348,10 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 			}
 			break;	/* out of range: the input function reports it */
 		case FLOAT4OID:
+			/* As float8::float4: out of range is an error, not infinity. */
 			if (PyFloat_Check(obj))
-				return Float4GetDatum((float4) PyFloat_AS_DOUBLE(obj));
+				return DirectFunctionCall1(dtof,
+										   Float8GetDatum(PyFloat_AS_DOUBLE(obj)));
 			break;
 		case BOOLOID:
 			if (PyBool_Check(obj) || PyLong_Check(obj))
@@ -341,6 +403,13 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 							(errcode(ERRCODE_DATATYPE_MISMATCH),
 							 errmsg("could not read a contiguous buffer from a Python bytes-like object")));
 				}
+				if ((Size) view.len > MaxAllocSize - VARHDRSZ)
+				{
+					Size		n = view.len;
+
+					PyBuffer_Release(&view);
+					oml_check_value_size(n, typid);
+				}
 				b = palloc(VARHDRSZ + view.len);
 				SET_VARSIZE(b, VARHDRSZ + view.len);
 				memcpy(VARDATA(b), view.buf, view.len);
@@ -356,7 +425,7 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 		str = PyUnicode_FromString(obj == Py_True ? "true" : "false");
 	else
 		str = PyObject_Str(obj);
-	if (str == NULL || (s = PyUnicode_AsUTF8(str)) == NULL)
+	if (str == NULL || !PyUnicode_Check(str) || (s = PyUnicode_AsUTF8(str)) == NULL)
 	{
 		Py_XDECREF(str);
 		PyErr_Clear();
@@ -367,11 +436,13 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 	}
 	{
 		/* Copy out of Python first, so an input error leaks nothing. */
-		char	   *server = pg_any_to_server(s, strlen(s), PG_UTF8);
+		char	   *server = py_str_steal_copy(str, typid);
 
-		if (server == s)
-			server = pstrdup(s);
-		Py_DECREF(str);
+		if (server == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("could not convert a Python %s to type %s",
+							Py_TYPE(obj)->tp_name, format_type_be(typid))));
 		getTypeInputInfo(typid, &infn, &ioparam);
 		result = OidInputFunctionCall(infn, server, ioparam, typmod);
 	}
@@ -695,6 +766,12 @@ oml_columns_take(OmlColumns *cols)
 		{
 			data = cb->objects;
 			cb->objects = PyList_New(0);
+			if (cb->objects == NULL)
+			{
+				Py_DECREF(data);
+				Py_DECREF(list);
+				oml_py_raise(NULL);
+			}
 			mask = Py_NewRef(Py_None);
 		}
 		else

@@ -66,6 +66,7 @@ extern PyObject *oml_py_load_objects(PyObject *self, PyObject *args);
 typedef struct OmlColumns OmlColumns;
 extern void oml_py_convert_init(void);
 extern PyObject *oml_datum_to_py(Datum d, bool isnull, Oid typid);
+extern void oml_check_value_size(Size len, Oid typid);
 extern Datum oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod,
 							 bool *isnull);
 extern OmlColumns *oml_columns_begin(TupleDesc desc);

@@ -16,6 +16,7 @@
 
 #include "pyoml.h"
 
+#include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -46,6 +47,10 @@ PG_FUNCTION_INFO_V1(oml_pyq_index_eval);
 /* Rows fetched from the input cursor at a time. */
 #define OML_FETCH_ROWS 10000
 
+/* Bounds on par_lst, checked before Python parses it. */
+#define OML_PAR_LST_MAXLEN (16 * 1024 * 1024)
+#define OML_PAR_LST_MAXDEPTH 64
+
 typedef enum EvalKind
 {
 	EVAL_EVAL,
@@ -63,7 +68,9 @@ typedef struct EvalCall
 	EvalKind	kind;
 	char	   *inp_nam;
 	char	   *par_lst;
-	char	   *out_fmt;		/* JSON, XML, PNG or PICKLE; NULL: relational */
+	char	   *out_fmt;		/* JSON, XML, PNG, PICKLE or TEXT (a NULL
+								 * out_fmt of the text overloads); NULL:
+								 * relational */
 	int			row_num;
 	char	   *grp_col;
 	char	   *ord_col;
@@ -205,9 +212,18 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 		call->scr_owner = oml_arg_text(fcinfo, scr + 1);
 
 	fmt_type = get_fn_expr_argtype(fcinfo->flinfo, fmt);
-	if (fmt_type == TEXTOID || fmt_type == UNKNOWNOID)
+	if ((fmt_type == TEXTOID || fmt_type == UNKNOWNOID) && PG_ARGISNULL(fmt))
 	{
-		char	   *f = required_text(fcinfo, fmt, "out_fmt");
+		/*
+		 * NULL::text picks the overloads that return name, id, value, title,
+		 * image (text is not polymorphic): text output, each result value
+		 * as text in value.
+		 */
+		call->out_fmt = "TEXT";
+	}
+	else if (fmt_type == TEXTOID || fmt_type == UNKNOWNOID)
+	{
+		char	   *f = oml_arg_text(fcinfo, fmt);
 
 		if (pg_strcasecmp(f, "json") == 0)
 			call->out_fmt = "JSON";
@@ -222,6 +238,55 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown out_fmt \"%s\"", f),
 					 errhint("Use 'JSON', 'XML' or 'PNG', or for rows pass NULL::a_row_type (or NULL::record with a column definition list).")));
+	}
+}
+
+/*
+ * Refuse a par_lst that is too large or nests arrays and objects too
+ * deeply, before Python's json module (which recurses) sees it.  Only
+ * brackets outside strings count; the rest of the syntax is left to the
+ * parser.
+ */
+static void
+check_par_lst(const char *par_lst)
+{
+	size_t		len = strlen(par_lst);
+	int			depth = 0;
+	bool		in_string = false;
+
+	if (len > OML_PAR_LST_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("par_lst is too large"),
+				 errdetail("par_lst is at most %d bytes; this one has %zu.",
+						   OML_PAR_LST_MAXLEN, len),
+				 errhint("Pass data through inp_nam or a datastore.")));
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = par_lst[i];
+
+		if ((i & 0xFFFFF) == 0xFFFFF)
+			CHECK_FOR_INTERRUPTS();
+		if (in_string)
+		{
+			if (c == '\\' && i + 1 < len)
+				i++;
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+			in_string = true;
+		else if (c == '[' || c == '{')
+		{
+			if (++depth > OML_PAR_LST_MAXDEPTH)
+				ereport(ERROR,
+						(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
+						 errmsg("par_lst is nested too deeply"),
+						 errdetail("par_lst may nest arrays and objects at most %d levels deep.",
+								   OML_PAR_LST_MAXDEPTH)));
+		}
+		else if (c == ']' || c == '}')
+			depth--;
 	}
 }
 
@@ -288,6 +353,8 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 
 		Py_CLEAR(cache->kwargs);
 		Py_CLEAR(cache->controls);
+		if (call->par_lst)
+			check_par_lst(call->par_lst);
 		parsed = oml_py_runtime_call("parse_par_lst",
 									 Py_BuildValue("(z)", call->par_lst));
 		if (!PyTuple_Check(parsed) || PyTuple_Size(parsed) != 2)
@@ -354,7 +421,8 @@ float_datum(double v, Oid typid, Datum *d)
 			*d = Float8GetDatum(v);
 			return true;
 		case FLOAT4OID:
-			*d = Float4GetDatum((float4) v);
+			/* As float8::float4: a finite value out of range is an error. */
+			*d = DirectFunctionCall1(dtof, Float8GetDatum(v));
 			return true;
 		case NUMERICOID:
 			*d = DirectFunctionCall1(float8_numeric, Float8GetDatum(v));
@@ -417,6 +485,39 @@ to_datum_steal(PyObject *obj, Form_pg_attribute att, bool *isnull)
 	}
 	PG_END_TRY();
 	return d;
+}
+
+/*
+ * Add one result row to the tuplestore, refusing a row over 1 GB (which
+ * the tuplestore could not allocate).
+ */
+static void
+put_row(ReturnSetInfo *rsinfo, TupleDesc desc, Datum *values, bool *nulls)
+{
+	Size		len = MAXALIGN(SizeofMinimalTupleHeader + BITMAPLEN(desc->natts));
+
+	/* An upper bound of heap_compute_data_size, without its overflow. */
+	for (int c = 0; c < desc->natts; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, c);
+
+		if (nulls[c])
+			continue;
+		len += MAXIMUM_ALIGNOF;
+		if (att->attlen > 0)
+			len += att->attlen;
+		else if (att->attlen == -1)
+			len += VARSIZE_ANY(DatumGetPointer(values[c]));
+		else
+			len += strlen(DatumGetCString(values[c])) + 1;
+	}
+	if (len > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("result row is too large"),
+				 errdetail("The row has %zu bytes; a row is at most %zu bytes (1 GB).",
+						   (size_t) len, (size_t) MaxAllocSize)));
+	tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
 }
 
 /*
@@ -525,7 +626,7 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 				if (obj)
 					values[c] = to_datum_steal(obj, att, &nulls[c]);
 			}
-			tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+			put_row(rsinfo, desc, values, nulls);
 			if ((r & 1023) == 1023)
 			{
 				MemoryContextReset(rowcxt);
@@ -559,6 +660,8 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	Datum	   *values;
 	bool	   *nulls;
 	Py_ssize_t	nrows;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
 
 	if (PyTuple_Check(refs->rows))
 	{
@@ -569,9 +672,16 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	values = palloc(sizeof(Datum) * natts);
 	nulls = palloc(sizeof(bool) * natts);
 	nrows = PyList_Size(refs->rows);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store output rows",
+								   ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(rowcxt);
 	for (Py_ssize_t r = 0; r < nrows; r++)
 	{
 		PyObject   *row = PyList_GET_ITEM(refs->rows, r);
+
+		/* refs->rows is released by the caller, whatever happens. */
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
 
 		if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != (call->out_fmt ? 4 : natts))
 			ereport(ERROR,
@@ -601,8 +711,10 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 											&nulls[c]);
 			}
 		}
-		tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+		put_row(rsinfo, desc, values, nulls);
 	}
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(rowcxt);
 	Py_CLEAR(refs->rows);
 }
 
@@ -626,7 +738,8 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	}
 	if (cache->fmt_obj == NULL ||
 		(call->out_fmt == NULL) != (cache->fmt_obj == Py_None) ||
-		(call->out_fmt && strcmp(PyUnicode_AsUTF8(cache->fmt_obj), call->out_fmt) != 0))
+		(call->out_fmt &&
+		 PyUnicode_CompareWithASCIIString(cache->fmt_obj, call->out_fmt) != 0))
 	{
 		Py_CLEAR(cache->fmt_obj);
 		cache->fmt_obj = call->out_fmt ? PyUnicode_InternFromString(call->out_fmt) :

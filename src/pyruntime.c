@@ -651,6 +651,25 @@ oml_py_init(void)
 }
 
 /*
+ * May a script's exception carry this SQLSTATE?  Five of [0-9A-Z] naming an
+ * error: not classes 00, 01, 02 (success, warning, no data), 57 (operator
+ * intervention, which clients take for a cancel or shutdown) nor XX
+ * (internal error).
+ * _runtime.format_exception applies the same rule and keeps a refused
+ * code in the detail; this is the last line.
+ */
+static bool
+raisable_sqlstate(const char *code)
+{
+	if (strlen(code) != 5 ||
+		strspn(code, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5)
+		return false;
+	return strncmp(code, "00", 2) != 0 && strncmp(code, "01", 2) != 0 &&
+		strncmp(code, "02", 2) != 0 && strncmp(code, "57", 2) != 0 &&
+		strncmp(code, "XX", 2) != 0;
+}
+
+/*
  * Format the pending Python exception and raise it as a PostgreSQL ERROR.
  *
  * An SPIError keeps the SQLSTATE of the SQL error it carries; an interrupt
@@ -750,7 +769,7 @@ oml_py_raise(const char *scr_name)
 
 	if (message == NULL)
 		message = "unknown Python error";
-	if (sqlstate && strlen(sqlstate) == 5)
+	if (sqlstate && raisable_sqlstate(sqlstate))
 		ereport(ERROR,
 				(errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
 									   sqlstate[3], sqlstate[4])),

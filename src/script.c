@@ -33,8 +33,13 @@ PG_FUNCTION_INFO_V1(oml_script_dir);
 PG_FUNCTION_INFO_V1(oml_script_load);
 PG_FUNCTION_INFO_V1(oml_script_changed);
 
-/* Largest script source we accept, in bytes. */
-#define OML_SCRIPT_MAXLEN (16 * 1024 * 1024)
+/*
+ * Largest script source we accept, in bytes.  Python's parser needs some
+ * hundred times the source's size in memory and cannot be cancelled while
+ * it runs (16 MB of source took 40 s and 7 GB), so keep this small: a
+ * script is the source of one function, its data belong elsewhere.
+ */
+#define OML_SCRIPT_MAXLEN (1024 * 1024)
 
 /*
  * Refuse untrusted callers: creating a script is writing code that the
@@ -77,10 +82,13 @@ check_source(const char *name, const char *source)
 		msg = pstrdup(msg);
 		line = line ? pstrdup(line) : NULL;
 		Py_DECREF(res);
+		/* Line 0: a problem of the whole source, such as deep nesting. */
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
-				 errmsg("invalid script \"%s\": %s at line %d", name, msg, lineno),
-				 line ? errdetail("Line %d: %s", lineno, line) : 0,
+				 lineno > 0 ?
+				 errmsg("invalid script \"%s\": %s at line %d", name, msg, lineno) :
+				 errmsg("invalid script \"%s\": %s", name, msg),
+				 line && lineno > 0 ? errdetail("Line %d: %s", lineno, line) : 0,
 				 errhint("A script is the source of one Python function, e.g. \"def f(x):\\n    return x\".")));
 	}
 	Py_DECREF(res);
@@ -114,7 +122,8 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("script source is too long"),
-				 errdetail("Scripts are at most %d bytes.", OML_SCRIPT_MAXLEN)));
+				 errdetail("Scripts are at most %d bytes.", OML_SCRIPT_MAXLEN),
+				 errhint("Pass data through par_lst, inp_nam or a datastore rather than in the source.")));
 	check_source(name, source);
 
 	oml_lock_name(OML_LOCK_SCRIPT, is_global ? InvalidOid : caller, name);
@@ -171,7 +180,7 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 Datum
 oml_pyq_script_drop(PG_FUNCTION_ARGS)
 {
-	char	   *name = oml_check_name("script", fcinfo, 0);
+	char	   *name = oml_check_name_to_drop("script", fcinfo, 0);
 	bool		is_global = oml_check_bool("v_global", fcinfo, 1);
 	bool		silent = oml_check_bool("v_silent", fcinfo, 2);
 	Oid			caller = GetUserId();

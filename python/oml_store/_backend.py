@@ -201,7 +201,8 @@ class Psycopg2Backend(Backend):
 
     def query_described(self, sql, params=()):
         """Run one statement; return (column names, rows)."""
-        params = tuple(self._adapt(p) for p in params)
+        # No parameters: no placeholder rewriting (a %s in a literal stays).
+        params = tuple(self._adapt(p) for p in params) or None
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql, params)
@@ -216,7 +217,7 @@ class Psycopg2Backend(Backend):
 
         Server WARNINGs it raised are issued as ``UserWarning``.
         """
-        params = tuple(self._adapt(p) for p in params)
+        params = tuple(self._adapt(p) for p in params) or None
         conn = self._conn
         # Collect this statement's notices apart, leaving the connection's
         # own list (which psycopg2 caps at 50 entries) as it was.

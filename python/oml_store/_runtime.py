@@ -21,8 +21,10 @@ import json
 import linecache
 import math
 import os
+import re
 import sys
 import traceback
+import warnings
 from xml.sax.saxutils import escape, quoteattr
 
 __all__ = []
@@ -82,19 +84,37 @@ def _filename(name):
     return "<oml script %s>" % name
 
 
+def _shorten(text, limit=200):
+    """A source line for an error message: stripped, at most limit
+    characters."""
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def check_script(name, source):
     """None when source is one function definition; else (message, line,
     text of the line)."""
     lines = source.splitlines()
 
     def line(n):
-        return lines[n - 1].strip() if 0 < n <= len(lines) else None
+        return _shorten(lines[n - 1]) if 0 < n <= len(lines) else None
 
     try:
-        tree = ast.parse(source, _filename(name))
+        # Compiling finds what parses but cannot run (nesting too deep for
+        # the compiler), so the script is refused now, not at every call.
+        # Its warnings come again when the script is compiled to run.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, _filename(name))
+            compile(tree, _filename(name), "exec", dont_inherit=True)
     except SyntaxError as exc:
         n = exc.lineno or 1
-        return (exc.msg, n, (exc.text or "").strip() or line(n))
+        return (exc.msg, n, _shorten(exc.text or "") or line(n))
+    except (RecursionError, MemoryError):
+        # Python's parser and compiler give these for deep nesting
+        # (expressions nested some thousand levels): no line to show.
+        return ("the script is nested too deeply or is too complex to"
+                " compile", 0, None)
     funcs = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -147,8 +167,14 @@ def parse_par_lst(text):
     if text is None or not text.strip():
         params = {}
     else:
+        # The C caller bounds par_lst's size and nesting first (see
+        # check_par_lst in pyqeval.c); these catch what gets past it.
         try:
             params = json.loads(text)
+        except RecursionError:
+            raise UserError("54001", "par_lst is nested too deeply") from None
+        except MemoryError:
+            raise UserError("54000", "par_lst is too large") from None
         except ValueError as exc:
             raise UserError("22P02", "par_lst is not valid JSON: %s" % exc,
                             hint='Pass a JSON object, e.g. \'{"n": 3}\'.') from None
@@ -342,13 +368,15 @@ def run(func, args, kwargs, controls, out_fmt, ncols):
         result = func(*args, **kwargs)
         if type(result) in _JSON_PLAIN:
             try:
-                return [(None, json.dumps(result), None, None)]
-            except (TypeError, ValueError):
-                pass
+                return [(None, json.dumps(result, allow_nan=False), None, None)]
+            except (TypeError, ValueError, RecursionError):
+                pass            # numpy values, NaN or deep nesting inside
         return [(None, to_json(result), None, None)]
     invoked = invoke(func, args, kwargs, controls, out_fmt)
     if out_fmt is None:
         return to_rows(invoked, ncols)
+    if out_fmt == "TEXT":
+        return to_text_rows(invoked)
     return format_output(invoked, out_fmt)
 
 
@@ -389,22 +417,64 @@ def _plain(value):
 _JSON_PLAIN = (int, str, bool, type(None), list, dict, tuple)
 
 
+_JSON_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _finite(value):
+    """value for json.dumps(allow_nan=False): NaN and infinities (which
+    JSON lacks) as None, numpy values as plain ones, dict keys as JSON
+    keys.  Recursive: deep nesting raises RecursionError."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if hasattr(k, "item") and not isinstance(k, (str, int, float)):
+                k = k.item()            # a numpy scalar key
+            if isinstance(k, float) and not math.isfinite(k):
+                k = _JSON_NONFINITE[repr(k)]
+            out[k] = _finite(v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _plain_finite(value):
+    """_plain, with what it gives made fit for JSON (see _finite)."""
+    return _finite(_plain(value))
+
+
+def json_text(value):
+    """JSON text of a Python value (a dict or list for a json column):
+    NaN and infinities become null, numpy values plain ones."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        pass
+    except RecursionError:
+        raise UserError("54001", "a result value is nested too deeply to"
+                        " convert to JSON") from None
+    try:
+        return json.dumps(_finite(value), default=_plain_finite,
+                          allow_nan=False)
+    except RecursionError:
+        raise UserError("54001", "a result value is nested too deeply to"
+                        " convert to JSON") from None
+
+
 def to_json(result):
-    """The JSON text of a script's result (a DataFrame as records)."""
+    """The JSON text of a script's result (a DataFrame as records).  The
+    text is always valid JSON: NaN and infinities become null."""
     if type(result) in _JSON_PLAIN:
-        try:
-            return json.dumps(result)
-        except (TypeError, ValueError):
-            pass                # numpy values inside: the general path
+        return json_text(result)
     import pandas as pd
 
     if isinstance(result, pd.DataFrame):
         return result.to_json(orient="records", date_format="iso")
     if isinstance(result, pd.Series):
         return result.to_json(orient="records", date_format="iso")
-    if isinstance(result, float) and not math.isfinite(result):
-        return "null"
-    return json.dumps(result, default=_plain)
+    return json_text(result)
 
 
 def _xml_value(tag, value, out):
@@ -458,14 +528,35 @@ def format_output(invoked, fmt):
     result, figures = invoked
     if fmt == "PICKLE":
         import pickle
-        return [(None, None, None,
-                 pickle.dumps((result, figures), protocol=pickle.HIGHEST_PROTOCOL))]
+        try:
+            data = pickle.dumps((result, figures), protocol=pickle.HIGHEST_PROTOCOL)
+        except RecursionError:
+            raise UserError("54001", "the script's result is nested too deeply"
+                            " to pickle") from None
+        return [(None, None, None, data)]
     if fmt == "XML":
-        return [(None, to_xml(result), None, None)]
+        try:
+            return [(None, to_xml(result), None, None)]
+        except RecursionError:
+            raise UserError("54001", "the script's result is nested too deeply"
+                            " to convert to XML") from None
     value = to_json(result)
     if fmt == "PNG" and figures:
         return [(num, value, title, png) for num, title, png in figures]
     return [(None, value, None, None)]
+
+
+def to_text_rows(invoked):
+    """Rows (id, value, title, image) with each value of a one-column
+    result in value, for the text out_fmt overloads called with a NULL
+    out_fmt (NULL::text): the C side converts each value to text."""
+    rows = to_rows(invoked, 1)
+    if isinstance(rows, tuple):             # a DataFrame's one column
+        _, cols = rows
+        kind, data = cols[0]
+        values = data if kind == "obj" else data.tolist()
+        return [(None, v, None, None) for v in values]
+    return [(None, row[0], None, None) for row in rows]
 
 
 def _frame_columns(df):
@@ -568,10 +659,58 @@ def _scalar(value):
 
 # -- errors ------------------------------------------------------------------
 
+# SQLSTATEs a script may raise: exactly five of [0-9A-Z], and an error
+# class.  Classes 00 (success), 01 (warning) and 02 (no data) are not errors;
+# 57 (operator intervention: cancel, shutdown) and XX (internal error) would
+# tell the client the server did something it did not.
+_SQLSTATE = re.compile(r"[0-9A-Z]{5}")
+_NOT_RAISABLE = ("00", "01", "02", "57", "XX")
+
+
+def valid_sqlstate(code):
+    """Is code an SQLSTATE a script's exception may carry?"""
+    return (type(code) is str and _SQLSTATE.fullmatch(code) is not None
+            and code[:2] not in _NOT_RAISABLE)
+
+
+# The most characters of an error's message (and hint), and of its detail
+# or traceback, passed on: the rest would flood the client and the log.
+_MESSAGE_MAX = 8192
+_DETAIL_MAX = 32768
+
+
+def _cap(text, limit):
+    """text cut to limit characters, saying how many were left out."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    return "%s... (%d more characters)" % (text[:limit], len(text) - limit)
+
+
 def format_exception(etype, value, tb, scr_name):
-    """(message, traceback, sqlstate, detail, hint) for an SQL error."""
-    sqlstate = getattr(value, "sqlstate", None)
-    if not (isinstance(sqlstate, str) and len(sqlstate) == 5):
+    """(message, traceback, sqlstate, detail, hint) for an SQL error.
+
+    An exception's own .sqlstate is kept when it names an error class (see
+    valid_sqlstate); any other value gives 38000 with the value in the
+    detail.  MemoryError gives 53200 (out of memory).  Long texts are cut
+    (_MESSAGE_MAX, _DETAIL_MAX)."""
+    message, trace, sqlstate, detail, hint = _format_exception(
+        etype, value, tb, scr_name)
+    return (_cap(message, _MESSAGE_MAX), _cap(trace, _DETAIL_MAX), sqlstate,
+            _cap(detail, _DETAIL_MAX), _cap(hint, _MESSAGE_MAX))
+
+
+def _format_exception(etype, value, tb, scr_name):
+    """format_exception's tuple, before cutting."""
+    refused = None
+    try:
+        sqlstate = getattr(value, "sqlstate", None)
+    except Exception:           # a property that raises
+        sqlstate, refused = None, "(unreadable)"
+    if sqlstate is not None and not valid_sqlstate(sqlstate):
+        try:
+            refused = repr(sqlstate)[:64]
+        except Exception:       # a hostile __repr__
+            refused = "an object of type %s" % type(sqlstate).__name__
         sqlstate = None
     frames = traceback.extract_tb(tb) if tb is not None else []
     here = __file__.rstrip("c")
@@ -589,4 +728,12 @@ def format_exception(etype, value, tb, scr_name):
     message = "".join(traceback.format_exception_only(etype, value)).strip()
     if scr_name:
         message = "script \"%s\" failed: %s" % (scr_name, message)
+    if refused is not None:
+        note = ("The exception's sqlstate %s is not one a script may raise"
+                " (five of 0-9 and A-Z, of an error class other than 57 or XX),"
+                " so SQLSTATE 38000 was used." % refused)
+        return (message, note if trace is None else note + "\n" + trace,
+                None, None, None)
+    if isinstance(value, MemoryError):
+        return (message, trace, "53200", None, None)
     return (message, trace, None, None, None)

@@ -6,6 +6,7 @@ which the extension's SQL functions enforce.
 """
 
 import contextlib
+import functools
 import re
 
 import _oml  # provided by the extension's C code, only inside the server
@@ -16,6 +17,23 @@ from ._errors import OMLError
 __all__ = ["SpiBackend"]
 
 _PLACEHOLDER = re.compile(r"%(s|%)")
+
+# Rewritten statements kept per backend (an LRU: scripts may run any number
+# of distinct statements); longer ones are rewritten every time.
+_CACHE_SIZE = 256
+_CACHE_MAX_SQL = 8192
+
+
+def _dollar(sql, params):
+    """The statement as SPI takes it: with parameters, psycopg-style %s
+    placeholders as $1, $2, ... and %% as %, as psycopg2 does; without
+    parameters, unchanged (as psycopg2 leaves it), so a %s or %% in a
+    literal stays as written."""
+    if not params:
+        return sql
+    if len(sql) > _CACHE_MAX_SQL:
+        return _to_dollar(sql)
+    return _cached_to_dollar(sql)
 
 
 def _to_dollar(sql):
@@ -29,6 +47,9 @@ def _to_dollar(sql):
         return "$%d" % counter[0]
 
     return _PLACEHOLDER.sub(repl, sql)
+
+
+_cached_to_dollar = functools.lru_cache(maxsize=_CACHE_SIZE)(_to_dollar)
 
 
 def _array_literal(values):
@@ -66,15 +87,13 @@ class SpiBackend(Backend):
     subtransaction around a block, so a save commits or rolls back whole.
     """
 
-    def __init__(self):
-        self._cache = {}
 
     def query(self, sql, params=()):
         """Run one of the package's own statements; return its rows as a
         list of tuples.  It runs with search_path pg_catalog, pg_temp, so
         nothing the calling role defines can change what it means."""
         try:
-            _, rows = _oml.execute(self._dollar(sql),
+            _, rows = _oml.execute(_dollar(sql, params),
                                    [_adapt(p) for p in params], True)
         except _oml.SPIError as exc:
             raise _translate(exc) from None
@@ -84,7 +103,7 @@ class SpiBackend(Backend):
         """Run a statement with the calling role's own settings (a pyq*
         call, whose input query is the caller's); rows as for query."""
         try:
-            _, rows = _oml.execute(self._dollar(sql),
+            _, rows = _oml.execute(_dollar(sql, params),
                                    [_adapt(p) for p in params], False)
         except _oml.SPIError as exc:
             raise _translate(exc) from None
@@ -101,16 +120,10 @@ class SpiBackend(Backend):
     def query_columns(self, sql, params=()):
         """Run a query; return its result as columns (see _runtime)."""
         try:
-            return _oml.query_columns(self._dollar(sql),
+            return _oml.query_columns(_dollar(sql, params),
                                       [_adapt(p) for p in params])
         except _oml.SPIError as exc:
             raise _translate(exc) from None
-
-    def _dollar(self, sql):
-        out = self._cache.get(sql)
-        if out is None:
-            out = self._cache[sql] = _to_dollar(sql)
-        return out
 
     @contextlib.contextmanager
     def transaction(self, snapshot=False):

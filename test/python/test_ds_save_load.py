@@ -341,8 +341,12 @@ def test_overwrite_and_append(alice):
     ("x" * 129, "42622"),
     (" lead", "42602"),
     ("trail ", "42602"),
-    ("tab\there", "42602"),
-    ("new\nline", "42602"),
+    ("tab\there", "22023"),
+    ("new\nline", "22023"),
+    ("rtl\u202eoverride", "22023"),
+    ("zero\u200bwidth", "22023"),
+    ("c1\x85control", "22023"),
+    ("bom\ufeff", "22023"),
 ])
 def test_bad_datastore_names(alice, name, sqlstate):
     with pytest.raises(oml.OMLError) as err:
@@ -361,6 +365,7 @@ def test_longest_name(alice):
     ("", "22023"),
     ("y" * 129, "42622"),
     (" x", "42602"),
+    ("x\u2067y", "22023"),
 ])
 def test_bad_object_name_rolls_back(alice, name, sqlstate):
     with pytest.raises(oml.OMLError) as err:

@@ -590,7 +590,7 @@ def test_drop_argument_errors():
 
 def test_drop_invalid_name(alice):
     expect_error("22023", oml.script.drop, "")
-    expect_error("42602", oml.script.drop, "a\nb")
+    expect_error("22023", oml.script.drop, "a\nb")
     expect_error("42622", oml.script.drop, "x" * 129)
 
 

@@ -29,6 +29,15 @@ def test_client_sql_errors(alice):
     assert oml.sql("SELECT 2 AS two")["two"].tolist() == [2]
 
 
+def test_client_sql_percent_without_parameters(alice):
+    # No parameters: the statement goes as written (a %s or %% in a literal
+    # stays), as in a script; with parameters, %s and %% are placeholders.
+    df = oml.sql("SELECT '%s' AS a, '100%%' AS b, 'x%' AS c")
+    assert df.iloc[0].tolist() == ["%s", "100%%", "x%"]
+    df = oml.sql("SELECT %s::int AS a, '100%%' AS b", [5])
+    assert df.iloc[0].tolist() == [5, "100%"]
+
+
 def test_sql_inside_a_script_runs_as_the_caller(admin):
     admin.sql("DROP TABLE IF EXISTS sql_secret")
     admin.sql("CREATE TABLE sql_secret (a int, b float8, c text, d date)")
