@@ -54,6 +54,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -110,6 +111,9 @@ static const TrackedColumn tracked[] = {
 #define NTRACKED lengthof(tracked)
 
 static ProcessUtility_hook_type prev_utility_hook = NULL;
+
+/* oml_store.role_commands: the hook acts on DROP ROLE / OWNED, REASSIGN */
+static bool role_commands = true;
 
 /*
  * The relation and column of a tracked column in this database.
@@ -764,7 +768,8 @@ oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
 	switch (nodeTag(parsetree))
 	{
 		case T_DropRoleStmt:
-			if (has_createrole_privilege(GetUserId()) && extension_here())
+			if (role_commands && has_createrole_privilege(GetUserId()) &&
+				extension_here())
 			{
 				DropRoleStmt *stmt = (DropRoleStmt *) parsetree;
 
@@ -782,7 +787,7 @@ oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
 			}
 			break;
 		case T_DropOwnedStmt:
-			if (extension_here())
+			if (role_commands && extension_here())
 			{
 				DropOwnedStmt *stmt = (DropOwnedStmt *) parsetree;
 				List	   *roles = NIL;
@@ -799,7 +804,7 @@ oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
 			}
 			break;
 		case T_ReassignOwnedStmt:
-			if (extension_here())
+			if (role_commands && extension_here())
 			{
 				ReassignOwnedStmt *stmt = (ReassignOwnedStmt *) parsetree;
 				List	   *roles = NIL;
@@ -847,6 +852,11 @@ oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
 void
 oml_roles_init(void)
 {
+	DefineCustomBoolVariable("oml_store.role_commands",
+							 "DROP ROLE, DROP OWNED and REASSIGN OWNED act on oml_store's rows.",
+							 "Off, they behave as without the library loaded: DROP ROLE is still refused while rows name the role.",
+							 &role_commands, true, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 	prev_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = oml_utility_hook;
 }
