@@ -36,6 +36,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
@@ -218,6 +219,8 @@ dep_set(Oid relid, AttrNumber attnum, Oid role, bool add)
 	else
 		updateAclDependencies(RelationRelationId, relid, attnum, InvalidOid,
 							  1, one, 0, palloc(sizeof(Oid)));
+	/* Later rows of the same statement (COPY) must see it */
+	CommandCounterIncrement();
 }
 
 /*
