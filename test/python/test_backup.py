@@ -100,7 +100,7 @@ def catalog_state(dbname):
 
 def populate():
     oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
-    big = np.random.default_rng(7).random(1_500_000)        # 12 MB: two chunks
+    big = np.random.default_rng(7).random(1_100_000)        # 8.8 MB: two chunks
     oml.ds.save({"big": big, "frame": pd.DataFrame({"a": [1, 2], "b": ["x", None]})},
                 "alice_ds", description="trusted writer", grantable=True)
     oml.grant("alice_ds", user=BOB)
@@ -146,7 +146,7 @@ def test_dump_restore_round_trip(admin):
         os.unlink(dump)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def owned_database(admin):
     conn = admin_connect()
     with conn.cursor() as cur:
