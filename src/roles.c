@@ -56,6 +56,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -214,8 +215,16 @@ dep_set(Oid relid, AttrNumber attnum, Oid role, bool add)
 	one[0] = role;
 	/* updateAclDependencies pfrees the arrays */
 	if (add)
+	{
 		updateAclDependencies(RelationRelationId, relid, attnum, InvalidOid,
 							  0, palloc(sizeof(Oid)), 1, one);
+
+		/*
+		 * A DROP ROLE waiting for our lock on the role must not check with
+		 * a catalog snapshot taken before we commit.
+		 */
+		CacheInvalidateCatalog(SharedDependRelationId);
+	}
 	else
 		updateAclDependencies(RelationRelationId, relid, attnum, InvalidOid,
 							  1, one, 0, palloc(sizeof(Oid)));
