@@ -270,3 +270,36 @@ def test_row_naming_a_dropped_role_refused(admin, roles):
     expect_error(admin, "INSERT INTO oml.datastore (id, owner, name)"
                  " VALUES (nextval('oml.datastore_id_seq'), '4000000000'::regrole, 'x')",
                  "42704")
+
+
+def test_drop_extension_takes_the_entries(admin, roles):
+    """DROP EXTENSION (and DROP DATABASE) remove the entries with the
+    tables, so the role can be dropped afterwards."""
+    a = admin_connect()
+    try:
+        with a.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS " + OTHER_DB)
+            cur.execute("CREATE DATABASE " + OTHER_DB)
+    finally:
+        a.close()
+    other = admin_connect(OTHER_DB)
+    try:
+        with other.cursor() as cur:
+            cur.execute("CREATE EXTENSION oml_store")
+        run_as(OWNER, "SELECT oml.ds_save_begin('in_other')",
+               "SELECT oml.pyqScriptCreate('s', 'def f():\n    return 1')", dbname=OTHER_DB)
+        with other.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_shdepend WHERE refobjid = %s::regrole"
+                        " AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                        (OWNER,))
+            assert cur.fetchone() == (2,)
+            cur.execute("DROP EXTENSION oml_store")
+            cur.execute("SELECT count(*) FROM pg_shdepend WHERE refobjid = %s::regrole", (OWNER,))
+            assert cur.fetchone() == (0,)
+            cur.execute("DROP ROLE " + OWNER)
+    finally:
+        other.close()
+        a = admin_connect()
+        with a.cursor() as cur:
+            cur.execute("DROP DATABASE " + OTHER_DB)
+        a.close()
