@@ -271,3 +271,24 @@ def test_failed_update_leaves_010_intact(dbs):
         cur.execute("ALTER EXTENSION oml_store UPDATE")
         cur.execute("SELECT count(*) FROM oml.datastore")
         assert cur.fetchone() == (3,)
+
+
+def test_update_reports_rows_of_dropped_roles(dbs):
+    """Under 0.1.0 a role could be dropped under its rows; the update keeps
+    such rows, records nothing for them and says so."""
+    old = dbs
+    with old.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS oml_u_gone")
+        cur.execute("CREATE ROLE oml_u_gone LOGIN PASSWORD %s", (PASSWORD,))
+    save_010(OLD, "oml_u_gone", "orphan")
+    with old.cursor() as cur:
+        cur.execute("SET oml_store.role_commands = off")     # as the 0.1.0 library
+        cur.execute("DROP ROLE oml_u_gone")
+        cur.execute("RESET oml_store.role_commands")
+        old.notices.clear()
+        cur.execute("ALTER EXTENSION oml_store UPDATE")
+        assert any("name roles that no longer exist" in n for n in old.notices), old.notices
+        cur.execute("SELECT name FROM oml.datastore WHERE owner::text ~ '^[0-9]+$'")
+        assert cur.fetchall() == [("orphan",)]
+        # Deleting them is the way out.
+        cur.execute("DELETE FROM oml.datastore WHERE name = 'orphan'")
