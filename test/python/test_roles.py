@@ -303,3 +303,21 @@ def test_drop_extension_takes_the_entries(admin, roles):
         with a.cursor() as cur:
             cur.execute("DROP DATABASE " + OTHER_DB)
         a.close()
+
+
+def test_writer_in_another_roles_datastore(admin, roles):
+    """A role that wrote an object into another role's datastore (only
+    direct DML can do that) is refused too, and DROP OWNED removes the
+    object."""
+    if not preloaded(admin):
+        pytest.skip("needs shared_preload_libraries = 'oml_store'")
+    save(ALICE, "alice_ds", ("mine", "theirs"))
+    admin.sql("UPDATE oml.datastore_object SET writer = %s::regrole WHERE name = 'theirs'",
+              (UNTRUSTED,))
+    assert entries(admin, UNTRUSTED) == ["oml.datastore_object.writer"]
+    err = expect_error(admin, "DROP ROLE %s" % UNTRUSTED, "2BP01")
+    assert err.diag.message_detail == \
+        'writer of object "theirs" in datastore "alice_ds" of role %s' % ALICE
+    admin.sql("DROP OWNED BY %s" % UNTRUSTED)
+    assert admin.sql("SELECT name FROM oml.datastore_object") == [("mine",)]
+    admin.sql("DROP ROLE %s" % UNTRUSTED)
