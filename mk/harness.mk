@@ -22,6 +22,7 @@
 #   scripts/with-cluster.sh          (a shell with PGHOST/PGPORT/PGUSER/PGPASSWORD set; psql just works)
 # pytest tests create their own extension (CREATE EXTENSION in their fixtures);
 # pg_regress and isolation get it from --load-extension.
+# The cluster runs with shared_preload_libraries=oml_store (see scripts/with-cluster.sh).
 # Other knobs: HARNESS_PG_OPTS="guc=value ..." (server settings), HARNESS_WERROR=
 # (empty: build without -Werror), HARNESS_TIMEOUT_<SUITE> (see scripts/run-suites.sh).
 

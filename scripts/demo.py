@@ -150,6 +150,21 @@ def main():
         print("deleted:", oml.ds.delete("houses"))
     show(oml.ds.dir())
     oml.disconnect()
+
+    step("roles like tables: alice still owns a script, so DROP ROLE is refused")
+    conn = psycopg2.connect(dbname=DB)
+    conn.autocommit = True
+    try:
+        conn.cursor().execute("DROP ROLE alice")
+    except psycopg2.Error as exc:
+        print("DROP ROLE alice: %s (SQLSTATE %s)\n  %s"
+              % (exc.diag.message_primary, exc.pgcode,
+                 (exc.diag.message_detail or "").replace("\n", "\n  ")))
+    cur = conn.cursor()
+    cur.execute("SHOW shared_preload_libraries")
+    print("(shared_preload_libraries = '%s': DROP OWNED BY / REASSIGN OWNED BY"
+          " handle datastores and scripts)" % cur.fetchone()[0])
+    conn.close()
     print("\ndemo finished")
 
 

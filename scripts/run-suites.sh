@@ -194,6 +194,11 @@ summary=()
 failed=0
 i=0
 echo "run-suites: PostgreSQL $server_version at ${PGHOST:-<socket>}:${PGPORT:-5432} as ${PGUSER:-$(id -un)}"
+preload=$("$PSQL" -XAtqc 'show shared_preload_libraries' 2>/dev/null)
+case ",${preload// /}," in
+    *,oml_store,*) ;;
+    *) echo "run-suites: note: shared_preload_libraries does not include oml_store; tests of its hooks are skipped" ;;
+esac
 for s in "${suites[@]}"; do
     i=$((i + 1))
     header "[$i/${#suites[@]}] $s"

@@ -18,6 +18,8 @@
 #   HARNESS_PG_VERSION   server version (default 15)
 #   HARNESS_PG_OPTS      whitespace-separated guc=value settings for postgresql.conf,
 #                        e.g. HARNESS_PG_OPTS="max_prepared_transactions=10 log_min_messages=debug1"
+#                        (shared_preload_libraries=oml_store is the default; pass
+#                        shared_preload_libraries= to run without it)
 set -euo pipefail
 
 if ! command -v pg_virtualenv >/dev/null 2>&1; then
@@ -27,6 +29,13 @@ fi
 
 version=${HARNESS_PG_VERSION:-15}
 args=(-t -v "$version" -c "--locale=C.UTF-8 --encoding=UTF8")
+# oml_store's hooks (DROP ROLE / DROP OWNED / REASSIGN OWNED, pg_dump check)
+# need the library in every backend, as on a real server; a
+# shared_preload_libraries in HARNESS_PG_OPTS replaces this one.
+case " ${HARNESS_PG_OPTS:-} " in
+    *" shared_preload_libraries="*) ;;
+    *) args+=(-o "shared_preload_libraries=oml_store") ;;
+esac
 for opt in ${HARNESS_PG_OPTS:-}; do
     args+=(-o "$opt")
 done

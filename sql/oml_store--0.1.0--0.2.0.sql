@@ -27,3 +27,62 @@ CREATE FUNCTION oml.ds_read(ds_name text, ds_owner text DEFAULT NULL,
 RETURNS TABLE (object_name text, seq integer, compression text, data bytea)
 AS 'MODULE_PATHNAME', 'oml_ds_read'
 LANGUAGE C STABLE;
+-- ---------------------------------------------------------------------------
+-- Roles like native objects (issue 7 item 6) and backups (item 7).
+--
+-- Every role a catalog row names (owner, writer, grantee or grantor) gets a
+-- privilege-type entry in pg_shdepend on that column of the table, so that
+-- DROP ROLE fails with 2BP01 from any database while rows name the role.
+-- Row triggers keep the entries for every write, including pg_restore's
+-- COPY.  See src/roles.c.
+
+CREATE FUNCTION oml.role_refs_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'oml_role_refs_changed'
+LANGUAGE C;
+REVOKE EXECUTE ON FUNCTION oml.role_refs_changed() FROM PUBLIC;
+
+CREATE TRIGGER datastore_roles AFTER INSERT OR DELETE OR UPDATE OF owner, acl
+	ON oml.datastore FOR EACH ROW EXECUTE FUNCTION oml.role_refs_changed();
+CREATE TRIGGER datastore_roles_truncate AFTER TRUNCATE
+	ON oml.datastore FOR EACH STATEMENT EXECUTE FUNCTION oml.role_refs_changed();
+CREATE TRIGGER datastore_object_roles AFTER INSERT OR DELETE OR UPDATE OF writer
+	ON oml.datastore_object FOR EACH ROW EXECUTE FUNCTION oml.role_refs_changed();
+CREATE TRIGGER datastore_object_roles_truncate AFTER TRUNCATE
+	ON oml.datastore_object FOR EACH STATEMENT EXECUTE FUNCTION oml.role_refs_changed();
+CREATE TRIGGER script_roles AFTER INSERT OR DELETE OR UPDATE OF owner, acl
+	ON oml.script FOR EACH ROW EXECUTE FUNCTION oml.role_refs_changed();
+CREATE TRIGGER script_roles_truncate AFTER TRUNCATE
+	ON oml.script FOR EACH STATEMENT EXECUTE FUNCTION oml.role_refs_changed();
+
+-- Finding whether a role still writes objects or owns scripts.
+CREATE INDEX datastore_object_writer ON oml.datastore_object (writer);
+CREATE INDEX script_owner ON oml.script (owner);
+
+-- Rebuild this database's entries from the rows (superusers only).
+CREATE FUNCTION oml.role_dependencies_sync()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'oml_role_dependencies_sync'
+LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION oml.role_dependencies_sync() FROM PUBLIC;
+
+-- What DROP OWNED BY / REASSIGN OWNED BY do to our rows when the library
+-- is not in shared_preload_libraries (same privilege rules).
+CREATE FUNCTION oml.drop_owned(role_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_drop_owned'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION oml.reassign_owned(old_role text, new_role text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_reassign_owned'
+LANGUAGE C VOLATILE;
+
+-- Entries for the rows that are already there.
+SELECT oml.role_dependencies_sync();
+
+-- pg_dump reads the sequences' state: let any role read it (the number of
+-- ids handed out so far), so that a dump by a role that row-level security
+-- limits fails at the table data with a message naming the supported way,
+-- not at a sequence.
+GRANT SELECT ON SEQUENCE oml.datastore_id_seq, oml.datastore_object_id_seq,
+	oml.script_id_seq TO PUBLIC;

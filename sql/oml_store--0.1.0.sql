@@ -7,6 +7,28 @@
 
 \echo Use "CREATE EXTENSION oml_store" to load this file. \quit
 
+-- Refuse a schema oml that someone else made: its owner could shadow our
+-- functions with overloads or drop everything with DROP SCHEMA ... CASCADE.
+-- CREATE EXTENSION makes the schema (owned by the installing role) when it
+-- is missing; a schema that was already there must be the installer's own.
+DO $$
+DECLARE
+	owner_name name;
+BEGIN
+	SELECT r.rolname INTO owner_name
+	  FROM pg_catalog.pg_namespace n
+	  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+	 WHERE n.nspname OPERATOR(pg_catalog.=) 'oml';
+	IF owner_name IS NOT NULL AND owner_name OPERATOR(pg_catalog.<>) CURRENT_USER THEN
+		RAISE EXCEPTION 'schema "oml" is owned by role "%", not by the installing role "%"',
+				owner_name, CURRENT_USER
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'The owner of the schema could replace or drop the extension''s objects.',
+				  HINT = 'Drop the schema, or change its owner with ALTER SCHEMA oml OWNER TO the installing role, then create the extension again.';
+	END IF;
+END
+$$;
+
 -- Names, scripts and Python text cross between PostgreSQL and Python as
 -- UTF-8: require it rather than mangle other encodings.
 DO $$

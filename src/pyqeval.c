@@ -37,6 +37,7 @@
 #include "utils/varlena.h"
 
 #include "oml_store.h"
+#include "roles.h"
 
 PG_FUNCTION_INFO_V1(oml_pyq_eval);
 PG_FUNCTION_INFO_V1(oml_pyq_table_eval);
@@ -1288,6 +1289,7 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	EvalCache  *volatile cache;
 	EvalRefs	refs = {NULL, NULL, NULL};
 
+	oml_require_schema_version();
 	read_call(fcinfo, kind, &call);
 	cache = get_cache(fcinfo, &call);
 	init_result(fcinfo, cache);
