@@ -57,7 +57,8 @@ SELECT p.oid::regprocedure AS security_definer FROM pg_proc p
  WHERE p.pronamespace = 'oml'::regnamespace AND p.prosecdef;
 SELECT p.oid::regprocedure AS not_executable FROM pg_proc p
  WHERE p.pronamespace = 'oml'::regnamespace
-   AND NOT has_function_privilege('public', p.oid, 'EXECUTE');
+   AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 -- PUBLIC may use the schema
 SELECT a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a
  WHERE n.nspname = 'oml' AND a.grantee = 0;
