@@ -14,16 +14,19 @@
 
 #include "pyoml.h"
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "catalog/namespace.h"
-#include "commands/trigger.h"
+#include "utils/snapmgr.h"
 
 #include "oml_store.h"
 
@@ -218,44 +221,83 @@ oml_pyq_script_drop(PG_FUNCTION_ARGS)
 }
 
 /*
- * Scripts found by earlier statements of this backend.  Every change to
- * oml.script sends a relcache invalidation for the table (a statement
- * trigger, oml_script_changed); any invalidation of it, from this backend
- * or another, empties the cache.  Readability is checked again on
- * every use, since grants of roles change without touching oml.script.
+ * The script cache: what lookups of earlier statements of this backend
+ * found, so that a pyq* call need not query oml.script.
+ *
+ * It gives the same answer as the lookup it saves, by construction:
+ *
+ * - A lookup reads everything it needs (the source detoasted, the acl
+ *   copied) into the caller's memory first.  Only then is an entry
+ *   installed, in one allocation and one struct copy; nothing between
+ *   "installed" and "used" can process invalidations.  A hit copies the
+ *   entry out before it checks readability (which may access catalogs and
+ *   so process invalidations).  The invalidation callback only bumps a
+ *   generation counter; it never touches or frees an entry.
+ *
+ * - Every change to oml.script (rows, acl, truncate) fires a statement
+ *   trigger that sends a relcache invalidation of oml.script to every
+ *   backend; this backend processes it at the next command (its own
+ *   changes), at the latest when its next transaction starts (changes that
+ *   others committed), and before every lookup.  A sinval reset counts
+ *   as one too.
+ *
+ * - An entry is "current" only when the snapshot the lookup ran under saw
+ *   every committed change (no transaction ended between it and a snapshot
+ *   taken after the generation was read, same command id) and no
+ *   invalidation came in during the lookup.  A current entry is valid in
+ *   any transaction until the generation changes.
+ *
+ * - Any other lookup (e.g. under an old REPEATABLE READ snapshot, or when
+ *   another session committed something since the statement began) gives
+ *   an entry valid only in the same transaction, only while that
+ *   transaction has written nothing, and only under a snapshot that has
+ *   seen exactly the same transactions end; otherwise nothing is kept.
+ *
+ * Readability is checked on every use: against the acl the entry holds
+ * (grants are stored in oml.script, so a grant or revoke is an oml.script
+ * change) and role membership as PostgreSQL knows it now.
  */
 #define SCRIPT_CACHE_SIZE 16
 typedef struct ScriptCacheEntry
 {
-	bool		valid;
-	char	   *name;
-	char	   *owner_name;		/* as given; "" for none */
+	bool		used;			/* this slot holds an entry */
+	/* the lookup: caller, owner meant (the caller when not named), name */
 	Oid			caller;
+	Oid			owner_key;
+	bool		explicit_owner;
+	char	   *name;
+	/* what it found */
 	int64		id;
 	int64		version;
 	Oid			owner;
 	bool		is_global;
 	Acl		   *acl;			/* NULL for none */
 	char	   *source;
+	/* when it is valid */
+	bool		current;		/* valid while generation is unchanged */
+	uint64		generation;
+	LocalTransactionId lxid;	/* else: in this transaction, while ... */
+	uint64		completion;		/* ... snapshots saw these transactions end */
+	void	   *mem;			/* the one allocation holding the strings */
 } ScriptCacheEntry;
 
 static ScriptCacheEntry script_cache[SCRIPT_CACHE_SIZE];
 static int	script_cache_next = 0;
 static bool script_callback_registered = false;
 static MemoryContext script_cache_cxt = NULL;
-static Oid	script_cache_relid = InvalidOid;	/* oml.script when filled */
+static Oid	script_cache_relid = InvalidOid;	/* oml.script */
+static uint64 script_cache_generation = 0;
 
 /*
- * Relcache callback: forget every cached script when oml.script changes.
+ * Relcache callback: oml.script changed (or every relation may have); the
+ * entries filled before are no longer current.  Touches nothing else, so
+ * it is safe wherever invalidations are processed.
  */
 static void
 script_cache_inval(Datum arg, Oid relid)
 {
-	if (script_cache_cxt == NULL ||
-		(OidIsValid(relid) && relid != script_cache_relid))
-		return;
-	MemoryContextReset(script_cache_cxt);
-	memset(script_cache, 0, sizeof(script_cache));
+	if (!OidIsValid(relid) || relid == script_cache_relid)
+		script_cache_generation++;
 }
 
 /*
@@ -271,6 +313,208 @@ oml_script_changed(PG_FUNCTION_ARGS)
 				 errmsg("oml.script_changed() must be fired as a trigger")));
 	CacheInvalidateRelcache(((TriggerData *) fcinfo->context)->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * The completion count of the active snapshot, or 0 when there is none
+ * that a cache entry could be tied to.
+ */
+static uint64
+active_completion(void)
+{
+	Snapshot	snap;
+
+	if (!ActiveSnapshotSet())
+		return 0;
+	snap = GetActiveSnapshot();
+	return snap->snapshot_type == SNAPSHOT_MVCC ?
+		snap->snapXactCompletionCount : 0;
+}
+
+/*
+ * May the entry be used now?
+ */
+static bool
+script_entry_valid(const ScriptCacheEntry *e)
+{
+	uint64		completion;
+
+	if (!e->used)
+		return false;
+	if (e->current)
+		return e->generation == script_cache_generation;
+	if (e->lxid != MyProc->lxid ||
+		TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return false;
+	completion = active_completion();
+	return completion != 0 && completion == e->completion;
+}
+
+/*
+ * Does the entry answer this lookup?
+ */
+static bool
+script_entry_matches(const ScriptCacheEntry *e, Oid caller, Oid owner_key,
+					 bool explicit_owner, const char *name)
+{
+	return e->used && e->caller == caller && e->owner_key == owner_key &&
+		e->explicit_owner == explicit_owner && strcmp(e->name, name) == 0;
+}
+
+/*
+ * Install a complete entry whose strings are in local memory: copy them
+ * into one allocation of the cache, then the struct into a slot (the one
+ * of the same lookup, else the oldest).  Nothing here processes
+ * invalidations; an out-of-memory error leaves the cache unchanged.
+ */
+static void
+script_cache_install(const ScriptCacheEntry *fresh)
+{
+	ScriptCacheEntry *slot = NULL;
+	Size		name_len = strlen(fresh->name) + 1;
+	Size		source_len = strlen(fresh->source) + 1;
+	Size		acl_len = fresh->acl ? VARSIZE(fresh->acl) : 0;
+	char	   *mem;
+	void	   *old_mem;
+
+	for (int i = 0; i < SCRIPT_CACHE_SIZE && slot == NULL; i++)
+		if (script_entry_matches(&script_cache[i], fresh->caller,
+								 fresh->owner_key, fresh->explicit_owner,
+								 fresh->name))
+			slot = &script_cache[i];
+	if (slot == NULL)
+	{
+		slot = &script_cache[script_cache_next];
+		script_cache_next = (script_cache_next + 1) % SCRIPT_CACHE_SIZE;
+	}
+
+	/* acl first: it must be aligned */
+	mem = MemoryContextAlloc(script_cache_cxt,
+							 MAXALIGN(acl_len) + name_len + source_len);
+	old_mem = slot->used ? slot->mem : NULL;
+	*slot = *fresh;
+	slot->mem = mem;
+	slot->acl = NULL;
+	if (fresh->acl)
+	{
+		memcpy(mem, fresh->acl, acl_len);
+		slot->acl = (Acl *) mem;
+	}
+	slot->name = mem + MAXALIGN(acl_len);
+	memcpy(slot->name, fresh->name, name_len);
+	slot->source = slot->name + name_len;
+	memcpy(slot->source, fresh->source, source_len);
+	slot->used = true;
+	if (old_mem)
+		pfree(old_mem);
+}
+
+/*
+ * Look the script up in oml.script under the active snapshot, copying
+ * what was found into *found (caller's memory), and install it in the
+ * cache as far as it can be trusted to stay true (see above).
+ */
+static void
+script_lookup(const char *name, const char *owner_name, Oid caller,
+			  Oid owner_key, ScriptCacheEntry *found)
+{
+	OmlContext	ctx;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		acl;
+	Oid			relid;
+	uint64		generation;
+	uint64		completion;
+	uint64		latest_completion = 0;
+	CommandId	cid = InvalidCommandId;
+	CommandId	latest_cid = InvalidCommandId;
+
+	/* Invalidations of oml.script count from here on. */
+	relid = get_relname_relid("script", get_namespace_oid("oml", false));
+	if (relid != script_cache_relid)
+	{
+		script_cache_relid = relid;
+		script_cache_generation++;
+	}
+	generation = script_cache_generation;
+	completion = active_completion();
+	if (completion != 0)
+		cid = GetActiveSnapshot()->curcid;
+	if (completion != 0 && !IsInParallelMode())
+	{
+		Snapshot	latest = GetLatestSnapshot();
+
+		latest_completion = latest->snapXactCompletionCount;
+		latest_cid = latest->curcid;
+	}
+
+	oml_enter(&ctx, true);
+	values[0] = ObjectIdGetDatum(owner_key);
+	values[1] = CStringGetTextDatum(name);
+	if (oml_spi(owner_name ?
+				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
+				" FROM oml.script WHERE name = $2 AND owner = $1"
+				" ORDER BY is_global LIMIT 1" :
+				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
+				" FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
+				" ORDER BY is_global LIMIT 1",
+				true, 2, argtypes, values, NULL, -1) == 0)
+	{
+		if (owner_name)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("script \"%s\" of role \"%s\" does not exist",
+							name, owner_name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("script \"%s\" does not exist", name),
+				 errhint("Create it with oml.pyqScriptCreate, or name its owner in scr_owner.")));
+	}
+
+	/* Everything into the caller's memory (detoasting may process invals). */
+	memset(found, 0, sizeof(ScriptCacheEntry));
+	found->caller = caller;
+	found->owner_key = owner_key;
+	found->explicit_owner = owner_name != NULL;
+	found->name = MemoryContextStrdup(ctx.caller_cxt, name);
+	found->id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
+	found->owner = DatumGetObjectId(oml_spi_value(0, 1, &isnull));
+	found->is_global = DatumGetBool(oml_spi_value(0, 2, &isnull));
+	acl = oml_spi_value(0, 3, &isnull);
+	if (!isnull)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx.caller_cxt);
+
+		found->acl = DatumGetAclPCopy(acl);
+		MemoryContextSwitchTo(old);
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx.caller_cxt);
+
+		found->source = TextDatumGetCString(oml_spi_value(0, 4, &isnull));
+		MemoryContextSwitchTo(old);
+	}
+	found->version = DatumGetInt64(oml_spi_value(0, 5, &isnull));
+	oml_leave(&ctx);
+
+	/* How long may it be kept? */
+	if (completion == 0)
+		return;
+	if (generation == script_cache_generation &&
+		completion == latest_completion && cid == latest_cid)
+	{
+		found->current = true;
+		found->generation = generation;
+	}
+	else if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	{
+		found->lxid = MyProc->lxid;
+		found->completion = completion;
+	}
+	else
+		return;
+	script_cache_install(found);
 }
 
 /*
@@ -296,15 +540,9 @@ void
 oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
 {
 	Oid			caller = GetUserId();
-	const char *owner_key = owner_name ? owner_name : "";
-	Oid			owner;
-	OmlContext	ctx;
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	bool		isnull;
-	Datum		acl;
-	ScriptCacheEntry *e;
-	MemoryContext old;
+	Oid			owner_key;
+	ScriptCacheEntry found;
+	bool		hit = false;
 
 	if (!script_callback_registered)
 	{
@@ -314,78 +552,40 @@ oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
 		CacheRegisterRelcacheCallback(script_cache_inval, (Datum) 0);
 		script_callback_registered = true;
 	}
+
+	/* Names are resolved now, as the lookup would. */
+	owner_key = owner_name ? get_role_oid(owner_name, false) : caller;
+	/* Changes committed by others that this snapshot may see. */
+	AcceptInvalidationMessages();
+
 	for (int i = 0; i < SCRIPT_CACHE_SIZE; i++)
 	{
-		e = &script_cache[i];
-		if (e->valid && e->caller == caller && strcmp(e->name, name) == 0 &&
-			strcmp(e->owner_name, owner_key) == 0)
+		ScriptCacheEntry *e = &script_cache[i];
+
+		if (script_entry_matches(e, caller, owner_key, owner_name != NULL,
+								 name) &&
+			script_entry_valid(e))
 		{
-			check_script_readable(name, caller, e);
-			scr->id = e->id;
-			scr->version = e->version;
-			scr->name = pstrdup(name);
-			scr->source = pstrdup(e->source);
-			return;
+			/* Copy out before anything can process invalidations. */
+			found = *e;
+			found.source = pstrdup(e->source);
+			if (e->acl)
+			{
+				found.acl = palloc(VARSIZE(e->acl));
+				memcpy(found.acl, e->acl, VARSIZE(e->acl));
+			}
+			hit = true;
+			break;
 		}
 	}
+	if (!hit)
+		script_lookup(name, owner_name, caller, owner_key, &found);
 
-	owner = owner_name ? get_role_oid(owner_name, false) : caller;
-	script_cache_relid = get_relname_relid("script", get_namespace_oid("oml", false));
-	oml_enter(&ctx, true);
-	values[0] = ObjectIdGetDatum(owner);
-	values[1] = CStringGetTextDatum(name);
-	if (oml_spi(owner_name ?
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
-				" FROM oml.script WHERE name = $2 AND owner = $1"
-				" ORDER BY is_global LIMIT 1" :
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
-				" FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
-				" ORDER BY is_global LIMIT 1",
-				true, 2, argtypes, values, NULL, -1) == 0)
-	{
-		if (owner_name)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("script \"%s\" of role \"%s\" does not exist",
-							name, owner_name)));
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("script \"%s\" does not exist", name),
-				 errhint("Create it with oml.pyqScriptCreate, or name its owner in scr_owner.")));
-	}
-
-	/* Remember it (replacing the oldest entry), then check and return it. */
-	e = &script_cache[script_cache_next];
-	script_cache_next = (script_cache_next + 1) % SCRIPT_CACHE_SIZE;
-	old = MemoryContextSwitchTo(script_cache_cxt);
-	if (e->valid)
-	{
-		pfree(e->name);
-		pfree(e->owner_name);
-		pfree(e->source);
-		if (e->acl)
-			pfree(e->acl);
-	}
-	e->valid = false;
-	e->name = pstrdup(name);
-	e->owner_name = pstrdup(owner_key);
-	e->caller = caller;
-	e->id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
-	e->owner = DatumGetObjectId(oml_spi_value(0, 1, &isnull));
-	e->is_global = DatumGetBool(oml_spi_value(0, 2, &isnull));
-	acl = oml_spi_value(0, 3, &isnull);
-	e->acl = isnull ? NULL : DatumGetAclPCopy(acl);
-	e->source = TextDatumGetCString(oml_spi_value(0, 4, &isnull));
-	e->version = DatumGetInt64(oml_spi_value(0, 5, &isnull));
-	e->valid = true;
-	MemoryContextSwitchTo(old);
-	oml_leave(&ctx);
-
-	check_script_readable(name, caller, e);
-	scr->id = e->id;
-	scr->version = e->version;
+	check_script_readable(name, caller, &found);
+	scr->id = found.id;
+	scr->version = found.version;
 	scr->name = pstrdup(name);
-	scr->source = pstrdup(e->source);
+	scr->source = found.source;
 }
 
 /*

@@ -1,0 +1,249 @@
+"""The per-backend script cache and compiled-function cache under fire.
+
+* A bounded two-session invalidation stress test: other sessions flood
+  invalidations (temp-table DDL of the same role, which can overflow the
+  invalidation queue and force a reset; overwrites of the script; grants and
+  revokes on it; role membership changes) while one session runs a script
+  of more than 4 kB, whose source is stored out of line (TOAST), so that
+  invalidations arrive while cache entries are filled and while readability
+  is checked on a hit.  The backend must not crash, and every result must be
+  one that was committed.
+* Function globals are per calling role: ``oml.ds.load(..., to_globals=True)``
+  in one role's call is not seen by another role's call of the same script
+  in the same backend.
+
+The isolation spec script_cache.spec shows the transactional rules
+(revoke, overwrite, REPEATABLE READ, rollback, savepoints).
+"""
+
+import random
+import string
+import threading
+import time
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+import oml_store as oml
+from conftest import ALICE, BOB, CAROL, DBNAME, GROUP, PASSWORD
+
+STRESS_SECONDS = 4.0
+
+RUN_BIG = "SELECT value FROM oml.pyqEval(NULL, 'JSON', 'big', %s)"
+
+
+def connect(role=ALICE):
+    conn = psycopg2.connect(user=role, password=PASSWORD, dbname=DBNAME)
+    conn.autocommit = True
+    return conn
+
+
+def one(conn, sql, params=()):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()[0]
+
+
+def big_source(version):
+    """A script of about 12 kB that returns version; its random padding
+    does not compress, so the source is stored out of line."""
+    rnd = random.Random(version)
+    pad = "".join(rnd.choice(string.ascii_letters + string.digits)
+                  for _ in range(12000))
+    return ("def big():\n"
+            "    pad = %r\n"
+            "    return %d\n" % (pad, version))
+
+
+def test_big_source_is_toasted(admin):
+    conn = connect()
+    try:
+        one(conn, "SELECT oml.pyqScriptCreate('big', %s) IS NULL",
+            (big_source(0),))
+    finally:
+        conn.close()
+    # Stored out of line: reading it opens the TOAST table, which processes
+    # invalidations.
+    toast = admin.sql("SELECT reltoastrelid::regclass::text FROM pg_class"
+                      " WHERE oid = 'oml.script'::regclass")[0][0]
+    assert admin.sql("SELECT count(*) > 0 FROM %s" % toast) == [(True,)]
+    assert admin.sql("SELECT octet_length(source) > 4096 FROM oml.script"
+                     " WHERE name = 'big'") == [(True,)]
+
+
+def test_invalidation_flood_while_filling_and_hitting(admin):
+    """Invalidations and resets at any point of a fill or a hit."""
+    admin.sql("DROP ROLE IF EXISTS oml_cache_flood")
+    admin.sql("CREATE ROLE oml_cache_flood NOLOGIN")
+    owner = connect(ALICE)
+    one(owner, "SELECT oml.pyqScriptCreate('big', %s) IS NULL",
+        (big_source(0),))
+    one(owner, "SELECT oml.pyqGrant('big', 'pyqscript', %s) IS NULL", (GROUP,))
+    reader = connect(BOB)
+    pid = one(reader, "SELECT pg_backend_pid()")
+    assert one(reader, RUN_BIG, (ALICE,)) == "0"
+
+    stop = threading.Event()
+    errors = []
+    written = {0}
+    written_lock = threading.Lock()
+
+    def guarded(body):
+        def run():
+            try:
+                body()
+            except Exception as exc:       # reported by the main thread
+                errors.append(exc)
+                stop.set()
+        return run
+
+    def overwrite():
+        conn = connect(ALICE)
+        try:
+            v = 0
+            while not stop.is_set():
+                v += 1
+                with written_lock:
+                    written.add(v)
+                one(conn, "SELECT oml.pyqScriptCreate('big', %s, false, true)"
+                    " IS NULL", (big_source(v % 5),))
+                # acl changes that leave bob (through oml_grp) reading
+                one(conn, "SELECT oml.pyqGrant('big', 'pyqscript', %s) IS NULL",
+                    (CAROL,))
+                one(conn, "SELECT oml.pyqRevoke('big', 'pyqscript', %s) IS NULL",
+                    (CAROL,))
+        finally:
+            conn.close()
+
+    def temp_ddl():
+        # The reader's own role in a second session.
+        conn = connect(BOB)
+        try:
+            while not stop.is_set():
+                with conn.cursor() as cur:
+                    cur.execute("CREATE TEMP TABLE flood (a int, b text);"
+                                " CREATE INDEX ON flood (a);"
+                                " DROP TABLE flood")
+        finally:
+            conn.close()
+
+    def membership():
+        conn = psycopg2.connect(dbname=DBNAME)
+        conn.autocommit = True
+        try:
+            while not stop.is_set():
+                with conn.cursor() as cur:
+                    cur.execute("GRANT oml_cache_flood TO %s;"
+                                " REVOKE oml_cache_flood FROM %s" % (BOB, BOB))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=guarded(f), daemon=True)
+               for f in (overwrite, temp_ddl, membership)]
+    for t in threads:
+        t.start()
+    runs = 0
+    try:
+        end = time.monotonic() + STRESS_SECONDS
+        while time.monotonic() < end and not stop.is_set():
+            value = one(reader, RUN_BIG, (ALICE,))
+            assert int(value) in range(5)
+            runs += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        admin.sql("DROP ROLE IF EXISTS oml_cache_flood")
+    assert not errors
+    assert runs > 10
+    # Same backend, still up, and it sees the last committed version.
+    assert one(reader, "SELECT pg_backend_pid()") == pid
+    last = one(owner, "SELECT oml.script_load('big')")
+    assert one(reader, RUN_BIG, (ALICE,)) == last.rsplit("return ", 1)[1].strip()
+    # Revoked from the group: refused from the next statement.
+    one(owner, "SELECT oml.pyqRevoke('big', 'pyqscript', %s) IS NULL", (GROUP,))
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        one(reader, RUN_BIG, (ALICE,))
+    reader.close()
+    owner.close()
+
+
+def test_invalidation_flood_in_one_statement(admin):
+    """Many calls in one statement while the script changes: every call
+    of the statement runs the version its snapshot sees."""
+    owner = connect(ALICE)
+    one(owner, "SELECT oml.pyqScriptCreate('big', %s, true) IS NULL",
+        (big_source(1),))
+    reader = connect(BOB)
+    stop = threading.Event()
+
+    def overwrite():
+        conn = connect(ALICE)
+        try:
+            v = 1
+            while not stop.is_set():
+                v = 3 - v
+                one(conn, "SELECT oml.pyqScriptCreate('big', %s, true, true)"
+                    " IS NULL", (big_source(v),))
+        finally:
+            conn.close()
+
+    t = threading.Thread(target=overwrite, daemon=True)
+    t.start()
+    try:
+        with reader.cursor() as cur:
+            for _ in range(3):
+                cur.execute("SELECT array_agg(DISTINCT e.value)"
+                            " FROM generate_series(1, 300) g,"
+                            " LATERAL oml.pyqEval('{}', 'JSON', 'big') e")
+                # One statement, one snapshot: one version.
+                assert len(cur.fetchone()[0]) == 1
+    finally:
+        stop.set()
+        t.join(30)
+    reader.close()
+    owner.close()
+
+
+# -- function globals per calling role ----------------------------------------
+
+GLOBALS_SCRIPT = """
+def secret_probe(mode='check'):
+    import oml
+    if mode == 'load':
+        oml.ds.load('secret_ds', owner='oml_alice', to_globals=True)
+        return 'loaded'
+    return globals().get('secret')
+"""
+
+
+def test_to_globals_is_per_role(admin, connect_as):
+    connect_as(ALICE)
+    oml.ds.save({"secret": 42}, "secret_ds", grantable=True)
+    oml.grant("secret_ds", "datastore", BOB)
+    oml.script.create("secret_probe", GLOBALS_SCRIPT, is_global=True)
+    oml.disconnect()
+    run = ("SELECT value FROM oml.pyqEval(%s, 'JSON', 'secret_probe')")
+    # One backend, several roles in turn.
+    conn = psycopg2.connect(dbname=DBNAME)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET ROLE %s" % ALICE)
+        assert one(conn, run, ('{"mode": "load"}',)) == '"loaded"'
+        # Alice's own later calls keep her globals.
+        assert one(conn, run, ('{}',)) == "42"
+        with conn.cursor() as cur:
+            cur.execute("SET ROLE %s" % BOB)
+        assert one(conn, run, ('{}',)) == "null"
+        assert one(conn, run, ('{"mode": "load"}',)) == '"loaded"'
+        assert one(conn, run, ('{}',)) == "42"
+        with conn.cursor() as cur:
+            cur.execute("SET ROLE %s" % CAROL)
+        assert one(conn, run, ('{}',)) == "null"
+        with conn.cursor() as cur:
+            cur.execute("RESET ROLE")
+        assert one(conn, run, ('{}',)) == "null"
+    finally:
+        conn.close()
