@@ -242,16 +242,18 @@ oml_pyq_script_drop(PG_FUNCTION_ARGS)
  *   as one too.
  *
  * - An entry is "current" only when the snapshot the lookup ran under saw
- *   every committed change (no transaction ended between it and a snapshot
- *   taken after the generation was read, same command id) and no
- *   invalidation came in during the lookup.  A current entry is valid in
- *   any transaction until the generation changes.
+ *   every committed change: it sees the same transactions as committed as
+ *   a snapshot taken after the generation was read (same xmin, xmax and
+ *   running transactions, same command id), and no invalidation came in
+ *   during the lookup.  A current entry is valid in any transaction until
+ *   the generation changes.
  *
  * - Any other lookup (e.g. under an old REPEATABLE READ snapshot, or when
  *   another session committed something since the statement began) gives
  *   an entry valid only in the same transaction, only while that
- *   transaction has written nothing, and only under a snapshot that has
- *   seen exactly the same transactions end; otherwise nothing is kept.
+ *   transaction has written nothing, and only under a snapshot that sees
+ *   the same transactions as committed as the lookup's did; otherwise
+ *   nothing is kept.
  *
  * Readability is checked on every use: against the acl the entry holds
  * (grants are stored in oml.script, so a grant or revoke is an oml.script
@@ -276,8 +278,8 @@ typedef struct ScriptCacheEntry
 	/* when it is valid */
 	bool		current;		/* valid while generation is unchanged */
 	uint64		generation;
-	LocalTransactionId lxid;	/* else: in this transaction, while ... */
-	uint64		completion;		/* ... snapshots saw these transactions end */
+	LocalTransactionId lxid;	/* else: in this transaction, under ... */
+	SnapshotData snap;			/* ... snapshots that see what this one saw */
 	void	   *mem;			/* the one allocation holding the strings */
 } ScriptCacheEntry;
 
@@ -316,19 +318,34 @@ oml_script_changed(PG_FUNCTION_ARGS)
 }
 
 /*
- * The completion count of the active snapshot, or 0 when there is none
- * that a cache entry could be tied to.
+ * Do two MVCC snapshots see exactly the same transactions as committed?
+ * (Same bounds and the same running transactions in the same order; the
+ * command id, which decides about the own transaction's changes, is not
+ * compared.)
  */
-static uint64
-active_completion(void)
+static bool
+snapshots_see_same(Snapshot a, Snapshot b)
+{
+	return a->xmin == b->xmin && a->xmax == b->xmax &&
+		a->xcnt == b->xcnt && a->subxcnt == b->subxcnt &&
+		a->suboverflowed == b->suboverflowed &&
+		a->takenDuringRecovery == b->takenDuringRecovery &&
+		memcmp(a->xip, b->xip, sizeof(TransactionId) * a->xcnt) == 0 &&
+		memcmp(a->subxip, b->subxip, sizeof(TransactionId) * a->subxcnt) == 0;
+}
+
+/*
+ * The active snapshot if it is an MVCC one, else NULL.
+ */
+static Snapshot
+active_mvcc_snapshot(void)
 {
 	Snapshot	snap;
 
 	if (!ActiveSnapshotSet())
-		return 0;
+		return NULL;
 	snap = GetActiveSnapshot();
-	return snap->snapshot_type == SNAPSHOT_MVCC ?
-		snap->snapXactCompletionCount : 0;
+	return snap->snapshot_type == SNAPSHOT_MVCC ? snap : NULL;
 }
 
 /*
@@ -337,7 +354,7 @@ active_completion(void)
 static bool
 script_entry_valid(const ScriptCacheEntry *e)
 {
-	uint64		completion;
+	Snapshot	snap;
 
 	if (!e->used)
 		return false;
@@ -346,8 +363,8 @@ script_entry_valid(const ScriptCacheEntry *e)
 	if (e->lxid != MyProc->lxid ||
 		TransactionIdIsValid(GetTopTransactionIdIfAny()))
 		return false;
-	completion = active_completion();
-	return completion != 0 && completion == e->completion;
+	snap = active_mvcc_snapshot();
+	return snap != NULL && snapshots_see_same(snap, (Snapshot) &e->snap);
 }
 
 /*
@@ -374,6 +391,8 @@ script_cache_install(const ScriptCacheEntry *fresh)
 	Size		name_len = strlen(fresh->name) + 1;
 	Size		source_len = strlen(fresh->source) + 1;
 	Size		acl_len = fresh->acl ? VARSIZE(fresh->acl) : 0;
+	Size		xip_len = fresh->current ? 0 :
+		sizeof(TransactionId) * (fresh->snap.xcnt + fresh->snap.subxcnt);
 	char	   *mem;
 	void	   *old_mem;
 
@@ -388,9 +407,10 @@ script_cache_install(const ScriptCacheEntry *fresh)
 		script_cache_next = (script_cache_next + 1) % SCRIPT_CACHE_SIZE;
 	}
 
-	/* acl first: it must be aligned */
+	/* acl and transaction ids first: they must be aligned */
 	mem = MemoryContextAlloc(script_cache_cxt,
-							 MAXALIGN(acl_len) + name_len + source_len);
+							 MAXALIGN(acl_len) + MAXALIGN(xip_len) +
+							 name_len + source_len);
 	old_mem = slot->used ? slot->mem : NULL;
 	*slot = *fresh;
 	slot->mem = mem;
@@ -400,7 +420,16 @@ script_cache_install(const ScriptCacheEntry *fresh)
 		memcpy(mem, fresh->acl, acl_len);
 		slot->acl = (Acl *) mem;
 	}
-	slot->name = mem + MAXALIGN(acl_len);
+	if (!fresh->current)
+	{
+		slot->snap.xip = (TransactionId *) (mem + MAXALIGN(acl_len));
+		memcpy(slot->snap.xip, fresh->snap.xip,
+			   sizeof(TransactionId) * fresh->snap.xcnt);
+		slot->snap.subxip = slot->snap.xip + fresh->snap.xcnt;
+		memcpy(slot->snap.subxip, fresh->snap.subxip,
+			   sizeof(TransactionId) * fresh->snap.subxcnt);
+	}
+	slot->name = mem + MAXALIGN(acl_len) + MAXALIGN(xip_len);
 	memcpy(slot->name, fresh->name, name_len);
 	slot->source = slot->name + name_len;
 	memcpy(slot->source, fresh->source, source_len);
@@ -425,10 +454,9 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 	Datum		acl;
 	Oid			relid;
 	uint64		generation;
-	uint64		completion;
-	uint64		latest_completion = 0;
-	CommandId	cid = InvalidCommandId;
-	CommandId	latest_cid = InvalidCommandId;
+	Snapshot	snap;
+	bool		current = false;
+	MemoryContext old;
 
 	/* Invalidations of oml.script count from here on. */
 	relid = get_relname_relid("script", get_namespace_oid("oml", false));
@@ -438,15 +466,14 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 		script_cache_generation++;
 	}
 	generation = script_cache_generation;
-	completion = active_completion();
-	if (completion != 0)
-		cid = GetActiveSnapshot()->curcid;
-	if (completion != 0 && !IsInParallelMode())
+	/* The query runs under the active snapshot: did it see everything? */
+	snap = active_mvcc_snapshot();
+	if (snap != NULL && !IsInParallelMode())
 	{
 		Snapshot	latest = GetLatestSnapshot();
 
-		latest_completion = latest->snapXactCompletionCount;
-		latest_cid = latest->curcid;
+		current = snapshots_see_same(snap, latest) &&
+			snap->curcid == latest->curcid;
 	}
 
 	oml_enter(&ctx, true);
@@ -472,45 +499,37 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 				 errhint("Create it with oml.pyqScriptCreate, or name its owner in scr_owner.")));
 	}
 
-	/* Everything into the caller's memory (detoasting may process invals). */
+	/*
+	 * Everything into the caller's memory: detoasting the source or the acl
+	 * may process invalidations, which touch nothing of ours but the
+	 * generation.
+	 */
+	old = MemoryContextSwitchTo(ctx.caller_cxt);
 	memset(found, 0, sizeof(ScriptCacheEntry));
 	found->caller = caller;
 	found->owner_key = owner_key;
 	found->explicit_owner = owner_name != NULL;
-	found->name = MemoryContextStrdup(ctx.caller_cxt, name);
+	found->name = pstrdup(name);
 	found->id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
 	found->owner = DatumGetObjectId(oml_spi_value(0, 1, &isnull));
 	found->is_global = DatumGetBool(oml_spi_value(0, 2, &isnull));
 	acl = oml_spi_value(0, 3, &isnull);
-	if (!isnull)
-	{
-		MemoryContext old = MemoryContextSwitchTo(ctx.caller_cxt);
-
-		found->acl = DatumGetAclPCopy(acl);
-		MemoryContextSwitchTo(old);
-	}
-	{
-		MemoryContext old = MemoryContextSwitchTo(ctx.caller_cxt);
-
-		found->source = TextDatumGetCString(oml_spi_value(0, 4, &isnull));
-		MemoryContextSwitchTo(old);
-	}
+	found->acl = isnull ? NULL : DatumGetAclPCopy(acl);
+	found->source = TextDatumGetCString(oml_spi_value(0, 4, &isnull));
 	found->version = DatumGetInt64(oml_spi_value(0, 5, &isnull));
+	MemoryContextSwitchTo(old);
 	oml_leave(&ctx);
 
 	/* How long may it be kept? */
-	if (completion == 0)
-		return;
-	if (generation == script_cache_generation &&
-		completion == latest_completion && cid == latest_cid)
+	if (current && generation == script_cache_generation)
 	{
 		found->current = true;
 		found->generation = generation;
 	}
-	else if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	else if (snap != NULL && !TransactionIdIsValid(GetTopTransactionIdIfAny()))
 	{
 		found->lxid = MyProc->lxid;
-		found->completion = completion;
+		found->snap = *snap;	/* xip arrays copied by the install */
 	}
 	else
 		return;
