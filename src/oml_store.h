@@ -31,9 +31,11 @@ typedef struct OmlContext
 typedef struct OmlScript
 {
 	int64		id;
-	int64		version;		/* changes whenever the script does */
+	int64		version;		/* the row's xmin (same for two versions
+								 * written by one transaction) */
+	uint64		serial;			/* same serial, same lookup result */
 	char	   *name;
-	char	   *source;
+	char	   *source;			/* NULL if the caller knew this serial */
 } OmlScript;
 
 /* catalog.c */
@@ -62,6 +64,8 @@ extern void oml_lock_name(int kind, Oid owner, const char *name);
 /* script.c */
 extern void oml_script_find(const char *name, const char *owner_name,
 							OmlScript *scr);
+extern void oml_script_find_known(const char *name, const char *owner_name,
+								  uint64 known_serial, OmlScript *scr);
 
 /* acl.c */
 extern bool oml_role_can_read(Oid roleid, Oid owner, Acl *acl);

@@ -227,7 +227,8 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 
 /*
  * The cached script, function and arguments for this call.  The script is
- * looked up on every call (the script cache makes that cheap), so each call
+ * looked up on every call (the script cache makes that cheap, and copies
+ * no source when the result is the one this call site has), so each call
  * runs what an uncached lookup finds, after its own readability check; the
  * compiled function is kept while the caller, script and source stay the
  * same.
@@ -238,6 +239,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 	EvalCache  *cache = (EvalCache *) fcinfo->flinfo->fn_extra;
 	MemoryContext fn_mcxt = fcinfo->flinfo->fn_mcxt;
 	Oid			caller = GetUserId();
+	bool		have_func;
 	OmlScript	scr;
 
 	if (cache == NULL)
@@ -252,9 +254,15 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		fcinfo->flinfo->fn_extra = cache;
 	}
 
-	oml_script_find(call->scr_name, call->scr_owner, &scr);
-	if (cache->func == NULL || cache->caller != caller ||
-		cache->scr.id != scr.id || strcmp(cache->scr.source, scr.source) != 0)
+	have_func = cache->func != NULL && cache->caller == caller;
+	oml_script_find_known(call->scr_name, call->scr_owner,
+						  have_func ? cache->scr.serial : 0, &scr);
+	if (scr.source == NULL)
+		;						/* the same result as last time */
+	else if (have_func && cache->scr.id == scr.id &&
+			 strcmp(cache->scr.source, scr.source) == 0)
+		cache->scr.serial = scr.serial; /* found again, same source */
+	else
 	{
 		PyObject   *func;
 
@@ -279,6 +287,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		cache->caller = caller;
 		cache->scr.id = scr.id;
 		cache->scr.version = scr.version;
+		cache->scr.serial = scr.serial;
 		cache->scr.name = MemoryContextStrdup(fn_mcxt, scr.name);
 		cache->scr.source = MemoryContextStrdup(fn_mcxt, scr.source);
 		cache->func = func;

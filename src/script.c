@@ -269,6 +269,7 @@ typedef struct ScriptCacheEntry
 	bool		explicit_owner;
 	char	   *name;
 	/* what it found */
+	uint64		serial;			/* unique to this lookup's result */
 	int64		id;
 	int64		version;
 	Oid			owner;
@@ -289,6 +290,7 @@ static bool script_callback_registered = false;
 static MemoryContext script_cache_cxt = NULL;
 static Oid	script_cache_relid = InvalidOid;	/* oml.script */
 static uint64 script_cache_generation = 0;
+static uint64 script_lookup_serial = 0;
 
 /*
  * Relcache callback: oml.script changed (or every relation may have); the
@@ -510,6 +512,7 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 	found->owner_key = owner_key;
 	found->explicit_owner = owner_name != NULL;
 	found->name = pstrdup(name);
+	found->serial = ++script_lookup_serial;
 	found->id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
 	found->owner = DatumGetObjectId(oml_spi_value(0, 1, &isnull));
 	found->is_global = DatumGetBool(oml_spi_value(0, 2, &isnull));
@@ -558,6 +561,18 @@ check_script_readable(const char *name, Oid caller, const ScriptCacheEntry *e)
 void
 oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
 {
+	oml_script_find_known(name, owner_name, 0, scr);
+}
+
+/*
+ * oml_script_find for a caller that has the source of the result with
+ * serial known_serial already (0: none): when the same result is found
+ * again, scr->source is NULL instead of a copy.
+ */
+void
+oml_script_find_known(const char *name, const char *owner_name,
+					  uint64 known_serial, OmlScript *scr)
+{
 	Oid			caller = GetUserId();
 	Oid			owner_key;
 	ScriptCacheEntry found;
@@ -587,7 +602,8 @@ oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
 		{
 			/* Copy out before anything can process invalidations. */
 			found = *e;
-			found.source = pstrdup(e->source);
+			found.source = e->serial == known_serial ? NULL :
+				pstrdup(e->source);
 			if (e->acl)
 			{
 				found.acl = palloc(VARSIZE(e->acl));
@@ -603,6 +619,7 @@ oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
 	check_script_readable(name, caller, &found);
 	scr->id = found.id;
 	scr->version = found.version;
+	scr->serial = found.serial;
 	scr->name = pstrdup(name);
 	scr->source = found.source;
 }
