@@ -27,7 +27,7 @@ typedef struct OmlContext
 	MemoryContext caller_cxt;	/* current before SPI_connect */
 } OmlContext;
 
-/* A script found for running (script.c). */
+/* A script found for running (script_cache.c). */
 typedef struct OmlScript
 {
 	int64		id;
@@ -61,7 +61,7 @@ extern void oml_lock_name(int kind, Oid owner, const char *name);
 #define OML_LOCK_DATASTORE 0
 #define OML_LOCK_SCRIPT 1
 
-/* script.c */
+/* script_cache.c */
 extern void oml_script_find(const char *name, const char *owner_name,
 							OmlScript *scr);
 extern void oml_script_find_known(const char *name, const char *owner_name,
