@@ -393,10 +393,10 @@ oml_script_find_known(const char *name, const char *owner_name,
 		script_callback_registered = true;
 	}
 
-	/* Names are resolved now, as the lookup would. */
-	owner_key = owner_name ? get_role_oid(owner_name, false) : caller;
 	/* Changes committed by others that this snapshot may see. */
 	AcceptInvalidationMessages();
+	/* Names are resolved now, as the lookup would. */
+	owner_key = owner_name ? get_role_oid(owner_name, false) : caller;
 
 	for (int i = 0; i < SCRIPT_CACHE_SIZE; i++)
 	{
