@@ -12,12 +12,20 @@
   in one role's call is not seen by another role's call of the same script
   in the same backend.
 
+* With gdb (skipped without): an invalidation at a chosen point of a fill,
+  while the script's source is detoasted.
+
 The isolation spec script_cache.spec shows the transactional rules
 (revoke, overwrite, REPEATABLE READ, rollback, savepoints).
 """
 
+import os
 import random
+import re
+import shutil
+import signal
 import string
+import subprocess
 import threading
 import time
 
@@ -254,3 +262,98 @@ def test_to_globals_is_per_role(admin, connect_as):
         assert one(conn, run, ('{}',)) == "null"
     finally:
         conn.close()
+
+
+# -- an invalidation at a chosen point of a fill, under a debugger ---------------
+
+# A breakpoint on detoast_attr that stops only when the script lookup
+# called it (reading the source of the row it found).
+GDB_BREAK = """
+class LookupDetoast(gdb.Breakpoint):
+    def stop(self):
+        frame = gdb.newest_frame()
+        for _ in range(8):
+            frame = frame.older()
+            if frame is None:
+                return False
+            if (frame.name() or "") in ("script_lookup",
+                                        "oml_script_find_known",
+                                        "oml_script_find"):
+                return True
+        return False
+LookupDetoast("detoast_attr")
+"""
+
+
+def test_invalidation_while_source_is_detoasted(admin):
+    """Stop the reader's backend in the middle of filling a cache entry
+    (while the script's out-of-line source is read) and commit an
+    overwrite from another session there: the statement runs what its
+    snapshot saw, the next one the new version, and the backend lives.
+    Needs gdb and ptrace rights over the server's processes."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        pytest.skip("gdb is not installed")
+    owner = connect(ALICE)
+    one(owner, "SELECT oml.pyqScriptCreate('big', %s, true) IS NULL",
+        (big_source(1),))
+    reader = connect(BOB)
+    pid = one(reader, "SELECT pg_backend_pid()")
+    if not os.path.exists("/proc/%d/status" % pid):
+        pytest.skip("the server runs elsewhere")
+    assert one(reader, RUN_BIG, (None,)) == "1"
+    one(owner, "SELECT oml.pyqScriptCreate('big', %s, true, true) IS NULL",
+        (big_source(2),))                   # the reader's next lookup misses
+    overwrite = ("psql -X -qAt -d %s -c \"SELECT oml.pyqScriptCreate('big',"
+                 " replace(oml.script_load('big'), 'return 2', 'return 3'),"
+                 " true, true) IS NULL\"" % DBNAME)
+    cmds = ["set pagination off",
+            "python exec(%r)" % GDB_BREAK,
+            "continue",
+            "print script_cache_generation",
+            "shell " + overwrite,
+            "finish",
+            "print script_cache_generation",
+            "delete", "detach"]
+    argv = [gdb, "-nx", "-batch", "-p", str(pid)]
+    for c in cmds:
+        argv += ["-ex", c]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            with open("/proc/%d/status" % pid) as f:
+                if "TracerPid:\t0\n" not in f.read():
+                    break
+            time.sleep(0.05)
+        time.sleep(1.0)                     # breakpoint set, continuing
+        result = {}
+
+        def run():
+            try:
+                result["value"] = one(reader, RUN_BIG, (None,))
+            except psycopg2.Error as exc:
+                result["error"] = exc
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(60)
+        if proc.poll() is None and t.is_alive() is False:
+            # The breakpoint was never hit: stop waiting for it.
+            proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if "Breakpoint 1," not in out:
+        pytest.skip("gdb could not stop the backend in the lookup: %s"
+                    % out[-500:])
+    gens = [int(v) for v in re.findall(r"^\$\d+ = (\d+)$", out, re.M)]
+    # The overwrite's invalidation was processed in the middle of the fill.
+    assert len(gens) == 2 and gens[1] > gens[0], out[-2000:]
+    assert result == {"value": "2"}
+    assert one(reader, RUN_BIG, (None,)) == "3"
+    assert one(reader, "SELECT pg_backend_pid()") == pid
+    reader.close()
+    owner.close()
