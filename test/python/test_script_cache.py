@@ -264,12 +264,12 @@ def test_to_globals_is_per_role(admin, connect_as):
         conn.close()
 
 
-# -- an invalidation at a chosen point of a fill, under a debugger ---------------
+# -- invalidations at chosen points, under a debugger -------------------------
 
-# A breakpoint on detoast_attr that stops only when the script lookup
-# called it (reading the source of the row it found).
+# A breakpoint on a function that stops only when the script lookup called
+# it (directly or a few frames down).
 GDB_BREAK = """
-class LookupDetoast(gdb.Breakpoint):
+class InLookup(gdb.Breakpoint):
     def stop(self):
         frame = gdb.newest_frame()
         for _ in range(8):
@@ -281,45 +281,33 @@ class LookupDetoast(gdb.Breakpoint):
                                         "oml_script_find"):
                 return True
         return False
-LookupDetoast("detoast_attr")
+InLookup(%r)
 """
 
+# Run by gdb while the reader is stopped: a committed overwrite of the
+# reader's script (direct DML as a superuser: the trigger fires as well).
+OVERWRITE_TO_3 = ("shell psql -X -qAt -d %s -c \"UPDATE oml.script"
+                  " SET source = replace(source, 'return 2', 'return 3')"
+                  " WHERE name = 'big'\"" % DBNAME)
 
-def test_invalidation_while_source_is_detoasted(admin):
-    """Stop the reader's backend in the middle of filling a cache entry
-    (while the script's out-of-line source is read) and commit an
-    overwrite from another session there: the statement runs what its
-    snapshot saw, the next one the new version, and the backend lives.
-    Needs gdb and ptrace rights over the server's processes."""
+
+def stop_in_lookup(reader, pid, function, actions, statement, params):
+    """Run statement on reader with its backend stopped, under gdb, in
+    function called by the script lookup; there run the gdb commands
+    actions.  Returns (gdb's output, {"value": ...} or {"error": ...})."""
     gdb = shutil.which("gdb")
     if gdb is None:
         pytest.skip("gdb is not installed")
-    owner = connect(ALICE)
-    one(owner, "SELECT oml.pyqScriptCreate('big', %s, true) IS NULL",
-        (big_source(1),))
-    reader = connect(BOB)
-    pid = one(reader, "SELECT pg_backend_pid()")
     if not os.path.exists("/proc/%d/status" % pid):
         pytest.skip("the server runs elsewhere")
-    assert one(reader, RUN_BIG, (None,)) == "1"
-    one(owner, "SELECT oml.pyqScriptCreate('big', %s, true, true) IS NULL",
-        (big_source(2),))                   # the reader's next lookup misses
-    overwrite = ("psql -X -qAt -d %s -c \"SELECT oml.pyqScriptCreate('big',"
-                 " replace(oml.script_load('big'), 'return 2', 'return 3'),"
-                 " true, true) IS NULL\"" % DBNAME)
-    cmds = ["set pagination off",
-            "python exec(%r)" % GDB_BREAK,
-            "continue",
-            "print script_cache_generation",
-            "shell " + overwrite,
-            "finish",
-            "print script_cache_generation",
-            "delete", "detach"]
+    cmds = ["set pagination off", "python exec(%r)" % (GDB_BREAK % function),
+            "continue"] + actions + ["delete", "detach"]
     argv = [gdb, "-nx", "-batch", "-p", str(pid)]
     for c in cmds:
         argv += ["-ex", c]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    result = {}
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
@@ -328,17 +316,16 @@ def test_invalidation_while_source_is_detoasted(admin):
                     break
             time.sleep(0.05)
         time.sleep(1.0)                     # breakpoint set, continuing
-        result = {}
 
         def run():
             try:
-                result["value"] = one(reader, RUN_BIG, (None,))
+                result["value"] = one(reader, statement, params)
             except psycopg2.Error as exc:
                 result["error"] = exc
         t = threading.Thread(target=run, daemon=True)
         t.start()
         t.join(60)
-        if proc.poll() is None and t.is_alive() is False:
+        if proc.poll() is None and not t.is_alive():
             # The breakpoint was never hit: stop waiting for it.
             proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=60)[0]
@@ -346,14 +333,69 @@ def test_invalidation_while_source_is_detoasted(admin):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    if "Breakpoint 1," not in out:
+    if "Breakpoint 1," not in out and "error" not in result:
         pytest.skip("gdb could not stop the backend in the lookup: %s"
                     % out[-500:])
-    gens = [int(v) for v in re.findall(r"^\$\d+ = (\d+)$", out, re.M)]
+    return out, result
+
+
+def generations(out):
+    return [int(v) for v in re.findall(r"^\$\d+ = (\d+)$", out, re.M)]
+
+
+def test_invalidation_while_source_is_detoasted(admin):
+    """Stop the reader's backend in the middle of filling a cache entry
+    (while the script's out-of-line source is read) and commit an
+    overwrite from another session there: the statement runs what its
+    snapshot saw, the next one the new version, and the backend lives.
+    Needs gdb and ptrace rights over the server's processes."""
+    owner = connect(ALICE)
+    one(owner, "SELECT oml.pyqScriptCreate('big', %s, true) IS NULL",
+        (big_source(1),))
+    reader = connect(BOB)
+    pid = one(reader, "SELECT pg_backend_pid()")
+    assert one(reader, RUN_BIG, (None,)) == "1"
+    one(owner, "SELECT oml.pyqScriptCreate('big', %s, true, true) IS NULL",
+        (big_source(2),))                   # the reader's next lookup misses
+    out, result = stop_in_lookup(
+        reader, pid, "detoast_attr",
+        ["print script_cache_generation",
+         OVERWRITE_TO_3,
+         "finish",
+         "print script_cache_generation"],
+        RUN_BIG, (None,))
     # The overwrite's invalidation was processed in the middle of the fill.
+    gens = generations(out)
     assert len(gens) == 2 and gens[1] > gens[0], out[-2000:]
     assert result == {"value": "2"}
     assert one(reader, RUN_BIG, (None,)) == "3"
+    assert one(reader, "SELECT pg_backend_pid()") == pid
+    reader.close()
+    owner.close()
+
+
+def test_invalidation_while_readability_is_checked_on_a_hit(admin):
+    """Stop the reader in the role membership check of a cache hit, commit
+    an overwrite and process invalidations there (as a catalog access in
+    that check would)."""
+    owner = connect(ALICE)
+    one(owner, "SELECT oml.pyqScriptCreate('big', %s) IS NULL",
+        (big_source(2),))
+    one(owner, "SELECT oml.pyqGrant('big', 'pyqscript', %s) IS NULL", (GROUP,))
+    reader = connect(BOB)
+    pid = one(reader, "SELECT pg_backend_pid()")
+    assert one(reader, RUN_BIG, (ALICE,)) == "2"     # filled: the next hits
+    out, result = stop_in_lookup(
+        reader, pid, "has_privs_of_role",
+        ["print script_cache_generation",
+         OVERWRITE_TO_3,
+         "call (void) AcceptInvalidationMessages()",
+         "print script_cache_generation"],
+        RUN_BIG, (ALICE,))
+    gens = generations(out)
+    assert len(gens) == 2 and gens[1] > gens[0], out[-2000:]
+    assert result == {"value": "2"}
+    assert one(reader, RUN_BIG, (ALICE,)) == "3"
     assert one(reader, "SELECT pg_backend_pid()") == pid
     reader.close()
     owner.close()
