@@ -64,6 +64,9 @@ PG_FUNCTION_INFO_V1(oml_script_changed);
  * Readability is checked on every use: against the acl the entry holds
  * (grants are stored in oml.script, so a grant or revoke is an oml.script
  * change) and role membership as PostgreSQL knows it now.
+ *
+ * SERIALIZABLE transactions do not use entries (they fill them): their
+ * lookup must leave predicate locks on the row of the script they run.
  */
 #define SCRIPT_CACHE_SIZE 16
 typedef struct ScriptCacheEntry
@@ -398,7 +401,11 @@ oml_script_find_known(const char *name, const char *owner_name,
 	/* Names are resolved now, as the lookup would. */
 	owner_key = owner_name ? get_role_oid(owner_name, false) : caller;
 
-	for (int i = 0; i < SCRIPT_CACHE_SIZE; i++)
+	/*
+	 * A SERIALIZABLE transaction always reads oml.script, so that its
+	 * predicate locks see the script it ran (as for any table it reads).
+	 */
+	for (int i = 0; i < SCRIPT_CACHE_SIZE && !IsolationIsSerializable(); i++)
 	{
 		ScriptCacheEntry *e = &script_cache[i];
 
