@@ -277,7 +277,10 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 		script_cache_generation++;
 	}
 	generation = script_cache_generation;
-	/* The query runs under the active snapshot: did it see everything? */
+	/*
+	 * The query runs under the active snapshot (which stays active until we
+	 * return): does it see every transaction that had ended by now?
+	 */
 	snap = active_mvcc_snapshot();
 	if (snap != NULL && !IsInParallelMode())
 	{
@@ -338,7 +341,8 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 		found->current = true;
 		found->generation = generation;
 	}
-	else if (snap != NULL && !TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	else if (snap != NULL && !IsolationIsSerializable() &&
+			 !TransactionIdIsValid(GetTopTransactionIdIfAny()))
 	{
 		found->lxid = MyProc->lxid;
 		found->snap = *snap;	/* xip arrays copied by the install */
