@@ -399,3 +399,31 @@ def test_invalidation_while_readability_is_checked_on_a_hit(admin):
     assert one(reader, "SELECT pg_backend_pid()") == pid
     reader.close()
     owner.close()
+
+
+# -- the compiled-function cache itself (no server needed) --------------------
+
+def test_get_function_keys_on_role_and_exact_source():
+    from oml_store import _runtime
+    _runtime._functions.clear()
+    a = "def f():\n    return 'A'\n"
+    b = "def f():\n    return 'B'\n"
+    fa = _runtime.get_function(7, 10, "f", a)
+    assert fa() == "A" and _runtime.get_function(7, 10, "f", a) is fa
+    # Another role: its own function and globals.
+    fa2 = _runtime.get_function(7, 11, "f", a)
+    assert fa2 is not fa and fa2.__globals__ is not fa.__globals__
+    fa.__globals__["kept"] = 1
+    assert "kept" not in fa2.__globals__
+    # Overwritten (same id; e.g. twice in one transaction, same xmin),
+    # then rolled back: each time exactly the source given runs.
+    assert _runtime.get_function(7, 10, "f", b)() == "B"
+    back = _runtime.get_function(7, 10, "f", a)
+    assert back() == "A" and "kept" not in back.__globals__
+    # Bounded, oldest out.
+    for i in range(_runtime._FUNCTIONS_MAX + 20):
+        _runtime.get_function(1000 + i, 10, "f", a)
+    assert len(_runtime._functions) == _runtime._FUNCTIONS_MAX
+    assert (1000 + _runtime._FUNCTIONS_MAX + 19, 10) in _runtime._functions
+    assert (1000, 10) not in _runtime._functions
+    _runtime._functions.clear()
