@@ -257,12 +257,11 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 	have_func = cache->func != NULL && cache->caller == caller;
 	oml_script_find_known(call->scr_name, call->scr_owner,
 						  have_func ? cache->scr.serial : 0, &scr);
-	if (scr.source == NULL)
-		;						/* the same result as last time */
-	else if (have_func && cache->scr.id == scr.id &&
-			 strcmp(cache->scr.source, scr.source) == 0)
+	/* scr.source is NULL when the lookup result is the one we have */
+	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
+		strcmp(cache->scr.source, scr.source) == 0)
 		cache->scr.serial = scr.serial; /* found again, same source */
-	else
+	else if (scr.source != NULL)
 	{
 		PyObject   *func;
 
