@@ -86,3 +86,10 @@ SELECT oml.role_dependencies_sync();
 -- not at a sequence.
 GRANT SELECT ON SEQUENCE oml.datastore_id_seq, oml.datastore_object_id_seq,
 	oml.script_id_seq TO PUBLIC;
+-- ---------------------------------------------------------------------------
+-- Script cache (issue 7, items 2 and 3): the statement trigger that tells
+-- every backend's script cache that oml.script changed fires also with
+-- session_replication_role = replica (logical replication apply, a
+-- superuser's direct DML), so no change can bypass it.
+-- ---------------------------------------------------------------------------
+ALTER TABLE oml.script ENABLE ALWAYS TRIGGER script_changed;

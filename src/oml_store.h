@@ -28,13 +28,15 @@ typedef struct OmlContext
 	MemoryContext caller_cxt;	/* current before SPI_connect */
 } OmlContext;
 
-/* A script found for running (script.c). */
+/* A script found for running (script_cache.c). */
 typedef struct OmlScript
 {
 	int64		id;
-	int64		version;		/* changes whenever the script does */
+	int64		version;		/* the row's xmin (same for two versions
+								 * written by one transaction) */
+	uint64		serial;			/* same serial, same lookup result */
 	char	   *name;
-	char	   *source;
+	char	   *source;			/* NULL if the caller knew this serial */
 } OmlScript;
 
 /* catalog.c */
@@ -61,9 +63,11 @@ extern void oml_lock_name(int kind, Oid owner, const char *name);
 #define OML_LOCK_DATASTORE 0
 #define OML_LOCK_SCRIPT 1
 
-/* script.c */
+/* script_cache.c */
 extern void oml_script_find(const char *name, const char *owner_name,
 							OmlScript *scr);
+extern void oml_script_find_known(const char *name, const char *owner_name,
+								  uint64 known_serial, OmlScript *scr);
 
 /* acl.c */
 extern bool oml_role_can_read(Oid roleid, Oid owner, Acl *acl);

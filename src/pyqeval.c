@@ -82,12 +82,12 @@ typedef struct EvalCall
 
 /*
  * What stays the same from one call to the next in one statement, kept in
- * fn_extra: the script, its compiled function and the parsed par_lst.
+ * fn_extra: the compiled function of the script last found (for that
+ * caller and source) and the parsed par_lst.
  */
 typedef struct EvalCache
 {
-	char	   *scr_name;
-	char	   *scr_owner;
+	Oid			caller;
 	OmlScript	scr;
 	PyObject   *func;
 	char	   *par_lst;
@@ -292,14 +292,21 @@ check_par_lst(const char *par_lst)
 }
 
 /*
- * The cached script, function and arguments for this call, refreshed when
- * the script name or par_lst differs from the previous call's.
+ * The cached script, function and arguments for this call.  The script is
+ * looked up on every call (the script cache makes that cheap, and copies
+ * no source when the result is the one this call site has), so each call
+ * runs what an uncached lookup finds, after its own readability check; the
+ * compiled function is kept while the caller, script and source stay the
+ * same.
  */
 static EvalCache *
 get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 {
 	EvalCache  *cache = (EvalCache *) fcinfo->flinfo->fn_extra;
 	MemoryContext fn_mcxt = fcinfo->flinfo->fn_mcxt;
+	Oid			caller = GetUserId();
+	bool		have_func;
+	OmlScript	scr;
 
 	if (cache == NULL)
 	{
@@ -313,21 +320,23 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		fcinfo->flinfo->fn_extra = cache;
 	}
 
-	if (cache->func == NULL ||
-		strcmp(cache->scr_name, call->scr_name) != 0 ||
-		(cache->scr_owner == NULL) != (call->scr_owner == NULL) ||
-		(cache->scr_owner && strcmp(cache->scr_owner, call->scr_owner) != 0))
+	have_func = cache->func != NULL && cache->caller == caller;
+	oml_script_find_known(call->scr_name, call->scr_owner,
+						  have_func ? cache->scr.serial : 0, &scr);
+	/* scr.source is NULL when the lookup result is the one we have */
+	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
+		strcmp(cache->scr.source, scr.source) == 0)
+		cache->scr.serial = scr.serial; /* found again, same source */
+	else if (scr.source != NULL)
 	{
-		OmlScript	scr;
 		PyObject   *func;
 
 		Py_CLEAR(cache->func);
-		oml_script_find(call->scr_name, call->scr_owner, &scr);
 		oml_py_init();
 		{
 			PyObject   *fn = PyObject_GetAttrString(oml_py_runtime, "get_function");
-			PyObject   *args = Py_BuildValue("(LLss)", (long long) scr.id,
-											 (long long) scr.version,
+			PyObject   *args = Py_BuildValue("(LIss)", (long long) scr.id,
+											 (unsigned int) caller,
 											 scr.name, scr.source);
 
 			func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
@@ -336,13 +345,16 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 			if (func == NULL)
 				oml_py_raise(scr.name);	/* e.g. a failed import at top level */
 		}
+		if (cache->scr.name)
+			pfree(cache->scr.name);
+		if (cache->scr.source)
+			pfree(cache->scr.source);
+		cache->caller = caller;
 		cache->scr.id = scr.id;
 		cache->scr.version = scr.version;
+		cache->scr.serial = scr.serial;
 		cache->scr.name = MemoryContextStrdup(fn_mcxt, scr.name);
-		cache->scr.source = NULL;
-		cache->scr_name = MemoryContextStrdup(fn_mcxt, call->scr_name);
-		cache->scr_owner = call->scr_owner ?
-			MemoryContextStrdup(fn_mcxt, call->scr_owner) : NULL;
+		cache->scr.source = MemoryContextStrdup(fn_mcxt, scr.source);
 		cache->func = func;
 	}
 

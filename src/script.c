@@ -2,7 +2,8 @@
  *
  * script.c
  *	  The script repository: pyqScriptCreate, pyqScriptDrop, listing and
- *	  loading scripts, and finding the script a pyq* call runs.
+ *	  loading scripts (finding the script a pyq* call runs is in
+ *	  script_cache.c).
  *
  * Only trusted roles (superusers and members of oml_developer) create
  * scripts.  Private scripts belong to their creator and can be granted;
@@ -31,7 +32,6 @@ PG_FUNCTION_INFO_V1(oml_pyq_script_create);
 PG_FUNCTION_INFO_V1(oml_pyq_script_drop);
 PG_FUNCTION_INFO_V1(oml_script_dir);
 PG_FUNCTION_INFO_V1(oml_script_load);
-PG_FUNCTION_INFO_V1(oml_script_changed);
 
 /*
  * Largest script source we accept, in bytes.  Python's parser needs some
@@ -224,177 +224,6 @@ oml_pyq_script_drop(PG_FUNCTION_ARGS)
 	}
 	oml_leave(&ctx);
 	PG_RETURN_VOID();
-}
-
-/*
- * Scripts found by earlier statements of this backend.  Every change to
- * oml.script sends a relcache invalidation for the table (a statement
- * trigger, oml_script_changed); any invalidation of it, from this backend
- * or another, empties the cache.  Readability is checked again on
- * every use, since grants of roles change without touching oml.script.
- */
-#define SCRIPT_CACHE_SIZE 16
-typedef struct ScriptCacheEntry
-{
-	bool		valid;
-	char	   *name;
-	char	   *owner_name;		/* as given; "" for none */
-	Oid			caller;
-	int64		id;
-	int64		version;
-	Oid			owner;
-	bool		is_global;
-	Acl		   *acl;			/* NULL for none */
-	char	   *source;
-} ScriptCacheEntry;
-
-static ScriptCacheEntry script_cache[SCRIPT_CACHE_SIZE];
-static int	script_cache_next = 0;
-static bool script_callback_registered = false;
-static MemoryContext script_cache_cxt = NULL;
-static Oid	script_cache_relid = InvalidOid;	/* oml.script when filled */
-
-/*
- * Relcache callback: forget every cached script when oml.script changes.
- */
-static void
-script_cache_inval(Datum arg, Oid relid)
-{
-	if (script_cache_cxt == NULL ||
-		(OidIsValid(relid) && relid != script_cache_relid))
-		return;
-	MemoryContextReset(script_cache_cxt);
-	memset(script_cache, 0, sizeof(script_cache));
-}
-
-/*
- * Statement trigger on oml.script: any change, also by direct DML of a
- * superuser, invalidates the cached scripts of every backend.
- */
-Datum
-oml_script_changed(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("oml.script_changed() must be fired as a trigger")));
-	CacheInvalidateRelcache(((TriggerData *) fcinfo->context)->tg_relation);
-	return PointerGetDatum(NULL);
-}
-
-/*
- * Check that the caller may read a script found by oml_script_find.
- */
-static void
-check_script_readable(const char *name, Oid caller, const ScriptCacheEntry *e)
-{
-	if (!e->is_global && !oml_role_can_read(caller, e->owner, e->acl))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for script \"%s\" of role \"%s\"",
-						name, GetUserNameFromId(e->owner, false)),
-				 errhint("Its owner can share it with oml.pyqGrant(name, 'pyqscript', role).")));
-}
-
-/*
- * Find the script a caller means by name and owner (NULL owner: own private
- * script first, then the global one), check it is readable, and fill in
- * what running it needs (allocated in the current memory context).
- */
-void
-oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
-{
-	Oid			caller = GetUserId();
-	const char *owner_key = owner_name ? owner_name : "";
-	Oid			owner;
-	OmlContext	ctx;
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	bool		isnull;
-	Datum		acl;
-	ScriptCacheEntry *e;
-	MemoryContext old;
-
-	if (!script_callback_registered)
-	{
-		script_cache_cxt = AllocSetContextCreate(TopMemoryContext,
-												 "oml_store script cache",
-												 ALLOCSET_SMALL_SIZES);
-		CacheRegisterRelcacheCallback(script_cache_inval, (Datum) 0);
-		script_callback_registered = true;
-	}
-	for (int i = 0; i < SCRIPT_CACHE_SIZE; i++)
-	{
-		e = &script_cache[i];
-		if (e->valid && e->caller == caller && strcmp(e->name, name) == 0 &&
-			strcmp(e->owner_name, owner_key) == 0)
-		{
-			check_script_readable(name, caller, e);
-			scr->id = e->id;
-			scr->version = e->version;
-			scr->name = pstrdup(name);
-			scr->source = pstrdup(e->source);
-			return;
-		}
-	}
-
-	owner = owner_name ? get_role_oid(owner_name, false) : caller;
-	script_cache_relid = get_relname_relid("script", get_namespace_oid("oml", false));
-	oml_enter(&ctx, true);
-	values[0] = ObjectIdGetDatum(owner);
-	values[1] = CStringGetTextDatum(name);
-	if (oml_spi(owner_name ?
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
-				" FROM oml.script WHERE name = $2 AND owner = $1"
-				" ORDER BY is_global LIMIT 1" :
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
-				" FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
-				" ORDER BY is_global LIMIT 1",
-				true, 2, argtypes, values, NULL, -1) == 0)
-	{
-		if (owner_name)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("script \"%s\" of role \"%s\" does not exist",
-							name, owner_name)));
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("script \"%s\" does not exist", name),
-				 errhint("Create it with oml.pyqScriptCreate, or name its owner in scr_owner.")));
-	}
-
-	/* Remember it (replacing the oldest entry), then check and return it. */
-	e = &script_cache[script_cache_next];
-	script_cache_next = (script_cache_next + 1) % SCRIPT_CACHE_SIZE;
-	old = MemoryContextSwitchTo(script_cache_cxt);
-	if (e->valid)
-	{
-		pfree(e->name);
-		pfree(e->owner_name);
-		pfree(e->source);
-		if (e->acl)
-			pfree(e->acl);
-	}
-	e->valid = false;
-	e->name = pstrdup(name);
-	e->owner_name = pstrdup(owner_key);
-	e->caller = caller;
-	e->id = DatumGetInt64(oml_spi_value(0, 0, &isnull));
-	e->owner = DatumGetObjectId(oml_spi_value(0, 1, &isnull));
-	e->is_global = DatumGetBool(oml_spi_value(0, 2, &isnull));
-	acl = oml_spi_value(0, 3, &isnull);
-	e->acl = isnull ? NULL : DatumGetAclPCopy(acl);
-	e->source = TextDatumGetCString(oml_spi_value(0, 4, &isnull));
-	e->version = DatumGetInt64(oml_spi_value(0, 5, &isnull));
-	e->valid = true;
-	MemoryContextSwitchTo(old);
-	oml_leave(&ctx);
-
-	check_script_readable(name, caller, e);
-	scr->id = e->id;
-	scr->version = e->version;
-	scr->name = pstrdup(name);
-	scr->source = pstrdup(e->source);
 }
 
 /*

@@ -37,8 +37,12 @@ _DEFAULT_CONTROLS = ("default", False, False)
 _MUTABLE_CONTROLS = _DEFAULT_CONTROLS + (True,)   # kwargs copied per call
 _MUTABLE = (list, dict)
 
-# Compiled scripts of this backend: script id -> (version, function).
+# Compiled scripts of this backend: (script id, calling role's oid) ->
+# (name, source, function).  Each role that runs a script gets its own
+# function and so its own globals; an entry is used only for exactly the
+# source it was compiled from.  At most _FUNCTIONS_MAX entries, oldest out.
 _functions = {}
+_FUNCTIONS_MAX = 256
 
 
 class UserError(Exception):
@@ -138,13 +142,21 @@ def check_script(name, source):
     return None
 
 
-def get_function(script_id, version, name, source):
-    """The compiled function of a script, cached until the script changes."""
-    cached = _functions.get(script_id)
-    # The row version alone misses a change made earlier in the same
-    # transaction, so compare the source too.
-    if cached is not None and cached[0] == version and cached[2] == source:
-        return cached[1]
+def get_function(script_id, caller, name, source):
+    """The compiled function of a script for the calling role.
+
+    Cached per (script id, role): roles never share a function's globals
+    (what ``oml.ds.load(..., to_globals=True)`` binds, or anything else a
+    script keeps there), and a role's later calls of the same source see
+    its earlier ones'.  The cache is keyed on the exact source, not on a
+    row version, so it can never run other code than the lookup found: an
+    overwrite (also one in the same transaction, or one rolled back) gives
+    a different source and a fresh compile.
+    """
+    key = (script_id, caller)
+    cached = _functions.get(key)
+    if cached is not None and cached[1] == source and cached[0] == name:
+        return cached[2]
     filename = _filename(name)
     tree = ast.parse(source, filename)
     fname = next(n.name for n in tree.body
@@ -155,7 +167,10 @@ def get_function(script_id, version, name, source):
     namespace = {"__name__": "oml_script_" + name, "__builtins__": builtins}
     exec(compile(tree, filename, "exec"), namespace)
     func = namespace[fname]
-    _functions[script_id] = (version, func, source)
+    _functions.pop(key, None)
+    while len(_functions) >= _FUNCTIONS_MAX:
+        del _functions[next(iter(_functions))]
+    _functions[key] = (name, source, func)
     return func
 
 
