@@ -54,6 +54,13 @@ CREATE TRIGGER script_roles AFTER INSERT OR DELETE OR UPDATE OF owner, acl
 	ON oml.script FOR EACH ROW EXECUTE FUNCTION oml.role_refs_changed();
 CREATE TRIGGER script_roles_truncate AFTER TRUNCATE
 	ON oml.script FOR EACH STATEMENT EXECUTE FUNCTION oml.role_refs_changed();
+-- Also under session_replication_role = replica: no write may skip them.
+ALTER TABLE oml.datastore ENABLE ALWAYS TRIGGER datastore_roles;
+ALTER TABLE oml.datastore ENABLE ALWAYS TRIGGER datastore_roles_truncate;
+ALTER TABLE oml.datastore_object ENABLE ALWAYS TRIGGER datastore_object_roles;
+ALTER TABLE oml.datastore_object ENABLE ALWAYS TRIGGER datastore_object_roles_truncate;
+ALTER TABLE oml.script ENABLE ALWAYS TRIGGER script_roles;
+ALTER TABLE oml.script ENABLE ALWAYS TRIGGER script_roles_truncate;
 
 -- Finding whether a role still writes objects or owns scripts.
 CREATE INDEX datastore_object_writer ON oml.datastore_object (writer);
