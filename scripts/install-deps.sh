@@ -24,6 +24,7 @@ PACKAGES=(
     python3-psycopg2
     python3-psycopg
     python3-pytest
+    gdb
 )
 # shellcheck disable=SC2206
 PACKAGES+=(${OML_DEPS_EXTRA:-})
