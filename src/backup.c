@@ -34,7 +34,9 @@ oml_backup_check_copy(CopyStmt *stmt)
 {
 	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	const char *appname;
+	const char *search_path;
 	bool		row_security_on;
+	bool		pg_dump;
 
 	if (!OidIsValid(relid) ||
 		getExtensionOfObject(RelationRelationId, relid) !=
@@ -44,8 +46,17 @@ oml_backup_check_copy(CopyStmt *stmt)
 		return;					/* this role reads every row */
 
 	row_security_on = strcmp(GetConfigOption("row_security", false, false), "on") == 0;
+
+	/*
+	 * pg_dump: its application_name, unless PGAPPNAME or the connection
+	 * string set another one, and in any case the empty search_path that
+	 * pg_dump sets for its whole session.
+	 */
 	appname = GetConfigOption("application_name", false, false);
-	if (row_security_on && (appname == NULL || strcmp(appname, "pg_dump") != 0))
+	search_path = GetConfigOption("search_path", false, false);
+	pg_dump = (appname != NULL && strcmp(appname, "pg_dump") == 0) ||
+		(search_path != NULL && search_path[0] == '\0');
+	if (row_security_on && !pg_dump)
 		return;					/* an ordinary COPY of what one may read */
 
 	ereport(ERROR,

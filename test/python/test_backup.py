@@ -170,8 +170,8 @@ def owned_database(admin):
     conn.close()
 
 
-def dump_as_owner(*extra):
-    env = dict(os.environ, PGUSER=DBOWNER, PGPASSWORD=PASSWORD)
+def dump_as_owner(*extra, **env_extra):
+    env = dict(os.environ, PGUSER=DBOWNER, PGPASSWORD=PASSWORD, **env_extra)
     return run([pg_bin("pg_dump"), "-d", OWNED_DB, "-f", os.devnull] + list(extra), env=env)
 
 
@@ -195,6 +195,18 @@ def test_dump_with_row_security_refused(admin, owned_database):
     if not preloaded(admin):
         pytest.skip("needs shared_preload_libraries = 'oml_store'")
     res = dump_as_owner("--enable-row-security")
+    assert res.returncode != 0
+    assert "cannot dump all rows of oml." in res.stderr, res.stderr
+
+
+def test_dump_with_row_security_refused_whatever_the_application_name(
+        admin, owned_database):
+    """PGAPPNAME (or application_name in the connection string) replaces
+    pg_dump's application name: the dump must still be refused, not come
+    out without alice's rows."""
+    if not preloaded(admin):
+        pytest.skip("needs shared_preload_libraries = 'oml_store'")
+    res = dump_as_owner("--enable-row-security", PGAPPNAME="nightly_backup")
     assert res.returncode != 0
     assert "cannot dump all rows of oml." in res.stderr, res.stderr
 
