@@ -775,8 +775,8 @@ extension_here(void)
 }
 
 /*
- * ProcessUtility hook: our part of DROP ROLE, DROP OWNED, REASSIGN OWNED
- * and COPY, then the statement itself.
+ * ProcessUtility hook: our part of DROP ROLE, DROP OWNED, REASSIGN OWNED,
+ * COPY and DECLARE CURSOR, then the statement itself.
  */
 static void
 oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
@@ -855,6 +855,10 @@ oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
 					extension_here())
 					oml_backup_check_copy(stmt);
 			}
+			break;
+		case T_DeclareCursorStmt:
+			if (extension_here())
+				oml_backup_check_cursor((DeclareCursorStmt *) parsetree);
 			break;
 		default:
 			break;

@@ -211,6 +211,28 @@ def test_dump_with_row_security_refused_whatever_the_application_name(
     assert "cannot dump all rows of oml." in res.stderr, res.stderr
 
 
+@pytest.mark.parametrize("option", ["--inserts", "--column-inserts"])
+def test_dump_with_inserts_and_row_security_refused(admin, owned_database,
+                                                    option):
+    """pg_dump --inserts reads through a cursor, not COPY."""
+    if not preloaded(admin):
+        pytest.skip("needs shared_preload_libraries = 'oml_store'")
+    res = dump_as_owner("--enable-row-security", option)
+    assert res.returncode != 0
+    assert "cannot dump all rows of oml." in res.stderr, res.stderr
+
+
+def test_cursor_over_what_one_may_read_still_works(admin, owned_database):
+    conn = psycopg2.connect(user=CAROL, password=PASSWORD, dbname=OWNED_DB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DECLARE c CURSOR FOR SELECT name FROM oml.datastore")
+            cur.execute("FETCH ALL FROM c")
+            assert cur.fetchall() == []          # alice's row is not hers
+    finally:
+        conn.close()
+
+
 def test_copy_of_what_one_may_read_still_works(admin, owned_database):
     conn = psycopg2.connect(user=CAROL, password=PASSWORD, dbname=OWNED_DB)
     try:
