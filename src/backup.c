@@ -34,9 +34,10 @@
 static bool
 rls_limited_catalog(Oid relid)
 {
-	return OidIsValid(relid) &&
-		getExtensionOfObject(RelationRelationId, relid) ==
-		get_extension_oid("oml_store", true) &&
+	Oid			ext = get_extension_oid("oml_store", true);
+
+	return OidIsValid(relid) && OidIsValid(ext) &&
+		getExtensionOfObject(RelationRelationId, relid) == ext &&
 		check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED;
 }
 

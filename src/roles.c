@@ -857,7 +857,8 @@ oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
 			}
 			break;
 		case T_DeclareCursorStmt:
-			if (extension_here())
+			/* checks that the session is pg_dump's first, which is cheap */
+			if (!creating_extension)
 				oml_backup_check_cursor((DeclareCursorStmt *) parsetree);
 			break;
 		default:
