@@ -22,6 +22,9 @@
  * snapshot, so an entry is never missing while a row names the role.  When
  * the lock is busy the entry stays: a stale entry only makes DROP ROLE
  * refuse, and the hook below (or oml.role_dependencies_sync()) clears it.
+ * Adders never wait for one another (a role's open transaction must not
+ * stall others' writes): two that add the same first entry at once leave
+ * two copies, which are removed together.
  *
  * With the library loaded (shared_preload_libraries), a ProcessUtility
  * hook lists our dependents in DROP ROLE's error, and makes DROP OWNED drop
@@ -249,8 +252,15 @@ dep_add(const TrackedColumn *tc, Oid relid, AttrNumber attnum, Oid role)
 	(void) lock_role(OML_LOCK_ROLE_DEPS, role, ShareLock, false);
 	if (dep_exists(relid, attnum, role))
 		return;
-	(void) lock_role(OML_LOCK_ROLE_DEPS_ADD, role, ExclusiveLock, false);
-	if (!dep_exists(relid, attnum, role))
+
+	/*
+	 * A transaction adding the role's first entry holds this lock until it
+	 * ends, and any role can keep one open (a pyqGrant to the role is
+	 * enough): never wait for it, add our own entry then.  A duplicate is
+	 * harmless, removing an entry removes every copy.
+	 */
+	if (!lock_role(OML_LOCK_ROLE_DEPS_ADD, role, ExclusiveLock, true) ||
+		!dep_exists(relid, attnum, role))
 		dep_set(relid, attnum, role, true);
 }
 
@@ -765,8 +775,8 @@ extension_here(void)
 }
 
 /*
- * ProcessUtility hook: our part of DROP ROLE, DROP OWNED, REASSIGN OWNED
- * and COPY, then the statement itself.
+ * ProcessUtility hook: our part of DROP ROLE, DROP OWNED, REASSIGN OWNED,
+ * COPY and DECLARE CURSOR, then the statement itself.
  */
 static void
 oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
@@ -845,6 +855,11 @@ oml_utility_hook(PlannedStmt *pstmt, const char *queryString,
 					extension_here())
 					oml_backup_check_copy(stmt);
 			}
+			break;
+		case T_DeclareCursorStmt:
+			/* checks that the session is pg_dump's first, which is cheap */
+			if (!creating_extension)
+				oml_backup_check_cursor((DeclareCursorStmt *) parsetree);
 			break;
 		default:
 			break;

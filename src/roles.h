@@ -16,6 +16,7 @@ extern void oml_roles_init(void);
 
 /* backup.c: refuse a COPY of the catalog that row-level security would cut */
 extern void oml_backup_check_copy(CopyStmt *stmt);
+extern void oml_backup_check_cursor(DeclareCursorStmt *stmt);
 
 /* version.c: refuse to run new code against an old schema */
 extern void oml_require_schema_version(void);

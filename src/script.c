@@ -189,11 +189,40 @@ oml_pyq_script_drop(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		isnull;
 
-	oml_lock_name(OML_LOCK_SCRIPT, is_global ? InvalidOid : caller, name);
-	oml_enter(&ctx, true);
 	values[0] = ObjectIdGetDatum(caller);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = BoolGetDatum(is_global);
+
+	/*
+	 * The name lock of a global script is its creator's: any role may call
+	 * this, and one that held the lock (after a silent drop of a name not
+	 * yet used, in a transaction it keeps open) would stall the creation of
+	 * that script.  So look first, without it.
+	 */
+	if (is_global)
+	{
+		oml_enter(&ctx, true);
+		if (oml_spi("SELECT owner FROM oml.script WHERE name = $2 AND is_global AND $3",
+					false, 3, argtypes, values, NULL, -1) == 0)
+		{
+			oml_leave(&ctx);
+			if (silent)
+				PG_RETURN_VOID();
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("global script \"%s\" does not exist", name)));
+		}
+		if (DatumGetObjectId(oml_spi_value(0, 0, &isnull)) != caller &&
+			!superuser_arg(caller))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to drop global script \"%s\"", name),
+					 errdetail("Only its creator or a superuser can drop it.")));
+		oml_leave(&ctx);
+	}
+
+	oml_lock_name(OML_LOCK_SCRIPT, is_global ? InvalidOid : caller, name);
+	oml_enter(&ctx, true);
 	if (oml_spi(is_global ?
 				"SELECT id, owner FROM oml.script WHERE name = $2 AND is_global AND $3 FOR UPDATE" :
 				"SELECT id, owner FROM oml.script WHERE owner = $1 AND name = $2 AND NOT is_global AND NOT $3 FOR UPDATE",

@@ -170,8 +170,8 @@ def owned_database(admin):
     conn.close()
 
 
-def dump_as_owner(*extra):
-    env = dict(os.environ, PGUSER=DBOWNER, PGPASSWORD=PASSWORD)
+def dump_as_owner(*extra, **env_extra):
+    env = dict(os.environ, PGUSER=DBOWNER, PGPASSWORD=PASSWORD, **env_extra)
     return run([pg_bin("pg_dump"), "-d", OWNED_DB, "-f", os.devnull] + list(extra), env=env)
 
 
@@ -197,6 +197,40 @@ def test_dump_with_row_security_refused(admin, owned_database):
     res = dump_as_owner("--enable-row-security")
     assert res.returncode != 0
     assert "cannot dump all rows of oml." in res.stderr, res.stderr
+
+
+def test_dump_with_row_security_refused_whatever_the_application_name(
+        admin, owned_database):
+    """PGAPPNAME (or application_name in the connection string) replaces
+    pg_dump's application name: the dump must still be refused, not come
+    out without alice's rows."""
+    if not preloaded(admin):
+        pytest.skip("needs shared_preload_libraries = 'oml_store'")
+    res = dump_as_owner("--enable-row-security", PGAPPNAME="nightly_backup")
+    assert res.returncode != 0
+    assert "cannot dump all rows of oml." in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("option", ["--inserts", "--column-inserts"])
+def test_dump_with_inserts_and_row_security_refused(admin, owned_database,
+                                                    option):
+    """pg_dump --inserts reads through a cursor, not COPY."""
+    if not preloaded(admin):
+        pytest.skip("needs shared_preload_libraries = 'oml_store'")
+    res = dump_as_owner("--enable-row-security", option)
+    assert res.returncode != 0
+    assert "cannot dump all rows of oml." in res.stderr, res.stderr
+
+
+def test_cursor_over_what_one_may_read_still_works(admin, owned_database):
+    conn = psycopg2.connect(user=CAROL, password=PASSWORD, dbname=OWNED_DB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DECLARE c CURSOR FOR SELECT name FROM oml.datastore")
+            cur.execute("FETCH ALL FROM c")
+            assert cur.fetchall() == []          # alice's row is not hers
+    finally:
+        conn.close()
 
 
 def test_copy_of_what_one_may_read_still_works(admin, owned_database):
