@@ -67,4 +67,7 @@ extern void oml_script_find(const char *name, const char *owner_name,
 extern bool oml_role_can_read(Oid roleid, Oid owner, Acl *acl);
 extern bool oml_role_is_trusted(Oid roleid);
 
+/* pyruntime.c (without Python's headers) */
+extern void oml_runtime_define_gucs(void);
+
 #endif							/* OML_STORE_H */

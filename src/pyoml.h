@@ -46,6 +46,8 @@
 #define vprintf			pg_vprintf
 #define printf(...)		pg_printf(__VA_ARGS__)
 
+#include <signal.h>
+
 #include "access/tupdesc.h"
 #include "executor/spi.h"
 
@@ -56,6 +58,23 @@ extern void oml_py_raise(const char *scr_name) pg_attribute_noreturn();
 extern PyObject *oml_py_call_guarded(PyObject *callable, PyObject *args,
 									 PyObject *kwargs);
 extern PyObject *oml_py_runtime_call(const char *fname, PyObject *args);
+extern void oml_py_enter(MemoryContext cxt);
+extern void oml_py_clear_error(void);
+extern bool oml_py_tracer_on(void);
+
+/* pystate.c */
+extern volatile sig_atomic_t oml_forked_child;
+extern int	oml_max_output_bytes;
+extern void oml_state_save_locale(void);
+extern void oml_state_restore_locale(void);
+extern void oml_state_init(void);
+extern void oml_state_child_exit(PyObject *result) pg_attribute_noreturn();
+extern bool oml_state_after_call(void);
+extern void oml_state_statement_end(void);
+extern int	oml_state_enter_pg(void);
+extern void oml_state_leave_pg(int fd);
+extern PyObject *oml_state_py_write(PyObject *self, PyObject *args);
+extern void oml_state_flush_output(void);
 
 /* pyconvert.c */
 typedef struct OmlColumns OmlColumns;

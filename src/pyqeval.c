@@ -480,6 +480,7 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 		oldcxt = MemoryContextSwitchTo(rowcxt);
 		for (Py_ssize_t r = 0; r < nrows; r++)
 		{
+			CHECK_FOR_INTERRUPTS();
 			for (int c = 0; c < natts; c++)
 			{
 				Form_pg_attribute att = TupleDescAttr(desc, c);
@@ -527,10 +528,7 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 			}
 			tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
 			if ((r & 1023) == 1023)
-			{
 				MemoryContextReset(rowcxt);
-				CHECK_FOR_INTERRUPTS();
-			}
 		}
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -573,6 +571,7 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	{
 		PyObject   *row = PyList_GET_ITEM(refs->rows, r);
 
+		CHECK_FOR_INTERRUPTS();
 		if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != (call->out_fmt ? 4 : natts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -1176,6 +1175,8 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	EvalRefs	refs = {NULL, NULL, NULL};
 
 	read_call(fcinfo, kind, &call);
+	/* Cancel reaches Python from here to the end of the statement. */
+	oml_py_enter(fcinfo->flinfo->fn_mcxt);
 	cache = get_cache(fcinfo, &call);
 	init_result(fcinfo, cache);
 	if (call.out_fmt && cache->desc->natts != 5)
@@ -1211,6 +1212,9 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 		Py_CLEAR(refs.rows);
 	}
 	PG_END_TRY();
+	/* Destructors ran just now: a cancel they met, and their output. */
+	CHECK_FOR_INTERRUPTS();
+	oml_state_flush_output();
 	return (Datum) 0;
 }
 
