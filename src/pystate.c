@@ -302,7 +302,6 @@ restore_dirty(void)
 		PyEval_SetProfile(NULL, NULL);
 		if (!oml_py_tracer_on())
 			PyEval_SetTrace(NULL, NULL);
-		dirty &= ~DIRTY_TRACE;	/* flagged by our own calls just now */
 	}
 	if (d & DIRTY_UMASK)
 		umask(saved_umask);
@@ -313,6 +312,7 @@ restore_dirty(void)
 		restore_signals();
 		signals = true;
 	}
+	dirty = 0;					/* also what putting back flagged */
 	return signals;
 }
 

@@ -216,8 +216,11 @@ def restore_signals():
     for sig, handler in _signals0.items():
         try:
             if signal.getsignal(sig) is not handler:
-                set_signal(sig, handler if handler is not None
-                           else signal.SIG_DFL)
+                if handler is None:
+                    handler = signal.SIG_DFL
+                if isinstance(handler, int):
+                    handler = int(handler)      # _signal takes no enums
+                set_signal(int(sig), handler)
         except (OSError, ValueError, TypeError):
             pass
     wakeup = _signal_orig.get("set_wakeup_fd")

@@ -278,7 +278,7 @@ def meddle():
     "ignore": """
 def meddle():
     import _signal, signal
-    _signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _signal.signal(int(signal.SIGINT), int(signal.SIG_IGN))
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.siginterrupt(signal.SIGALRM, False)
     return 'ok'
@@ -433,6 +433,7 @@ def chdir(then_sql=False):
         assert one(conn, "SELECT count(*) FROM hygiene_fresh") == 3
         assert one(conn, JSON, ("getcwd",)) == '"%s"' % datadir
         admin.sql("CREATE TABLE hygiene_fresh2 AS SELECT 1 AS a")
+        admin.sql("GRANT SELECT ON hygiene_fresh2 TO PUBLIC")
         assert one(conn, RUN, ('{"then_sql": true}', "chdir")) \
             == '[3, "/tmp"]'
         assert one(conn, "SELECT count(*) FROM hygiene_fresh2") == 1
@@ -546,6 +547,10 @@ def server_log_path(admin):
     return None
 
 
+def setting(conn, name, value):
+    one(conn, "SELECT set_config(%s, %s, false)", (name, value))
+
+
 FORGED = "LOG:  database system is shut down (forged by oml_hygiene)"
 
 
@@ -576,12 +581,12 @@ def chatty(mb=0):
         assert "was dropped: %d bytes" % (20 * 2**20 + 22 + len(FORGED) + 2
                                           - 65536) in notice
         del conn.notices[:]
-        one(conn, "SET oml_store.max_output_bytes = 10")
+        setting(conn, "oml_store.max_output_bytes", "10")
         one(conn, RUN, ('{}', "chatty"))
         assert "hello from" in conn.notices[-1]
         assert "hello from the" not in conn.notices[-1]
         del conn.notices[:]
-        one(conn, "SET oml_store.max_output_bytes = 0")
+        setting(conn, "oml_store.max_output_bytes", "0")
         one(conn, RUN, ('{}', "chatty"))
         assert not any("hello" in n for n in conn.notices)
     finally:
