@@ -90,7 +90,13 @@ static pthread_t main_pthread;
 /* The Python scope: see the file header. */
 static bool scope_active = false;
 static bool scope_end_pending = false;	/* its statement ended in Python */
-static MemoryContextCallback scope_callback;
+static uint64 scope_generation = 0; /* which scope a callback belongs to */
+
+typedef struct ScopeCallback
+{
+	MemoryContextCallback cb;
+	uint64		generation;
+} ScopeCallback;
 
 /*
  * Run PostgreSQL's handler, then, inside the Python scope, interrupt
@@ -205,6 +211,10 @@ scope_end(void)
 static void
 scope_callback_fn(void *arg)
 {
+	ScopeCallback *sc = (ScopeCallback *) arg;
+
+	if (!scope_active || sc->generation != scope_generation)
+		return;					/* that scope was ended otherwise */
 	if (py_nesting > 0)
 		scope_end_pending = true;
 	else
@@ -219,9 +229,15 @@ scope_callback_fn(void *arg)
 void
 oml_py_enter(MemoryContext cxt)
 {
+	ScopeCallback *sc;
+
 	if (likely(scope_active))
 		return;
 	oml_py_init();
+	sc = MemoryContextAllocZero(cxt, sizeof(ScopeCallback));
+	sc->generation = ++scope_generation;
+	sc->cb.func = scope_callback_fn;
+	sc->cb.arg = sc;
 	install_handlers(false);
 	/* Drop an interrupt tripped after the previous statement's Python. */
 	if (PyErr_CheckSignals() < 0)
@@ -230,9 +246,7 @@ oml_py_enter(MemoryContext cxt)
 	scope_active = true;
 	scope_end_pending = false;
 	oml_state_save_locale();
-	scope_callback.func = scope_callback_fn;
-	scope_callback.arg = NULL;
-	MemoryContextRegisterResetCallback(cxt, &scope_callback);
+	MemoryContextRegisterResetCallback(cxt, &sc->cb);
 }
 
 /*
@@ -640,6 +654,12 @@ static void
 subxact_xact_callback(XactEvent event, void *arg)
 {
 	subxact_depth = 0;
+	/* A scope whose statement memory outlived the transaction ends here. */
+	if (scope_active && py_nesting == 0 &&
+		(event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		 event == XACT_EVENT_PARALLEL_COMMIT ||
+		 event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE))
+		scope_end();
 }
 
 /*

@@ -197,18 +197,24 @@ def triv(admin):
 
 # -- cancel reaches all Python --------------------------------------------------
 
+# Each twice in one session: the first Python call of a session used to be
+# interruptible in more places than later ones.
+
 @pytest.mark.parametrize("name", sorted(BLOCKERS))
 def test_cancel_stops_python_anywhere(admin, blockers, triv, name):
     conn = connect()
     try:
-        run, latency = interrupt_blocker(admin, conn, name, "pg_cancel_backend")
-        print("\npg_cancel_backend during %s: stopped %.3f s after it"
-              % (name, latency))
-        assert isinstance(run.error, psycopg2.errors.QueryCanceled), \
-            run.error or run.result
-        assert "canceling statement due to user request" in str(run.error)
-        assert latency < WELL_UNDER
-        session_works(conn)
+        for attempt in (1, 2):
+            run, latency = interrupt_blocker(admin, conn, name,
+                                             "pg_cancel_backend")
+            print("\npg_cancel_backend during %s (attempt %d): stopped"
+                  " %.3f s after it" % (name, attempt, latency))
+            assert isinstance(run.error, psycopg2.errors.QueryCanceled), \
+                run.error or run.result
+            assert "canceling statement due to user request" \
+                in str(run.error)
+            assert latency < WELL_UNDER
+            session_works(conn)
     finally:
         conn.close()
 
@@ -218,18 +224,19 @@ def test_cancel_stops_python_anywhere(admin, blockers, triv, name):
 def test_statement_timeout_stops_python_anywhere(admin, blockers, triv, name):
     conn = connect()
     try:
-        one(conn, "SELECT set_config('statement_timeout', '300ms', false)")
-        start = time.monotonic()
-        with pytest.raises(psycopg2.errors.QueryCanceled) as err:
-            one(conn, BLOCKERS[name][1], (name,))
-        elapsed = time.monotonic() - start
-        print("\nstatement_timeout 300ms during %s: ended after %.3f s"
-              % (name, elapsed))
-        assert "canceling statement due to statement timeout" \
-            in str(err.value)
-        assert elapsed < WELL_UNDER
-        one(conn, "SELECT set_config('statement_timeout', '0', false)")
-        session_works(conn)
+        for attempt in (1, 2):
+            one(conn, "SELECT set_config('statement_timeout', '300ms', false)")
+            start = time.monotonic()
+            with pytest.raises(psycopg2.errors.QueryCanceled) as err:
+                one(conn, BLOCKERS[name][1], (name,))
+            elapsed = time.monotonic() - start
+            print("\nstatement_timeout 300ms during %s (attempt %d): ended"
+                  " after %.3f s" % (name, attempt, elapsed))
+            assert "canceling statement due to statement timeout" \
+                in str(err.value)
+            assert elapsed < WELL_UNDER
+            one(conn, "SELECT set_config('statement_timeout', '0', false)")
+            session_works(conn)
     finally:
         conn.close()
 
@@ -241,6 +248,10 @@ def test_terminate_stops_python_anywhere(admin, blockers, name):
     started = one(watcher, "SELECT pg_postmaster_start_time()")
     conn = connect()
     try:
+        run, latency = interrupt_blocker(admin, conn, name,
+                                         "pg_cancel_backend")
+        assert isinstance(run.error, psycopg2.errors.QueryCanceled), \
+            run.error or run.result
         run, latency = interrupt_blocker(admin, conn, name,
                                          "pg_terminate_backend")
         print("\npg_terminate_backend during %s: ended %.3f s after it"
