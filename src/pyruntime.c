@@ -612,6 +612,19 @@ py_rearm_interrupt(PyObject *self, PyObject *args)
 }
 
 /*
+ * _oml.reclaim_signals(): called after a script changed a signal handler:
+ * SIGINT, SIGTERM and SIGALRM stay PostgreSQL's (chained to Python's
+ * SIGINT handler), so timeouts and cancel keep working during the call.
+ */
+static PyObject *
+py_reclaim_signals(PyObject *self, PyObject *args)
+{
+	if (!oml_forked_child)
+		install_handlers(!scope_active);
+	Py_RETURN_NONE;
+}
+
+/*
  * Subtransactions opened from Python, innermost last, so that a block of
  * statements (a save) commits or rolls back as one inside a script.
  */
@@ -782,6 +795,8 @@ static PyMethodDef oml_methods[] = {
 	"Run a query; returns its columns for a DataFrame."},
 	{"rearm_interrupt", py_rearm_interrupt, METH_NOARGS,
 	"Keep interrupting Python while a cancel is pending."},
+	{"reclaim_signals", py_reclaim_signals, METH_NOARGS,
+	"Take SIGINT, SIGTERM and SIGALRM back after a script changed them."},
 	{"write", oml_state_py_write, METH_VARARGS,
 	"Capture script output (sys.stdout, sys.stderr) for a NOTICE."},
 	{NULL, NULL, 0, NULL}

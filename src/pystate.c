@@ -97,12 +97,23 @@ change_dir(int fd)
 
 /*
  * pthread_atfork child handler: this process is a copy of the backend made
- * by Python code, and must never return into PostgreSQL.
+ * by Python code, and must never return into PostgreSQL.  SIGINT, SIGTERM
+ * and SIGALRM get their default action (a script's os.kill and
+ * multiprocessing's terminate() end the child).
  */
 static void
 after_fork_child(void)
 {
+	struct sigaction act;
+
 	oml_forked_child = 1;
+	/* The backend's cancel and timeout handlers mean nothing here. */
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = SIG_DFL;
+	sigemptyset(&act.sa_mask);
+	sigaction(SIGINT, &act, NULL);
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGALRM, &act, NULL);
 }
 
 /*

@@ -140,14 +140,23 @@ def _capture_output():
     sys.stderr = sys.__stderr__ = _Output("<stderr>")
 
 
-def _noting(event, fn):
+def _noting(event, fn, after=None):
     def wrapper(*args, **kwargs):
         sys.audit(event)
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if after is not None:
+                after()
     wrapper.__name__ = getattr(fn, "__name__", "wrapper")
     wrapper.__doc__ = getattr(fn, "__doc__", None)
     wrapper.__wrapped__ = fn
     return wrapper
+
+
+def _reclaim_signals():
+    import _oml
+    _oml.reclaim_signals()
 
 
 def _refusing_timer(name, fn):
@@ -181,7 +190,10 @@ def _guard_process_state():
         if name in ("alarm", "setitimer"):
             wrapped = _refusing_timer(name, fn)
         else:
-            wrapped = _noting("oml.signal", fn)
+            # SIGINT, SIGTERM and SIGALRM stay PostgreSQL's at the OS level
+            # even during the call: Python's SIGINT handler (the script's
+            # now) still runs on a cancel.
+            wrapped = _noting("oml.signal", fn, _reclaim_signals)
         setattr(_signal, name, wrapped)
         # signal.py copied some of them; the rest call _signal.<name>.
         if getattr(signal, name, None) is fn:

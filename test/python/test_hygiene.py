@@ -366,6 +366,42 @@ def test_signal_state_a_script_leaves_does_not_break_cancel(admin, meddlers,
         watcher.close()
 
 
+def test_handlers_set_during_a_call_still_end_it(admin, triv):
+    """A script's own SIGINT or SIGALRM handler runs, but PostgreSQL still
+    sees the cancel or timeout, which ends the statement when the call
+    returns (no later than that)."""
+    create(admin, "own_handler", """
+def own_handler(seconds=2):
+    import signal, time
+    seen = []
+    signal.signal(signal.SIGINT, lambda *a: seen.append('int'))
+    signal.signal(signal.SIGALRM, lambda *a: seen.append('alrm'))
+%s
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return seen
+""" % MARK.rstrip("\n"))
+    conn = connect()
+    try:
+        reset_mark(conn)
+        pid = backend_pid(conn)
+        run = Running(conn, JSON, ("own_handler",))
+        wait_spinning(admin, pid)
+        admin.sql("SELECT pg_cancel_backend(%s)", (pid,))
+        run.join()
+        assert isinstance(run.error, psycopg2.errors.QueryCanceled), \
+            run.error or run.result
+        one(conn, "SELECT set_config('statement_timeout', '300ms', false)")
+        with pytest.raises(psycopg2.errors.QueryCanceled) as err:
+            one(conn, JSON, ("own_handler",))
+        assert "statement timeout" in str(err.value)
+        one(conn, "SELECT set_config('statement_timeout', '0', false)")
+        session_works(conn)
+    finally:
+        conn.close()
+
+
 def test_python_sees_its_own_handlers_again(admin, triv):
     create(admin, "set_handler", """
 def set_handler():
@@ -642,7 +678,13 @@ def forks(how='return'):
                 oml.sql('SELECT 1')
             except RuntimeError:
                 os._exit(9)
+        if how == 'wait':
+            import time
+            time.sleep(30)
         return 'child'
+    if how == 'wait':
+        import signal
+        os.kill(pid, signal.SIGTERM)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 """)
@@ -651,7 +693,7 @@ def forks(how='return'):
     conn = connect()
     try:
         for how, code in (("return", 0), ("exit", 7), ("raise", 1),
-                          ("sql", 9)):
+                          ("sql", 9), ("wait", -15)):
             assert one(conn, RUN, ('{"how": "%s"}' % how, "forks")) \
                 == str(code)
             session_works(conn)
