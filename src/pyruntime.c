@@ -109,10 +109,18 @@ chain_signal(pqsigfunc prev, int signo, bool trip)
 {
 	int			save_errno = errno;
 
-	if (oml_forked_child)
+	if (oml_forked_child || getpid() != MyProcPid)
 	{
+		/* A script's child (maybe just forked): the default action. */
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigemptyset(&dfl.sa_mask);
+		sigaction(signo, &dfl, NULL);
+		raise(signo);
 		errno = save_errno;
-		return;					/* a script's child: nothing of ours */
+		return;
 	}
 	if (!pthread_equal(pthread_self(), main_pthread))
 	{
