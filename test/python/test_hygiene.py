@@ -163,9 +163,9 @@ def source(name):
 
 
 @pytest.fixture
-def blockers(admin):
-    for name in BLOCKERS:
-        create(admin, name, source(name))
+def blocker(admin, name):
+    """The blocker the test is parametrized with, created."""
+    create(admin, name, source(name))
 
 
 def reset_mark(conn):
@@ -201,7 +201,7 @@ def triv(admin):
 # interruptible in more places than later ones.
 
 @pytest.mark.parametrize("name", sorted(BLOCKERS))
-def test_cancel_stops_python_anywhere(admin, blockers, triv, name):
+def test_cancel_stops_python_anywhere(admin, blocker, triv, name):
     conn = connect()
     try:
         for attempt in (1, 2):
@@ -221,7 +221,7 @@ def test_cancel_stops_python_anywhere(admin, blockers, triv, name):
 
 @pytest.mark.parametrize("name", ["str_loop", "exc_str", "del_loop",
                                   "subprocess_session", "recv", "sleep"])
-def test_statement_timeout_stops_python_anywhere(admin, blockers, triv, name):
+def test_statement_timeout_stops_python_anywhere(admin, blocker, triv, name):
     conn = connect()
     try:
         for attempt in (1, 2):
@@ -243,7 +243,7 @@ def test_statement_timeout_stops_python_anywhere(admin, blockers, triv, name):
 
 @pytest.mark.parametrize("name", ["str_catching", "del_loop", "recv",
                                   "subprocess_session"])
-def test_terminate_stops_python_anywhere(admin, blockers, name):
+def test_terminate_stops_python_anywhere(admin, blocker, name):
     watcher = admin_connect(DBNAME)
     started = one(watcher, "SELECT pg_postmaster_start_time()")
     conn = connect()
@@ -371,7 +371,7 @@ def test_handlers_set_during_a_call_still_end_it(admin, triv):
     sees the cancel or timeout, which ends the statement when the call
     returns (no later than that)."""
     create(admin, "own_handler", """
-def own_handler(seconds=2):
+def own_handler(seconds=1):
     import signal, time
     seen = []
     signal.signal(signal.SIGINT, lambda *a: seen.append('int'))
