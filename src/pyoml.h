@@ -71,8 +71,13 @@ extern void oml_state_init(void);
 extern void oml_state_child_exit(PyObject *result) pg_attribute_noreturn();
 extern bool oml_state_after_call(void);
 extern void oml_state_statement_end(void);
-extern int	oml_state_enter_pg(void);
-extern void oml_state_leave_pg(int fd);
+typedef struct OmlPgState
+{
+	int			cwd;			/* the script's directory, or -1 */
+	int			limit;			/* the script's recursion limit */
+} OmlPgState;
+extern void oml_state_enter_pg(OmlPgState *st);
+extern void oml_state_leave_pg(OmlPgState *st);
 extern PyObject *oml_state_py_write(PyObject *self, PyObject *args);
 extern void oml_state_flush_output(void);
 

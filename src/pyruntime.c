@@ -438,12 +438,12 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 	int			save_floor = subxact_floor;
 	int			level = GetCurrentTransactionNestLevel();
 	volatile bool started = false;
-	int			script_cwd;
+	OmlPgState	script_state;
 
 	if (nparams < 0)
 		return NULL;
 
-	script_cwd = oml_state_enter_pg();
+	oml_state_enter_pg(&script_state);
 	PG_TRY();
 	{
 		ParamState ps = {NULL, 0};
@@ -550,7 +550,7 @@ run_statement(const char *sql, PyObject *params, bool as_columns)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
-	oml_state_leave_pg(script_cwd);
+	oml_state_leave_pg(&script_state);
 	return result;
 }
 

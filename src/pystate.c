@@ -399,32 +399,36 @@ oml_state_statement_end(void)
 }
 
 /*
- * Before PostgreSQL code runs for a script (SQL from oml.sql): back to the
- * data directory if the script left it.  Returns a descriptor of the
- * script's directory to go back to with oml_state_leave_pg, or -1.
+ * Before PostgreSQL code runs for a script (SQL from oml.sql, which may run
+ * nested pyq* calls): back to the data directory if the script left it,
+ * and the usual recursion limit.  oml_state_leave_pg puts the script's
+ * back.
  */
-int
-oml_state_enter_pg(void)
+void
+oml_state_enter_pg(OmlPgState *st)
 {
-	int			fd;
-
+	st->limit = Py_GetRecursionLimit();
+	if (unlikely(st->limit != saved_recursion_limit))
+		Py_SetRecursionLimit(saved_recursion_limit);
+	st->cwd = -1;
 	if (likely(!(dirty & DIRTY_CWD)) || cwd_fd < 0)
-		return -1;
-	fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		return;
+	st->cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	change_dir(cwd_fd);
-	return fd;
 }
 
 /*
- * Back to the script's directory after oml_state_enter_pg.
+ * Back to the script's directory and recursion limit.
  */
 void
-oml_state_leave_pg(int fd)
+oml_state_leave_pg(OmlPgState *st)
 {
-	if (fd >= 0)
+	if (unlikely(st->limit != Py_GetRecursionLimit()))
+		Py_SetRecursionLimit(st->limit);
+	if (st->cwd >= 0)
 	{
-		change_dir(fd);
-		close(fd);
+		change_dir(st->cwd);
+		close(st->cwd);
 	}
 }
 

@@ -515,6 +515,22 @@ def raise_limit():
             one(conn, RUN, (deep, "get_limit"))
         assert not isinstance(err.value, psycopg2.OperationalError), err.value
         session_works(conn)
+        # ... nor from inside a script that raised it and runs SQL
+        create(admin, "raise_then_sql", """
+def raise_then_sql(deep=''):
+    import sys
+    import oml
+    sys.setrecursionlimit(10**6)
+    try:
+        oml.sql("SELECT value FROM oml.pyqEval(%s, 'JSON', 'get_limit')",
+                [deep])
+    except oml.OMLError as exc:
+        return ['refused', sys.getrecursionlimit()]
+    return ['ran', sys.getrecursionlimit()]
+""")
+        assert one(conn, RUN, ('{"deep": "%s"}' % deep.replace('"', '\\"'),
+                               "raise_then_sql")) == '["refused", 1000000]'
+        session_works(conn)
         assert one(watcher, "SELECT pg_postmaster_start_time()") == started
     finally:
         conn.close()
