@@ -69,6 +69,7 @@ extern void oml_state_save_locale(void);
 extern void oml_state_restore_locale(void);
 extern void oml_state_init(void);
 extern void oml_state_child_exit(PyObject *result) pg_attribute_noreturn();
+extern bool oml_state_changed(void);
 extern bool oml_state_after_call(void);
 extern void oml_state_statement_end(void);
 typedef struct OmlPgState

@@ -1092,7 +1092,7 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 							"a transaction opened by the script was left open and has been rolled back");
 		}
 	}
-	if (py_nesting == 0)
+	if (py_nesting == 0 && unlikely(oml_state_changed()))
 	{
 		PyObject   *volatile etype;
 		PyObject   *volatile evalue;
@@ -1116,6 +1116,9 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 		}
 		PG_END_TRY();
 		PyErr_Restore(etype, evalue, etb);
+	}
+	if (py_nesting == 0)
+	{
 		if (tracer_on && !cancel_pending())
 		{
 			PyEval_SetTrace(NULL, NULL);

@@ -328,8 +328,47 @@ restore_dirty(void)
 }
 
 /*
- * After each top-level Python call: put back what the call changed, and
- * report its output.  Returns true when signal handlers were put back.
+ * Is sys.path, or one of the sys attributes we keep, not as it was?
+ */
+static bool
+sys_changed(void)
+{
+	PyObject   *cur;
+	Py_ssize_t	n = PyTuple_GET_SIZE(path_items);
+
+	for (int i = 0; i < N_SYS_NAMES; i++)
+		if (PyDict_GetItemWithError(sys_dict, sys_keys[i]) != sys_saved[i])
+			return true;
+	cur = PyDict_GetItemWithError(sys_dict, path_key);
+	if (cur != path_list || PyList_GET_SIZE(path_list) != n)
+		return true;
+	for (Py_ssize_t i = 0; i < n; i++)
+		if (PyList_GET_ITEM(path_list, i) != PyTuple_GET_ITEM(path_items, i))
+			return true;
+	return false;
+}
+
+/*
+ * After each top-level Python call: did it change anything we put back,
+ * or write output?  Only compares, runs no Python code, cannot fail.
+ */
+bool
+oml_state_changed(void)
+{
+	PyThreadState *ts = PyThreadState_Get();
+
+	return dirty != 0 || out_len > 0 || out_dropped > 0 ||
+		Py_GetRecursionLimit() != saved_recursion_limit ||
+		ts->c_profilefunc != NULL ||
+		(ts->c_tracefunc != NULL && !oml_py_tracer_on()) ||
+		(saved_gc_enabled && !PyGC_IsEnabled()) ||
+		sys_changed();
+}
+
+/*
+ * When oml_state_changed: put back what the call changed, and report its
+ * output.  The caller has set any pending Python exception aside.
+ * Returns true when signal handlers were put back.
  */
 bool
 oml_state_after_call(void)
