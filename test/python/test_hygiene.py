@@ -27,7 +27,11 @@ from test_runtime import (RUN, Running, backend_pid, connect, create, one,
 BOUND_S = 20        # how long the blocking pieces would run if not stopped
 WELL_UNDER = 5.0    # "stopped within a second", with room for a slow CI
 
+# Set once the script is about to block.  numpy and pandas (which the
+# runtime imports to shape results) are imported first: a cancel that lands
+# in the middle of a first import of numpy can break numpy for the session.
 MARK = """
+    import numpy, pandas
     from oml_store import _backend
     _backend.get_backend().query(
         "SELECT set_config('application_name', 'oml_spinning', false)")
