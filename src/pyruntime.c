@@ -633,6 +633,16 @@ py_reclaim_signals(PyObject *self, PyObject *args)
 }
 
 /*
+ * _oml.nesting(): how many calls from the extension into Python are
+ * running (1 in a top-level script, more in one run through oml.sql).
+ */
+static PyObject *
+py_nesting_depth(PyObject *self, PyObject *args)
+{
+	return PyLong_FromLong(py_nesting);
+}
+
+/*
  * Subtransactions opened from Python, innermost last, so that a block of
  * statements (a save) commits or rolls back as one inside a script.
  */
@@ -803,6 +813,8 @@ static PyMethodDef oml_methods[] = {
 	"Run a query; returns its columns for a DataFrame."},
 	{"rearm_interrupt", py_rearm_interrupt, METH_NOARGS,
 	"Keep interrupting Python while a cancel is pending."},
+	{"nesting", py_nesting_depth, METH_NOARGS,
+	"How many calls from the extension into Python are running."},
 	{"reclaim_signals", py_reclaim_signals, METH_NOARGS,
 	"Take SIGINT, SIGTERM and SIGALRM back after a script changed them."},
 	{"write", oml_state_py_write, METH_VARARGS,

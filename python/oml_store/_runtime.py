@@ -500,27 +500,24 @@ def build_input(cols, controls):
 
 # -- calling -----------------------------------------------------------------
 
-_invoke_depth = 0      # graphics calls running (a script's oml.sql nests)
-
-
 def invoke(func, args, kwargs, controls, out_fmt):
     """Call the script; return (result, figures), each figure as
     (number, title, PNG bytes).  Only figures the call creates are its
-    own: a graphics call nested in a script's call leaves the outer
-    script's figures (and its current figure) alone."""
-    global _invoke_depth
+    own: a graphics call nested in another script's call (through
+    oml.sql) leaves that script's figures (and its current figure) alone."""
+    import _oml
     graphics = controls[2] or out_fmt == "PNG"
     if not graphics:
         return func(*args, **kwargs), []
     import matplotlib
-    if _invoke_depth == 0:
+    top = _oml.nesting() <= 1
+    if top:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    if _invoke_depth == 0:
+    if top:
         plt.close("all")        # leftovers of calls without graphics
     before = set(plt.get_fignums())
     current = plt.get_fignums() and plt.gcf().number
-    _invoke_depth += 1
     figures = []
     try:
         result = func(*args, **kwargs)
@@ -532,7 +529,6 @@ def invoke(func, args, kwargs, controls, out_fmt):
             fig.savefig(buf, format="png")
             figures.append((num, _figure_title(fig), buf.getvalue()))
     finally:
-        _invoke_depth -= 1
         for num in plt.get_fignums():
             if num not in before:
                 plt.close(num)

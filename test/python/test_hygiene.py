@@ -795,5 +795,18 @@ def outer_plot():
         assert rows[0][1] == '["inner"]'
         assert rows[0][2] == "outer"
         assert rows[0][3] is True
+        # An outer script without graphics keeps its figures too (it may
+        # save them itself).
+        create(admin, "outer_own", """
+def outer_own():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import oml
+    fig = plt.figure()
+    oml.sql("SELECT title FROM oml.pyqEval(NULL, 'PNG', 'inner_plot')")
+    return plt.fignum_exists(fig.number)
+""")
+        assert one(conn, JSON, ("outer_own",)) == "true"
     finally:
         conn.close()
