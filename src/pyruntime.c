@@ -589,6 +589,27 @@ py_query_columns(PyObject *self, PyObject *args)
 }
 
 /*
+ * Is frame importlib's own code?  Its clean-up of a failed import (removing
+ * the half-initialised module from sys.modules) must run, or every later
+ * import of that module in the session fails; the interrupt it propagates
+ * goes on once it leaves importlib.
+ */
+static bool
+in_import_machinery(PyFrameObject *frame)
+{
+	PyCodeObject *code = PyFrame_GetCode(frame);
+	const char *file = PyUnicode_Check(code->co_filename) ?
+		PyUnicode_AsUTF8(code->co_filename) : NULL;
+	bool		result = (file != NULL &&
+						  strncmp(file, "<frozen importlib", 17) == 0);
+
+	Py_DECREF(code);
+	if (file == NULL)
+		PyErr_Clear();
+	return result;
+}
+
+/*
  * Trace function installed once a cancel reached Python: raises
  * KeyboardInterrupt at every line while the cancel is pending, so a script
  * that catches the first one still stops.  Removed when Python returns.
@@ -596,7 +617,7 @@ py_query_columns(PyObject *self, PyObject *args)
 static int
 cancel_tracer(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
-	if (cancel_pending())
+	if (cancel_pending() && !in_import_machinery(frame))
 	{
 		PyErr_SetNone(PyExc_KeyboardInterrupt);
 		return -1;
@@ -1059,6 +1080,35 @@ oml_py_raise(const char *scr_name)
 }
 
 /*
+ * After a top-level call ended by a cancel: let the runtime forget modules
+ * that an interrupted import left half-initialised, with the cancel's
+ * tracing and interrupts held off meanwhile.  The pending exception stays.
+ */
+static void
+forget_broken_imports(void)
+{
+	PyObject   *type,
+			   *value,
+			   *tb;
+	PyObject   *res;
+
+	PyErr_Fetch(&type, &value, &tb);
+	if (tracer_on)
+		PyEval_SetTrace(NULL, NULL);
+	in_python = 0;
+	if (PyErr_CheckSignals() < 0)
+		PyErr_Clear();
+	res = PyObject_CallMethod(oml_py_runtime, "forget_broken_imports", NULL);
+	if (res == NULL)
+		PyErr_Clear();
+	Py_XDECREF(res);
+	in_python = scope_active;
+	if (tracer_on)
+		PyEval_SetTrace(cancel_tracer, NULL);
+	PyErr_Restore(type, value, tb);
+}
+
+/*
  * Call a Python callable with cancellation enabled.  Returns a new
  * reference, or NULL with the Python error set.
  */
@@ -1104,6 +1154,8 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 							"a transaction opened by the script was left open and has been rolled back");
 		}
 	}
+	if (py_nesting == 0 && result == NULL && cancel_pending())
+		forget_broken_imports();
 	if (py_nesting == 0 && unlikely(oml_state_changed()))
 	{
 		PyObject   *volatile etype;

@@ -243,6 +243,22 @@ def restore_signals():
             pass
 
 
+def forget_broken_imports():
+    """After a cancel: drop what an interrupted import left in sys.modules
+    (modules still initialising, and submodules of packages whose import
+    failed), so that the next import of them starts afresh instead of
+    failing for the rest of the session."""
+    mods = sys.modules
+    for name in sorted(mods, key=lambda n: n.count(".")):
+        module = mods.get(name)
+        if module is None:
+            continue
+        spec = getattr(module, "__spec__", None)
+        parent = name.rpartition(".")[0]
+        if getattr(spec, "_initializing", False) or (parent and parent not in mods):
+            del mods[name]
+
+
 def restore_environ():
     """Put os.environ back as it was at start (keys a script set or
     removed); re-read TZ if it changed."""
@@ -263,6 +279,12 @@ def _interrupt(signum, frame):
     interrupting while the cancel is pending, so catching it is no escape."""
     import _oml
     _oml.rearm_interrupt()
+    if frame is not None and frame.f_code.co_filename.startswith(
+            "<frozen importlib"):
+        # Inside importlib: let it finish or clean up a failed import (or
+        # later imports of the module fail); the trace function set by
+        # rearm_interrupt raises at the next line outside it.
+        return
     raise KeyboardInterrupt
 
 

@@ -810,3 +810,41 @@ def outer_own():
         assert one(conn, JSON, ("outer_own",)) == "true"
     finally:
         conn.close()
+
+
+# -- a cancel during an import ------------------------------------------------------------
+
+def test_cancel_during_a_first_import_leaves_imports_working(admin):
+    """An import cut short by a cancel leaves no half-initialised modules:
+    the same import works in the next call of the session."""
+    import importlib.util
+    if importlib.util.find_spec("sklearn") is None:
+        pytest.skip("scikit-learn is not installed")
+    create(admin, "imp", """
+def imp(mod='sklearn.ensemble'):
+    import importlib
+    from oml_store import _backend
+    _backend.get_backend().query(
+        "SELECT set_config('application_name', 'oml_spinning', false)")
+    importlib.import_module(mod)
+    return 'imported'
+""")
+    for delay in (0.05, 0.15):
+        conn = connect()       # a fresh backend: nothing imported yet
+        try:
+            reset_mark(conn)
+            pid = backend_pid(conn)
+            run = Running(conn, JSON, ("imp",))
+            deadline = time.monotonic() + 60
+            while admin.sql("SELECT application_name FROM pg_stat_activity"
+                            " WHERE pid = %s", (pid,)) != [("oml_spinning",)]:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+            time.sleep(delay)
+            admin.sql("SELECT pg_cancel_backend(%s)", (pid,))
+            run.join()
+            assert run.result == '"imported"' or \
+                isinstance(run.error, psycopg2.errors.QueryCanceled), run.error
+            assert one(conn, JSON, ("imp",)) == '"imported"'
+        finally:
+            conn.close()
