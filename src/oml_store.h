@@ -96,4 +96,7 @@ typedef struct OmlObjectReader
 extern void oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 								const OmlObjectReader *reader);
 
+/* pyruntime.c (without Python's headers) */
+extern void oml_runtime_define_gucs(void);
+
 #endif							/* OML_STORE_H */

@@ -303,7 +303,11 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 		if (!PyUnicode_Check(text))
 		{
 			Py_DECREF(text);
-			elog(ERROR, "json_text returned a non-string");
+			oml_py_clear_error();
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("could not convert a Python %s to JSON",
+							Py_TYPE(obj)->tp_name)));
 		}
 		PG_TRY();
 		{
@@ -355,7 +359,13 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 			break;
 		case BOOLOID:
 			if (PyBool_Check(obj) || PyLong_Check(obj))
-				return BoolGetDatum(PyObject_IsTrue(obj));
+			{
+				int			truth = PyObject_IsTrue(obj);	/* may run __bool__ */
+
+				if (truth >= 0)
+					return BoolGetDatum(truth);
+				oml_py_clear_error();
+			}
 			break;
 		case INT8OID:
 			if (PyLong_Check(obj) && !PyBool_Check(obj))
@@ -428,7 +438,7 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 	if (str == NULL || !PyUnicode_Check(str) || (s = PyUnicode_AsUTF8(str)) == NULL)
 	{
 		Py_XDECREF(str);
-		PyErr_Clear();
+		oml_py_clear_error();	/* a cancel in __str__ is a cancel */
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("could not convert a Python %s to type %s",
@@ -913,7 +923,10 @@ oml_spi_result_to_columns(SPITupleTable *tuptable, uint64 nrows)
 	PG_TRY();
 	{
 		for (uint64 r = 0; r < nrows; r++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			oml_columns_add(cols, tuptable->vals[r]);
+		}
 		result = oml_columns_take(cols);
 	}
 	PG_FINALLY();

@@ -14,13 +14,11 @@
 
 #include "pyoml.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "oml_store.h"
 
@@ -119,6 +117,35 @@ names_array(PyObject *objs)
 }
 
 /*
+ * What oml_py_load_objects reads, run inside oml_py_in_subxact.
+ */
+typedef struct LoadCall
+{
+	const char *name;
+	const char *owner;
+	PyObject   *objs;
+	LoadState  *st;
+} LoadCall;
+
+/*
+ * The body of a load: check the arguments and read through dsread.c.
+ */
+static void
+load_run(void *arg)
+{
+	LoadCall   *lc = (LoadCall *) arg;
+	OmlObjectReader reader = {load_begin, load_chunk, lc->st};
+	Oid			ownerid;
+
+	if (lc->name[0] == '\0' || (lc->owner != NULL && lc->owner[0] == '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("datastore and owner names must not be empty")));
+	ownerid = lc->owner ? get_role_oid(lc->owner, false) : GetUserId();
+	oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs), &reader);
+}
+
+/*
  * _oml.load_objects(name, owner=None, objs=None): [(name, bytes,
  * compression)] of the readable datastore's objects, all written by
  * trusted roles; an SPIError (42501 for an untrusted writer) otherwise.
@@ -126,18 +153,13 @@ names_array(PyObject *objs)
 PyObject *
 oml_py_load_objects(PyObject *self, PyObject *args)
 {
-	const char *name;
-	const char *owner = NULL;
-	PyObject   *objs = NULL;
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 	LoadState	st;
-	volatile bool failed = false;
+	LoadCall	lc = {NULL, NULL, NULL, &st};
 
-	if (!PyArg_ParseTuple(args, "s|zO", &name, &owner, &objs) ||
+	if (!PyArg_ParseTuple(args, "s|zO", &lc.name, &lc.owner, &lc.objs) ||
 		!oml_py_on_main_thread())
 		return NULL;
-	if (objs != NULL && objs != Py_None && !PyList_Check(objs))
+	if (lc.objs != NULL && lc.objs != Py_None && !PyList_Check(lc.objs))
 	{
 		PyErr_SetString(PyExc_TypeError, "objs must be a list of str or None");
 		return NULL;
@@ -147,41 +169,8 @@ oml_py_load_objects(PyObject *self, PyObject *args)
 		return NULL;
 	st.current = NULL;
 	st.filled = 0;
-	st.ds_name = name;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		OmlObjectReader reader = {load_begin, load_chunk, &st};
-		Oid			ownerid;
-
-		if (strlen(name) == 0 || (owner != NULL && strlen(owner) == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("datastore and owner names must not be empty")));
-		ownerid = owner ? get_role_oid(owner, false) : GetUserId();
-		oml_ds_read_objects(name, ownerid, names_array(objs), &reader);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		oml_py_error_from_pg(edata);
-		FreeErrorData(edata);
-		failed = true;
-	}
-	PG_END_TRY();
-	if (failed)
+	st.ds_name = lc.name;
+	if (!oml_py_in_subxact(load_run, &lc))
 	{
 		Py_DECREF(st.list);
 		return NULL;

@@ -46,6 +46,8 @@
 #define vprintf			pg_vprintf
 #define printf(...)		pg_printf(__VA_ARGS__)
 
+#include <signal.h>
+
 #include "access/tupdesc.h"
 #include "executor/spi.h"
 
@@ -58,9 +60,33 @@ extern PyObject *oml_py_call_guarded(PyObject *callable, PyObject *args,
 extern PyObject *oml_py_runtime_call(const char *fname, PyObject *args);
 extern void oml_py_error_from_pg(ErrorData *edata);
 extern bool oml_py_on_main_thread(void);
+extern bool oml_py_in_subxact(void (*fn) (void *arg), void *arg);
 
 /* pyload.c */
 extern PyObject *oml_py_load_objects(PyObject *self, PyObject *args);
+extern void oml_py_enter(MemoryContext cxt);
+extern void oml_py_clear_error(void);
+extern bool oml_py_tracer_on(void);
+
+/* pystate.c */
+extern volatile sig_atomic_t oml_forked_child;
+extern int	oml_max_output_bytes;
+extern void oml_state_save_locale(void);
+extern void oml_state_restore_locale(void);
+extern void oml_state_init(void);
+extern void oml_state_child_exit(PyObject *result) pg_attribute_noreturn();
+extern bool oml_state_changed(void);
+extern bool oml_state_after_call(void);
+extern void oml_state_statement_end(void);
+typedef struct OmlPgState
+{
+	int			cwd;			/* the script's directory, or -1 */
+	int			limit;			/* the script's recursion limit */
+} OmlPgState;
+extern void oml_state_enter_pg(OmlPgState *st);
+extern void oml_state_leave_pg(OmlPgState *st);
+extern PyObject *oml_state_py_write(PyObject *self, PyObject *args);
+extern void oml_state_flush_output(void);
 
 /* pyconvert.c */
 typedef struct OmlColumns OmlColumns;

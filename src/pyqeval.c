@@ -594,6 +594,7 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 		oldcxt = MemoryContextSwitchTo(rowcxt);
 		for (Py_ssize_t r = 0; r < nrows; r++)
 		{
+			CHECK_FOR_INTERRUPTS();
 			for (int c = 0; c < natts; c++)
 			{
 				Form_pg_attribute att = TupleDescAttr(desc, c);
@@ -641,10 +642,7 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 			}
 			put_row(rsinfo, desc, values, nulls);
 			if ((r & 1023) == 1023)
-			{
 				MemoryContextReset(rowcxt);
-				CHECK_FOR_INTERRUPTS();
-			}
 		}
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -1303,6 +1301,8 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 
 	oml_require_schema_version();
 	read_call(fcinfo, kind, &call);
+	/* Cancel reaches Python from here to the end of the statement. */
+	oml_py_enter(fcinfo->flinfo->fn_mcxt);
 	cache = get_cache(fcinfo, &call);
 	init_result(fcinfo, cache);
 	if (call.out_fmt && cache->desc->natts != 5)
@@ -1338,6 +1338,9 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 		Py_CLEAR(refs.rows);
 	}
 	PG_END_TRY();
+	/* Destructors ran just now: a cancel they met, and their output. */
+	CHECK_FOR_INTERRUPTS();
+	oml_state_flush_output();
 	return (Datum) 0;
 }
 

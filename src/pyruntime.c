@@ -9,16 +9,29 @@
  * whichever starts first initialises Python; the other finds it running.
  * Like plpython, we keep the GIL for the life of the backend.
  *
- * Cancel: statement_timeout and pg_cancel_backend both arrive as SIGINT,
+ * Cancel: statement_timeout and pg_cancel_backend both arrive as SIGINT
+ * (statement_timeout through SIGALRM, whose handler sends it),
  * pg_terminate_backend as SIGTERM.  We chain PostgreSQL's handlers and,
- * while Python runs our code, also trip Python's SIGINT so the next
- * bytecode raises KeyboardInterrupt; the error then reaches PostgreSQL's
+ * for the whole of a statement that runs Python (the "Python scope": from
+ * the first pyq* call or script check to the end of the statement), also
+ * trip Python's SIGINT, so the next bytecode raises KeyboardInterrupt
+ * wherever Python runs: in the script, in conversions of its results, in
+ * exception formatting or destructors.  The error then reaches PostgreSQL's
  * CHECK_FOR_INTERRUPTS, which reports the cancel (or ends the backend).
+ * Inside the scope the three handlers are installed without SA_RESTART,
+ * so that blocking system calls (waitpid, read, recv) return EINTR and
+ * Python runs its handler; a signal that lands on another thread is passed
+ * on to the main thread.
+ *
+ * Process state that a script changes is put back after every top-level
+ * call (pystate.c); output to sys.stdout and sys.stderr is captured and
+ * reported as a NOTICE.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -32,6 +45,7 @@
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "fmgr.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -70,19 +84,54 @@ cancel_pending(void)
 }
 static pqsigfunc prev_sigint = NULL;
 static pqsigfunc prev_sigterm = NULL;
+static pqsigfunc prev_sigalrm = NULL;
 static PyObject *spi_error = NULL;	/* _oml.SPIError */
+static pthread_t main_pthread;
+
+/* The Python scope: see the file header. */
+static bool scope_active = false;
+static bool scope_end_pending = false;	/* its statement ended in Python */
+static uint64 scope_generation = 0; /* which scope a callback belongs to */
+
+typedef struct ScopeCallback
+{
+	MemoryContextCallback cb;
+	uint64		generation;
+} ScopeCallback;
 
 /*
- * Run PostgreSQL's handler, then, while our Python runs, interrupt it.
+ * Run PostgreSQL's handler, then, inside the Python scope, interrupt
+ * Python (trip).  A signal delivered to another thread (a thread a script
+ * or a library started) is sent on to the main thread, so that its
+ * blocking system call is interrupted.
  */
 static void
-chain_signal(pqsigfunc prev, int signo)
+chain_signal(pqsigfunc prev, int signo, bool trip)
 {
 	int			save_errno = errno;
 
-	if (prev)
+	if (oml_forked_child || getpid() != MyProcPid)
+	{
+		/* A script's child (maybe just forked): the default action. */
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigemptyset(&dfl.sa_mask);
+		sigaction(signo, &dfl, NULL);
+		raise(signo);
+		errno = save_errno;
+		return;
+	}
+	if (!pthread_equal(pthread_self(), main_pthread))
+	{
+		pthread_kill(main_pthread, signo);
+		errno = save_errno;
+		return;
+	}
+	if (prev != SIG_DFL && prev != SIG_IGN && prev != NULL)
 		prev(signo);
-	if (in_python)
+	if (trip && in_python)
 		PyErr_SetInterruptEx(SIGINT);
 	errno = save_errno;
 }
@@ -93,7 +142,7 @@ chain_signal(pqsigfunc prev, int signo)
 static void
 oml_sigint(SIGNAL_ARGS)
 {
-	chain_signal(prev_sigint, postgres_signal_arg);
+	chain_signal(prev_sigint, postgres_signal_arg, true);
 }
 
 /*
@@ -102,7 +151,162 @@ oml_sigint(SIGNAL_ARGS)
 static void
 oml_sigterm(SIGNAL_ARGS)
 {
-	chain_signal(prev_sigterm, postgres_signal_arg);
+	chain_signal(prev_sigterm, postgres_signal_arg, true);
+}
+
+/*
+ * SIGALRM (timeouts): PostgreSQL's handler, which sends SIGINT for
+ * statement_timeout.  Ours only to choose SA_RESTART and the thread.
+ */
+static void
+oml_sigalrm(SIGNAL_ARGS)
+{
+	chain_signal(prev_sigalrm, postgres_signal_arg, false);
+}
+
+/*
+ * Install our SIGINT, SIGTERM and SIGALRM handlers, with SA_RESTART
+ * (PostgreSQL's choice) or without it (inside the Python scope).
+ */
+static void
+install_handlers(bool restart)
+{
+	struct sigaction act;
+
+	memset(&act, 0, sizeof(act));
+	sigemptyset(&act.sa_mask);
+	act.sa_flags = restart ? SA_RESTART : 0;
+	act.sa_handler = oml_sigint;
+	sigaction(SIGINT, &act, NULL);
+	act.sa_handler = oml_sigterm;
+	sigaction(SIGTERM, &act, NULL);
+	act.sa_handler = oml_sigalrm;
+	sigaction(SIGALRM, &act, NULL);
+}
+
+/*
+ * Is our cancel tracer installed?  (pystate.c leaves it alone.)
+ */
+bool
+oml_py_tracer_on(void)
+{
+	return tracer_on;
+}
+
+/*
+ * End the Python scope: PostgreSQL's signal behaviour, no tripping, no
+ * tracer; working directory and locale as they were.  Must not raise.
+ */
+static void
+scope_end(void)
+{
+	install_handlers(true);
+	in_python = 0;
+	if (tracer_on)
+	{
+		PyEval_SetTrace(NULL, NULL);
+		tracer_on = false;
+	}
+	oml_state_statement_end();
+	scope_active = false;
+	scope_end_pending = false;
+}
+
+/*
+ * Reset callback of the statement's memory: the statement is over.  If
+ * Python is still running (a context that ends early), end the scope when
+ * it returns.
+ */
+static void
+scope_callback_fn(void *arg)
+{
+	ScopeCallback *sc = (ScopeCallback *) arg;
+
+	if (!scope_active || sc->generation != scope_generation)
+		return;					/* that scope was ended otherwise */
+	if (py_nesting > 0)
+		scope_end_pending = true;
+	else
+		scope_end();
+}
+
+/*
+ * Enter the Python scope for the statement whose memory is cxt (a no-op
+ * when already inside one): cancel interrupts Python and blocking system
+ * calls until cxt goes away.  Starts Python on first use.
+ */
+void
+oml_py_enter(MemoryContext cxt)
+{
+	ScopeCallback *sc;
+
+	if (likely(scope_active))
+		return;
+	oml_py_init();
+	sc = MemoryContextAllocZero(cxt, sizeof(ScopeCallback));
+	sc->generation = ++scope_generation;
+	sc->cb.func = scope_callback_fn;
+	sc->cb.arg = sc;
+	install_handlers(false);
+	/* Drop an interrupt tripped after the previous statement's Python. */
+	if (PyErr_CheckSignals() < 0)
+		PyErr_Clear();
+	in_python = 1;
+	scope_active = true;
+	scope_end_pending = false;
+	oml_state_save_locale();
+	MemoryContextRegisterResetCallback(cxt, &sc->cb);
+}
+
+/*
+ * Report a pending cancel or termination (an ERROR or FATAL) if there is
+ * one; returns otherwise.  No Python references may be held.
+ */
+static void
+report_pending_cancel(void)
+{
+	if (!cancel_pending())
+		return;
+	CHECK_FOR_INTERRUPTS();
+	if (cancel_seen)
+	{
+		cancel_seen = false;
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("%s", cancel_message)));
+	}
+}
+
+/*
+ * Clear a Python error met while converting a value; if it was a cancel,
+ * report the cancel instead of whatever the caller would report.
+ */
+void
+oml_py_clear_error(void)
+{
+	PyErr_Clear();
+	report_pending_cancel();
+}
+
+/*
+ * Roll back the current subtransaction, where Python frames are live: an
+ * error here cannot be thrown through them, and leaves nothing sane to go
+ * on with, so it ends the session.
+ */
+static void
+rollback_subxact(void)
+{
+	PG_TRY();
+	{
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ereport(FATAL,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not roll back a subtransaction of an oml_store script")));
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -112,19 +316,26 @@ static void
 set_spi_error(ErrorData *edata)
 {
 	PyObject   *exc;
-	PyObject   *sqlstate;
+	const char *const names[] = {"sqlstate", "detail", "hint"};
+	const char *values[3];
 
 	exc = PyObject_CallFunction(spi_error, "s", edata->message);
 	if (exc == NULL)
 		return;
-	sqlstate = PyUnicode_FromString(unpack_sql_state(edata->sqlerrcode));
-	PyObject_SetAttrString(exc, "sqlstate", sqlstate);
-	Py_XDECREF(sqlstate);
-	if (edata->detail)
-		PyObject_SetAttrString(exc, "detail",
-							   PyUnicode_FromString(edata->detail));
-	if (edata->hint)
-		PyObject_SetAttrString(exc, "hint", PyUnicode_FromString(edata->hint));
+	values[0] = unpack_sql_state(edata->sqlerrcode);
+	values[1] = edata->detail;
+	values[2] = edata->hint;
+	for (int i = 0; i < 3; i++)
+	{
+		PyObject   *v;
+
+		if (values[i] == NULL)
+			continue;
+		v = PyUnicode_DecodeUTF8(values[i], strlen(values[i]), "replace");
+		if (v == NULL || PyObject_SetAttrString(exc, names[i], v) < 0)
+			PyErr_Clear();
+		Py_XDECREF(v);
+	}
 	PyErr_SetObject(spi_error, exc);
 	Py_DECREF(exc);
 }
@@ -147,10 +358,74 @@ param_setup(ParseState *pstate, void *arg)
 }
 
 /*
+ * The rows of an SPI result as a Python (names, [row tuples]) pair.  Called
+ * inside run_statement's PG_TRY; *held keeps what is being built, for the
+ * caller to release if an error is thrown.
+ */
+static PyObject *
+rows_to_py(SPITupleTable *tuptable, uint64 nrows, PyObject *volatile *held)
+{
+	TupleDesc	desc = tuptable->tupdesc;
+	PyObject   *names = PyTuple_New(desc->natts);
+	PyObject   *rows = PyList_New(nrows);
+	PyObject   *result;
+
+	if (names == NULL || rows == NULL)
+	{
+		Py_XDECREF(names);
+		Py_XDECREF(rows);
+		return NULL;
+	}
+	result = PyTuple_Pack(2, names, rows);
+	Py_DECREF(names);
+	Py_DECREF(rows);
+	if (result == NULL)
+		return NULL;
+	*held = result;
+	for (int c = 0; c < desc->natts; c++)
+	{
+		PyObject   *name = PyUnicode_FromString(NameStr(TupleDescAttr(desc, c)->attname));
+
+		if (name == NULL)
+			return NULL;
+		PyTuple_SET_ITEM(names, c, name);
+	}
+	for (uint64 r = 0; r < nrows; r++)
+	{
+		PyObject   *row = PyTuple_New(desc->natts);
+
+		CHECK_FOR_INTERRUPTS();
+		if (row == NULL)
+			return NULL;
+		PyList_SET_ITEM(rows, r, row);
+		for (int c = 0; c < desc->natts; c++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(tuptable->vals[r], desc, c + 1, &isnull);
+			PyObject   *o = oml_datum_to_py(d, isnull,
+											TupleDescAttr(desc, c)->atttypid);
+
+			if (o == NULL)
+			{
+				oml_py_clear_error();
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("could not convert column \"%s\" to a Python value",
+								NameStr(TupleDescAttr(desc, c)->attname))));
+			}
+			PyTuple_SET_ITEM(row, c, o);
+		}
+	}
+	*held = NULL;
+	return result;
+}
+
+/*
  * Run one SQL statement with Python parameters inside a subtransaction.
  * Returns a Python (columns, rows) pair, or NULL with an SPIError set.
  * Parameters are converted through their types' input functions, so
  * Python values are passed as text (None as NULL, bytes as bytea).
+ * No PostgreSQL error leaves this function: Python frames are live.
  */
 static PyObject *
 run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
@@ -158,16 +433,18 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	PyObject   *volatile result = NULL;
+	PyObject   *volatile held = NULL;	/* a reference to drop on error */
 	Py_ssize_t	nparams = params ? PySequence_Size(params) : 0;
 	int			save_nesting = py_nesting;
 	int			save_floor = subxact_floor;
+	int			level = GetCurrentTransactionNestLevel();
+	volatile bool started = false;
+	OmlPgState	script_state;
 
 	if (nparams < 0)
 		return NULL;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-
+	oml_state_enter_pg(&script_state);
 	PG_TRY();
 	{
 		ParamState ps = {NULL, 0};
@@ -175,6 +452,10 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 		SPIPlanPtr plan;
 		ParamListInfo plist;
 		int			rc;
+
+		BeginInternalSubTransaction(NULL);
+		started = true;
+		MemoryContextSwitchTo(oldcontext);
 
 		/*
 		 * The package's own statements are immune to the caller's
@@ -206,17 +487,20 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 		for (int i = 0; i < ps.ntypes; i++)
 		{
 			ParamExternData *prm = &plist->params[i];
-			PyObject   *v = PySequence_GetItem(params, i);
 			Oid			typ = ps.types[i];
 
-			if (v == NULL)
+			held = PySequence_GetItem(params, i);
+			if (held == NULL)
+			{
+				oml_py_clear_error();
 				elog(ERROR, "could not read parameter %d", i + 1);
+			}
 			if (typ == InvalidOid || typ == UNKNOWNOID)
 				typ = TEXTOID;
 			prm->ptype = typ;
 			prm->pflags = PARAM_FLAG_CONST;
-			prm->value = oml_py_to_datum(v, typ, -1, &prm->isnull);
-			Py_DECREF(v);
+			prm->value = oml_py_to_datum(held, typ, -1, &prm->isnull);
+			Py_CLEAR(held);
 		}
 		if (as_columns && SPI_is_cursor_plan(plan))
 			result = oml_execute_to_columns(plan, plist, &rc);
@@ -239,46 +523,14 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 		else if (SPI_tuptable == NULL)
 			result = Py_BuildValue("(()[])");
 		else if (as_columns)
-		{
 			result = oml_spi_result_to_columns(SPI_tuptable, SPI_processed);
-		}
 		else
-		{
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			PyObject   *names = PyTuple_New(desc->natts);
-			PyObject   *rows = PyList_New(SPI_processed);
-
-			for (int c = 0; c < desc->natts; c++)
-				PyTuple_SET_ITEM(names, c,
-								 PyUnicode_FromString(NameStr(TupleDescAttr(desc, c)->attname)));
-			for (uint64 r = 0; r < SPI_processed; r++)
-			{
-				PyObject   *row = PyTuple_New(desc->natts);
-
-				for (int c = 0; c < desc->natts; c++)
-				{
-					bool		isnull;
-					Datum		d = SPI_getbinval(SPI_tuptable->vals[r], desc,
-												  c + 1, &isnull);
-					PyObject   *o = oml_datum_to_py(d, isnull,
-													TupleDescAttr(desc, c)->atttypid);
-
-					if (o == NULL)
-					{
-						PyErr_Clear();
-						ereport(ERROR,
-								(errcode(ERRCODE_DATATYPE_MISMATCH),
-								 errmsg("could not convert column \"%s\" to a Python value",
-										NameStr(TupleDescAttr(desc, c)->attname))));
-					}
-					PyTuple_SET_ITEM(row, c, o);
-				}
-				PyList_SET_ITEM(rows, r, row);
-			}
-			result = PyTuple_Pack(2, names, rows);
-			Py_DECREF(names);
-			Py_DECREF(rows);
-		}
+			result = rows_to_py(SPI_tuptable, SPI_processed, &held);
+		if (result == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Python could not hold the statement's result.")));
 		SPI_finish();
 		if (pinned)
 			AtEOXact_GUC(true, gucnest);
@@ -293,25 +545,75 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
 		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
+		/* Also a subtransaction that failed half-way through starting. */
+		if (started || GetCurrentTransactionNestLevel() > level)
+			rollback_subxact();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
 		py_nesting = save_nesting;	/* nested Python left by the error */
 		subxact_floor = save_floor;
-		in_python = 1;
+		Py_CLEAR(held);
 		Py_XDECREF(result);
 		result = NULL;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		{
-			cancel_seen = true;
-			strlcpy(cancel_message, edata->message, sizeof(cancel_message));
-			PyErr_SetInterruptEx(SIGINT);
-		}
-		set_spi_error(edata);
+		PyErr_Clear();
+		oml_py_error_from_pg(edata);
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	oml_state_leave_pg(&script_state);
 	return result;
+}
+
+/*
+ * Run fn(arg) for Python code that called into PostgreSQL (other files'
+ * _oml functions): in a subtransaction, in the data directory with the
+ * normal recursion limit.  Returns true, or false with the error set as a
+ * Python exception (a cancel also ends the script).
+ */
+bool
+oml_py_in_subxact(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	int			level = GetCurrentTransactionNestLevel();
+	volatile bool started = false;
+	volatile bool ok = true;
+	int			save_nesting = py_nesting;
+	int			save_floor = subxact_floor;
+	OmlPgState	script_state;
+
+	oml_state_enter_pg(&script_state);
+	PG_TRY();
+	{
+		BeginInternalSubTransaction(NULL);
+		started = true;
+		MemoryContextSwitchTo(oldcontext);
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (started || GetCurrentTransactionNestLevel() > level)
+			rollback_subxact();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		py_nesting = save_nesting;
+		subxact_floor = save_floor;
+		PyErr_Clear();
+		oml_py_error_from_pg(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	oml_state_leave_pg(&script_state);
+	return ok;
 }
 
 /*
@@ -352,6 +654,27 @@ py_query_columns(PyObject *self, PyObject *args)
 }
 
 /*
+ * Is frame importlib's own code?  Its clean-up of a failed import (removing
+ * the half-initialised module from sys.modules) must run, or every later
+ * import of that module in the session fails; the interrupt it propagates
+ * goes on once it leaves importlib.
+ */
+static bool
+in_import_machinery(PyFrameObject *frame)
+{
+	PyCodeObject *code = PyFrame_GetCode(frame);
+	const char *file = PyUnicode_Check(code->co_filename) ?
+		PyUnicode_AsUTF8(code->co_filename) : NULL;
+	bool		result = (file != NULL &&
+						  strncmp(file, "<frozen importlib", 17) == 0);
+
+	Py_DECREF(code);
+	if (file == NULL)
+		PyErr_Clear();
+	return result;
+}
+
+/*
  * Trace function installed once a cancel reached Python: raises
  * KeyboardInterrupt at every line while the cancel is pending, so a script
  * that catches the first one still stops.  Removed when Python returns.
@@ -359,7 +682,7 @@ py_query_columns(PyObject *self, PyObject *args)
 static int
 cancel_tracer(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
-	if (cancel_pending())
+	if (cancel_pending() && !in_import_machinery(frame))
 	{
 		PyErr_SetNone(PyExc_KeyboardInterrupt);
 		return -1;
@@ -380,6 +703,29 @@ py_rearm_interrupt(PyObject *self, PyObject *args)
 		tracer_on = true;
 	}
 	Py_RETURN_NONE;
+}
+
+/*
+ * _oml.reclaim_signals(): called after a script changed a signal handler:
+ * SIGINT, SIGTERM and SIGALRM stay PostgreSQL's (chained to Python's
+ * SIGINT handler), so timeouts and cancel keep working during the call.
+ */
+static PyObject *
+py_reclaim_signals(PyObject *self, PyObject *args)
+{
+	if (!oml_forked_child)
+		install_handlers(!scope_active);
+	Py_RETURN_NONE;
+}
+
+/*
+ * _oml.nesting(): how many calls from the extension into Python are
+ * running (1 in a top-level script, more in one run through oml.sql).
+ */
+static PyObject *
+py_nesting_depth(PyObject *self, PyObject *args)
+{
+	return PyLong_FromLong(py_nesting);
 }
 
 /*
@@ -404,6 +750,12 @@ static unsigned long main_thread = 0;
 static bool
 on_main_thread(void)
 {
+	if (unlikely(oml_forked_child))
+	{
+		PyErr_SetString(PyExc_RuntimeError,
+						"oml_store cannot run SQL in a process forked by a script");
+		return false;
+	}
 	if (PyThread_get_thread_ident() == main_thread)
 		return true;
 	PyErr_SetString(PyExc_RuntimeError,
@@ -419,6 +771,12 @@ static void
 subxact_xact_callback(XactEvent event, void *arg)
 {
 	subxact_depth = 0;
+	/* A scope whose statement memory outlived the transaction ends here. */
+	if (scope_active && py_nesting == 0 &&
+		(event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		 event == XACT_EVENT_PARALLEL_COMMIT ||
+		 event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE))
+		scope_end();
 }
 
 /*
@@ -435,6 +793,7 @@ py_subxact(PyObject *self, PyObject *args)
 	{
 		MemoryContext oldcontext = CurrentMemoryContext;
 		volatile bool failed = false;
+		int			level = GetCurrentTransactionNestLevel();
 
 		if (subxact_depth >= OML_MAX_SUBXACT)
 		{
@@ -454,6 +813,10 @@ py_subxact(PyObject *self, PyObject *args)
 			MemoryContextSwitchTo(oldcontext);
 			edata = CopyErrorData();
 			FlushErrorState();
+			if (GetCurrentTransactionNestLevel() > level)
+				rollback_subxact();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = subxact_stack[subxact_depth].owner;
 			set_spi_error(edata);
 			FreeErrorData(edata);
 			failed = true;
@@ -492,7 +855,7 @@ py_subxact(PyObject *self, PyObject *args)
 			MemoryContextSwitchTo(oldcontext);
 			edata = CopyErrorData();
 			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
+			rollback_subxact();
 			set_spi_error(edata);
 			FreeErrorData(edata);
 			failed = Py_None;
@@ -505,7 +868,7 @@ py_subxact(PyObject *self, PyObject *args)
 	}
 	else
 	{
-		RollbackAndReleaseCurrentSubTransaction();
+		rollback_subxact();
 		MemoryContextSwitchTo(subxact_stack[subxact_depth].context);
 		CurrentResourceOwner = subxact_stack[subxact_depth].owner;
 	}
@@ -521,7 +884,7 @@ close_subxacts(int depth)
 	while (subxact_depth > depth)
 	{
 		subxact_depth--;
-		RollbackAndReleaseCurrentSubTransaction();
+		rollback_subxact();
 		MemoryContextSwitchTo(subxact_stack[subxact_depth].context);
 		CurrentResourceOwner = subxact_stack[subxact_depth].owner;
 	}
@@ -538,6 +901,12 @@ static PyMethodDef oml_methods[] = {
 	"The bytes of a datastore's objects, all written by trusted roles."},
 	{"rearm_interrupt", py_rearm_interrupt, METH_NOARGS,
 	"Keep interrupting Python while a cancel is pending."},
+	{"nesting", py_nesting_depth, METH_NOARGS,
+	"How many calls from the extension into Python are running."},
+	{"reclaim_signals", py_reclaim_signals, METH_NOARGS,
+	"Take SIGINT, SIGTERM and SIGALRM back after a script changed them."},
+	{"write", oml_state_py_write, METH_VARARGS,
+	"Capture script output (sys.stdout, sys.stderr) for a NOTICE."},
 	{NULL, NULL, 0, NULL}
 };
 
@@ -594,13 +963,17 @@ oml_py_init(void)
 	if (py_ready)
 		return;
 
+	/* Python's start-up sets LC_CTYPE from the environment: undo that. */
+	oml_state_save_locale();
 	if (!Py_IsInitialized())
 		prepare_plpython();
 	if (!Py_IsInitialized())
 		Py_InitializeEx(0);
+	oml_state_restore_locale();
 
 	oml_py_convert_init();
 	main_thread = PyThread_get_thread_ident();
+	main_pthread = pthread_self();
 
 	mod = PyModule_Create(&oml_module);
 	if (mod == NULL)
@@ -645,7 +1018,9 @@ oml_py_init(void)
 		oml_py_raise(NULL);
 	Py_DECREF(mod);
 	prev_sigterm = pqsignal(SIGTERM, oml_sigterm);
+	prev_sigalrm = pqsignal(SIGALRM, oml_sigalrm);
 	RegisterXactCallback(subxact_xact_callback, NULL);
+	oml_state_init();
 
 	py_ready = true;
 }
@@ -689,6 +1064,8 @@ oml_py_raise(const char *scr_name)
 	char	   *detail = NULL;
 	char	   *hint = NULL;
 
+	if (unlikely(oml_forked_child))
+		oml_state_child_exit(NULL);
 	PyErr_Fetch(&type, &value, &tb);
 	if (type == NULL)
 		elog(ERROR, "Python error expected but none is set");
@@ -752,7 +1129,7 @@ oml_py_raise(const char *scr_name)
 			}
 		}
 	}
-	else
+	else if (!cancel_pending())
 	{
 		PyObject   *str = value ? PyObject_Str(value) : NULL;
 
@@ -766,6 +1143,9 @@ oml_py_raise(const char *scr_name)
 	Py_XDECREF(type);
 	Py_XDECREF(value);
 	Py_XDECREF(tb);
+
+	/* A cancel that arrived while formatting (or in a destructor) wins. */
+	report_pending_cancel();
 
 	if (message == NULL)
 		message = "unknown Python error";
@@ -786,13 +1166,42 @@ oml_py_raise(const char *scr_name)
 }
 
 /*
+ * After a top-level call ended by a cancel: let the runtime forget modules
+ * that an interrupted import left half-initialised, with the cancel's
+ * tracing and interrupts held off meanwhile.  The pending exception stays.
+ */
+static void
+forget_broken_imports(void)
+{
+	PyObject   *type,
+			   *value,
+			   *tb;
+	PyObject   *res;
+
+	PyErr_Fetch(&type, &value, &tb);
+	if (tracer_on)
+		PyEval_SetTrace(NULL, NULL);
+	in_python = 0;
+	if (PyErr_CheckSignals() < 0)
+		PyErr_Clear();
+	res = PyObject_CallMethod(oml_py_runtime, "forget_broken_imports", NULL);
+	if (res == NULL)
+		PyErr_Clear();
+	Py_XDECREF(res);
+	in_python = scope_active;
+	if (tracer_on)
+		PyEval_SetTrace(cancel_tracer, NULL);
+	PyErr_Restore(type, value, tb);
+}
+
+/*
  * Call a Python callable with cancellation enabled.  Returns a new
  * reference, or NULL with the Python error set.
  */
 PyObject *
 oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 {
-	PyObject   *result;
+	PyObject   *volatile result;
 	int			depth;
 	int			save_floor;
 
@@ -802,6 +1211,8 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 		PyErr_SetNone(PyExc_KeyboardInterrupt);
 		return NULL;
 	}
+	if (unlikely(!scope_active))
+		oml_py_enter(CurrentMemoryContext);
 	if (py_nesting == 0)
 	{
 		/* Drop a stale interrupt tripped after the previous call returned. */
@@ -813,18 +1224,58 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 	save_floor = subxact_floor;
 	subxact_floor = depth;
 	py_nesting++;
-	in_python = 1;
 	result = PyObject_Call(callable, args, kwargs);
+	if (unlikely(oml_forked_child))
+		oml_state_child_exit(result);
 	py_nesting--;
 	subxact_floor = save_floor;
+	if (subxact_depth > depth)
+	{
+		close_subxacts(depth);	/* raises nothing: FATAL at worst */
+		if (result != NULL)
+		{
+			Py_DECREF(result);
+			result = NULL;
+			PyErr_SetString(PyExc_RuntimeError,
+							"a transaction opened by the script was left open and has been rolled back");
+		}
+	}
+	if (py_nesting == 0 && result == NULL && cancel_pending())
+		forget_broken_imports();
+	if (py_nesting == 0 && unlikely(oml_state_changed()))
+	{
+		PyObject   *volatile etype;
+		PyObject   *volatile evalue;
+		PyObject   *volatile etb;
+
+		/* Put back what the call changed; report its output. */
+		PyErr_Fetch((PyObject **) &etype, (PyObject **) &evalue,
+					(PyObject **) &etb);
+		PG_TRY();
+		{
+			if (oml_state_after_call())
+				install_handlers(!scope_active);
+		}
+		PG_CATCH();
+		{
+			Py_XDECREF(result);
+			Py_XDECREF(etype);
+			Py_XDECREF(evalue);
+			Py_XDECREF(etb);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		PyErr_Restore(etype, evalue, etb);
+	}
 	if (py_nesting == 0)
 	{
-		in_python = 0;
-		if (tracer_on)
+		if (tracer_on && !cancel_pending())
 		{
 			PyEval_SetTrace(NULL, NULL);
 			tracer_on = false;
 		}
+		if (scope_end_pending)
+			scope_end();
 	}
 	if (result != NULL && cancel_pending())
 	{
@@ -832,17 +1283,6 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 		Py_DECREF(result);
 		result = NULL;
 		PyErr_SetString(PyExc_KeyboardInterrupt, "cancelled");
-	}
-	if (subxact_depth > depth)
-	{
-		close_subxacts(depth);
-		if (result != NULL)
-		{
-			Py_DECREF(result);
-			PyErr_SetString(PyExc_RuntimeError,
-							"a transaction opened by the script was left open and has been rolled back");
-			result = NULL;
-		}
 	}
 	return result;
 }
@@ -894,4 +1334,20 @@ bool
 oml_py_on_main_thread(void)
 {
 	return on_main_thread();
+}
+
+/*
+ * The runtime's settings; called from _PG_init.
+ */
+void
+oml_runtime_define_gucs(void)
+{
+	DefineCustomIntVariable("oml_store.max_output_bytes",
+							"Most bytes of script output (sys.stdout, sys.stderr) reported per call.",
+							"Output of one call is reported as one NOTICE after the call; "
+							"beyond this many bytes it is dropped and counted. 0 discards all output.",
+							&oml_max_output_bytes,
+							65536, 0, 16 * 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 }

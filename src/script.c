@@ -65,7 +65,7 @@ check_source(const char *name, const char *source)
 {
 	PyObject   *res;
 
-	oml_py_init();
+	oml_py_enter(CurrentMemoryContext);
 	res = oml_py_runtime_call("check_script",
 							  Py_BuildValue("(ss)", name, source));
 	if (res != Py_None)

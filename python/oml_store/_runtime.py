@@ -57,7 +57,8 @@ class UserError(Exception):
 
 
 def setup():
-    """Called once per backend: signals, matplotlib, and the ``oml`` module."""
+    """Called once per backend: signals, matplotlib, output capture, the
+    guards on process state, and the ``oml`` module."""
     import signal
 
     # The C code takes SIGINT back at the OS level and trips Python's
@@ -72,6 +73,211 @@ def setup():
 
     _backend.set_backend(_spi.SpiBackend())
     sys.modules.setdefault("oml", oml_store)
+    _capture_output()
+    _guard_process_state()
+
+
+# -- process state -----------------------------------------------------------
+#
+# The C code (pystate.c) puts back what a call changed.  What it cannot see
+# cheaply is flagged here, by wrappers that raise the audit events
+# "oml.signal", "oml.locale" and "oml.umask"; SIGALRM timers, which
+# PostgreSQL needs for statement_timeout, are refused.
+
+_signal_orig = {}       # name -> the unwrapped function of _signal
+_signals0 = {}          # signal number -> Python-level handler at start
+_environ0 = {}
+
+
+class _Output(io.TextIOBase):
+    """sys.stdout and sys.stderr inside the server: text goes to the C
+    code, which reports it as a NOTICE after the call (capped)."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def __init__(self, name):
+        super().__init__()
+        self._name = name
+
+    @property
+    def name(self):
+        return self._name
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, text):
+        import _oml
+        if not isinstance(text, str):
+            raise TypeError("write() argument must be str, not %s"
+                            % type(text).__name__)
+        return _oml.write(text)
+
+    def flush(self):
+        pass
+
+    @property
+    def buffer(self):
+        return _OutputBytes(self)
+
+
+class _OutputBytes(io.RawIOBase):
+    """The ``buffer`` of _Output: bytes decoded as UTF-8."""
+
+    def __init__(self, text):
+        super().__init__()
+        self._text = text
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        data = bytes(data)
+        self._text.write(data.decode("utf-8", "replace"))
+        return len(data)
+
+
+def _capture_output():
+    sys.stdout = sys.__stdout__ = _Output("<stdout>")
+    sys.stderr = sys.__stderr__ = _Output("<stderr>")
+
+
+def _noting(event, fn, after=None):
+    def wrapper(*args, **kwargs):
+        sys.audit(event)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if after is not None:
+                after()
+    wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+    wrapper.__doc__ = getattr(fn, "__doc__", None)
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+def _reclaim_signals():
+    import _oml
+    _oml.reclaim_signals()
+
+
+def _refusing_timer(name, fn):
+    import signal
+
+    def wrapper(*args, **kwargs):
+        if name == "alarm" or (args and args[0] == signal.ITIMER_REAL) \
+                or kwargs.get("which") == signal.ITIMER_REAL:
+            raise PermissionError(
+                "oml_store scripts cannot use SIGALRM timers (signal.%s):"
+                " PostgreSQL uses them for statement_timeout" % name)
+        return fn(*args, **kwargs)
+    wrapper.__name__ = name
+    wrapper.__doc__ = getattr(fn, "__doc__", None)
+    return wrapper
+
+
+def _guard_process_state():
+    import _locale
+    import _signal
+    import locale
+    import posix
+    import signal
+
+    for name in ("signal", "siginterrupt", "pthread_sigmask", "set_wakeup_fd",
+                 "alarm", "setitimer"):
+        fn = getattr(_signal, name, None)
+        if fn is None:
+            continue
+        _signal_orig[name] = fn
+        if name in ("alarm", "setitimer"):
+            wrapped = _refusing_timer(name, fn)
+        else:
+            # SIGINT, SIGTERM and SIGALRM stay PostgreSQL's at the OS level
+            # even during the call: Python's SIGINT handler (the script's
+            # now) still runs on a cancel.
+            wrapped = _noting("oml.signal", fn, _reclaim_signals)
+        setattr(_signal, name, wrapped)
+        # signal.py copied some of them; the rest call _signal.<name>.
+        if getattr(signal, name, None) is fn:
+            setattr(signal, name, wrapped)
+    for sig in signal.valid_signals():
+        try:
+            _signals0[sig] = signal.getsignal(sig)
+        except (OSError, ValueError):
+            pass
+
+    def setlocale_noting(fn):
+        def wrapper(category, locale=None):
+            if locale is not None:
+                sys.audit("oml.locale")
+            return fn(category, locale)
+        wrapper.__name__ = "setlocale"
+        wrapper.__doc__ = fn.__doc__
+        return wrapper
+
+    _locale.setlocale = setlocale_noting(_locale.setlocale)
+    locale._setlocale = setlocale_noting(locale._setlocale)
+    os.umask = posix.umask = _noting("oml.umask", posix.umask)
+    _environ0.update(os.environ)
+
+
+def restore_signals():
+    """Put Python's handlers back as they were at start (the C code then
+    puts the OS-level ones back)."""
+    import signal
+
+    set_signal = _signal_orig.get("signal", signal.signal)
+    for sig, handler in _signals0.items():
+        try:
+            if signal.getsignal(sig) is not handler:
+                if handler is None:
+                    handler = signal.SIG_DFL
+                if isinstance(handler, int):
+                    handler = int(handler)      # _signal takes no enums
+                set_signal(int(sig), handler)
+        except (OSError, ValueError, TypeError):
+            pass
+    wakeup = _signal_orig.get("set_wakeup_fd")
+    if wakeup is not None:
+        try:
+            wakeup(-1)
+        except (OSError, ValueError):
+            pass
+
+
+def forget_broken_imports():
+    """After a cancel: drop what an interrupted import left in sys.modules
+    (modules still initialising, and submodules of packages whose import
+    failed), so that the next import of them starts afresh instead of
+    failing for the rest of the session."""
+    mods = sys.modules
+    for name in sorted(mods, key=lambda n: n.count(".")):
+        module = mods.get(name)
+        if module is None:
+            continue
+        spec = getattr(module, "__spec__", None)
+        parent = name.rpartition(".")[0]
+        if getattr(spec, "_initializing", False) or (parent and parent not in mods):
+            del mods[name]
+
+
+def restore_environ():
+    """Put os.environ back as it was at start (keys a script set or
+    removed); re-read TZ if it changed."""
+    env = os.environ
+    tz = env.get("TZ")
+    for key in [k for k in env if k not in _environ0]:
+        del env[key]
+    for key, value in _environ0.items():
+        if env.get(key) != value:
+            env[key] = value
+    if env.get("TZ") != tz:
+        import time
+        time.tzset()
 
 
 def _interrupt(signum, frame):
@@ -79,6 +285,12 @@ def _interrupt(signum, frame):
     interrupting while the cancel is pending, so catching it is no escape."""
     import _oml
     _oml.rearm_interrupt()
+    if frame is not None and frame.f_code.co_filename.startswith(
+            "<frozen importlib"):
+        # Inside importlib: let it finish or clean up a failed import (or
+        # later imports of the module fail); the trace function set by
+        # rearm_interrupt raises at the next line outside it.
+        return
     raise KeyboardInterrupt
 
 
@@ -353,24 +565,38 @@ def build_input(cols, controls):
 
 def invoke(func, args, kwargs, controls, out_fmt):
     """Call the script; return (result, figures), each figure as
-    (number, title, PNG bytes)."""
+    (number, title, PNG bytes).  Only figures the call creates are its
+    own: a graphics call nested in another script's call (through
+    oml.sql) leaves that script's figures (and its current figure) alone."""
+    import _oml
     graphics = controls[2] or out_fmt == "PNG"
-    if graphics:
-        import matplotlib
+    if not graphics:
+        return func(*args, **kwargs), []
+    import matplotlib
+    top = _oml.nesting() <= 1
+    if top:
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        plt.close("all")
-    result = func(*args, **kwargs)
+    import matplotlib.pyplot as plt
+    if top:
+        plt.close("all")        # leftovers of calls without graphics
+    before = set(plt.get_fignums())
+    current = plt.get_fignums() and plt.gcf().number
     figures = []
-    if graphics:
-        try:
-            for num in plt.get_fignums():
-                fig = plt.figure(num)
-                buf = io.BytesIO()
-                fig.savefig(buf, format="png")
-                figures.append((num, _figure_title(fig), buf.getvalue()))
-        finally:
-            plt.close("all")
+    try:
+        result = func(*args, **kwargs)
+        for num in plt.get_fignums():
+            if num in before:
+                continue
+            fig = plt.figure(num)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+            figures.append((num, _figure_title(fig), buf.getvalue()))
+    finally:
+        for num in plt.get_fignums():
+            if num not in before:
+                plt.close(num)
+        if current and current in plt.get_fignums():
+            plt.figure(current)
     return result, figures
 
 
