@@ -528,21 +528,8 @@ oml_ds_objects(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(row.id);
 	if (objs)
 	{
-		/* Every named object must exist. */
+		oml_ds_require_objects(row.id, objs, name);
 		values[1] = PointerGetDatum(objs);
-		if (oml_spi("SELECT n FROM unnest($2) AS n"
-					" WHERE NOT EXISTS (SELECT FROM oml.datastore_object o"
-					" WHERE o.ds_id = $1 AND o.name = n) LIMIT 1",
-					true, 2, argtypes, values, nulls, -1) > 0)
-		{
-			bool		isnull;
-
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("object \"%s\" does not exist in datastore \"%s\"",
-							TextDatumGetCString(oml_spi_value(0, 0, &isnull)),
-							name)));
-		}
 	}
 	else
 		nulls[1] = 'n';
@@ -817,4 +804,29 @@ ArrayType *
 oml_check_name_array(FunctionCallInfo fcinfo, int argno)
 {
 	return check_name_array(fcinfo, argno);
+}
+
+/*
+ * Check that every object named in objs is in datastore ds_id (named
+ * ds_name in the error); inside oml_enter.
+ */
+void
+oml_ds_require_objects(int64 ds_id, ArrayType *objs, const char *ds_name)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTARRAYOID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(ds_id);
+	values[1] = PointerGetDatum(objs);
+	if (oml_spi("SELECT n FROM pg_catalog.unnest($2) AS n"
+				" WHERE NOT EXISTS (SELECT FROM oml.datastore_object o"
+				" WHERE o.ds_id OPERATOR(pg_catalog.=) $1"
+				" AND o.name OPERATOR(pg_catalog.=) n) LIMIT 1",
+				true, 2, argtypes, values, NULL, -1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("object \"%s\" does not exist in datastore \"%s\"",
+						TextDatumGetCString(oml_spi_value(0, 0, &isnull)),
+						ds_name)));
 }

@@ -93,17 +93,8 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 	values[0] = Int64GetDatum(ds_id);
 	if (objs)
 	{
+		oml_ds_require_objects(ds_id, objs, name);
 		values[1] = PointerGetDatum(objs);
-		if (oml_spi("SELECT n FROM pg_catalog.unnest($2) AS n"
-					" WHERE NOT EXISTS (SELECT FROM oml.datastore_object o"
-					" WHERE o.ds_id OPERATOR(pg_catalog.=) $1"
-					" AND o.name OPERATOR(pg_catalog.=) n) LIMIT 1",
-					true, 2, argtypes, values, nulls, -1) > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("object \"%s\" does not exist in datastore \"%s\"",
-							TextDatumGetCString(oml_spi_value(0, 0, &isnull)),
-							name)));
 	}
 	else
 		nulls[1] = 'n';

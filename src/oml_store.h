@@ -78,6 +78,8 @@ extern char *oml_role_name(Oid roleid);
 /* datastore.c */
 extern int64 oml_ds_find_readable(Oid caller, Oid owner, const char *name);
 extern ArrayType *oml_check_name_array(FunctionCallInfo fcinfo, int argno);
+extern void oml_ds_require_objects(int64 ds_id, ArrayType *objs,
+								   const char *ds_name);
 
 /*
  * Receives the objects that oml_ds_read_objects reads (dsread.c): begin once

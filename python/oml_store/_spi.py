@@ -87,27 +87,25 @@ class SpiBackend(Backend):
     subtransaction around a block, so a save commits or rolls back whole.
     """
 
+    @staticmethod
+    def _execute(sql, params, pinned):
+        try:
+            _, rows = _oml.execute(_dollar(sql, params),
+                                   [_adapt(p) for p in params], pinned)
+        except _oml.SPIError as exc:
+            raise _translate(exc) from None
+        return rows
 
     def query(self, sql, params=()):
         """Run one of the package's own statements; return its rows as a
         list of tuples.  It runs with search_path pg_catalog, pg_temp, so
         nothing the calling role defines can change what it means."""
-        try:
-            _, rows = _oml.execute(_dollar(sql, params),
-                                   [_adapt(p) for p in params], True)
-        except _oml.SPIError as exc:
-            raise _translate(exc) from None
-        return rows
+        return self._execute(sql, params, True)
 
     def query_as_caller(self, sql, params=()):
         """Run a statement with the calling role's own settings (a pyq*
         call, whose input query is the caller's); rows as for query."""
-        try:
-            _, rows = _oml.execute(_dollar(sql, params),
-                                   [_adapt(p) for p in params], False)
-        except _oml.SPIError as exc:
-            raise _translate(exc) from None
-        return rows
+        return self._execute(sql, params, False)
 
     def load_objects(self, name, owner, names):
         """[(name, bytes, compression)] of a datastore's objects: read by
