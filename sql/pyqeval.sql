@@ -134,6 +134,7 @@ SELECT count(*) FROM oml.pyqEval(NULL, 'PNG', 'plot');
 --
 -- pyqEval: relational output
 --
+-- (columns go by name: label is not one of the frame's columns)
 SELECT * FROM oml.pyqEval('{"n": 3}', NULL::regress_pyqe.result, 'frame');
 SELECT * FROM oml.pyqEval('{"n": 2}', NULL::record, 'frame') AS t(id int, name text, score float8);
 -- a list of tuples, a scalar
@@ -360,9 +361,9 @@ SELECT value FROM oml.pyqEval('{"name": "regress_pyqe_ds1"}', 'JSON', 'ds_load')
 SELECT value FROM oml.pyqEval('{"name": "regress_pyqe_ds1", "objs": ["meta"]}', 'JSON', 'ds_load');
 SELECT value FROM oml.pyqEval('{"name": "regress_pyqe_ds2", "owner": "regress_pyqe_dev"}', 'JSON', 'ds_load');
 SELECT value FROM oml.pyqEval('{"name": "regress_pyqe_ds1"}', 'JSON', 'ds_globals');
-SELECT * FROM oml.pyqEval(NULL, NULL::record, 'ds_dir') AS t(name text, objects int, description text);
+SELECT * FROM oml.pyqEval(NULL, NULL::record, 'ds_dir') AS t(datastore_name text, object_count int, description text);
 SELECT * FROM oml.pyqEval('{"name": "ds2$", "regex_match": true}', NULL::record, 'ds_dir')
-	AS t(name text, objects int, description text);
+	AS t(datastore_name text, object_count int, description text);
 -- what the saves stored, seen from SQL
 SELECT dsname, nobj, description, grantable FROM oml.user_pyq_datastores ORDER BY dsname;
 SELECT dsname, objname, class, length, nrow, ncol FROM oml.user_pyq_datastore_contents ORDER BY dsname, objname;

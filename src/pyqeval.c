@@ -24,6 +24,7 @@
 #include "tcop/dest.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "mb/pg_wchar.h"
 #include <math.h>
 
 #include "utils/builtins.h"
@@ -33,6 +34,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/regproc.h"
 #include "utils/varlena.h"
 
@@ -92,10 +94,14 @@ typedef struct EvalCache
 	PyObject   *func;
 	char	   *par_lst;
 	PyObject   *kwargs;
-	PyObject   *controls;		/* (input_type, na_omit, graphics) */
+	PyObject   *controls;		/* (input_type, na_omit, graphics, mutable,
+								 * service_level) */
+	bool		na_omit;		/* controls' na_omit: drop rows with NULLs */
+	bool		level_noted;	/* the service level NOTICE was given */
 	PyObject   *run_fn;			/* oml_store._runtime.run */
 	PyObject   *fmt_obj;		/* out_fmt as a Python str, or None */
 	TupleDesc	desc;			/* result columns, in fn_mcxt */
+	PyObject   *names;			/* their names (None: unnamed), a tuple */
 } EvalCache;
 
 /*
@@ -121,6 +127,7 @@ cache_release(void *arg)
 	Py_CLEAR(cache->controls);
 	Py_CLEAR(cache->run_fn);
 	Py_CLEAR(cache->fmt_obj);
+	Py_CLEAR(cache->names);
 }
 
 /*
@@ -292,6 +299,27 @@ check_par_lst(const char *par_lst)
 }
 
 /*
+ * oml_service_level is accepted for OML4Py's SQL API, but has nothing to
+ * cap here: say so once per statement.
+ */
+static void
+note_service_level(EvalCache *cache)
+{
+	PyObject   *level = PyTuple_GET_ITEM(cache->controls, 4);
+	const char *s;
+
+	if (level == Py_None || cache->level_noted)
+		return;
+	s = PyUnicode_AsUTF8(level);
+	if (s == NULL)
+		oml_py_raise(NULL);
+	cache->level_noted = true;
+	ereport(NOTICE,
+			(errmsg("oml_service_level \"%s\" has no effect", s),
+			 errdetail("Scripts run in the calling backend, one call at a time: there is no degree of parallelism or job priority to set.")));
+}
+
+/*
  * The cached script, function and arguments for this call.  The script is
  * looked up on every call (the script cache makes that cheap, and copies
  * no source when the result is the one this call site has), so each call
@@ -375,6 +403,10 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		cache->kwargs = Py_NewRef(PyTuple_GET_ITEM(parsed, 0));
 		cache->controls = Py_NewRef(PyTuple_GET_ITEM(parsed, 1));
 		Py_DECREF(parsed);
+		if (!PyTuple_Check(cache->controls) || PyTuple_GET_SIZE(cache->controls) != 5)
+			elog(ERROR, "parse_par_lst returned unexpected controls");
+		cache->na_omit = PyObject_IsTrue(PyTuple_GET_ITEM(cache->controls, 1)) == 1;
+		note_service_level(cache);
 		cache->par_lst = call->par_lst ?
 			MemoryContextStrdup(fn_mcxt, call->par_lst) : NULL;
 	}
@@ -758,9 +790,9 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		if (cache->fmt_obj == NULL)
 			oml_py_raise(NULL);
 	}
-	callargs = Py_BuildValue("(OOOOOi)", cache->func, refs->args,
+	callargs = Py_BuildValue("(OOOOOO)", cache->func, refs->args,
 							 cache->kwargs, cache->controls, cache->fmt_obj,
-							 cache->desc->natts);
+							 cache->names);
 	if (callargs == NULL)
 		oml_py_raise(NULL);
 	refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);
@@ -997,6 +1029,9 @@ typedef struct InputDest
 	char	   *curkey;			/* its label (NULL for a NULL key), in cxt */
 	int			chunk;			/* chunks run so far */
 	uint64		inchunk;		/* rows in the current chunk */
+	Oid		   *nantypes;		/* with oml_na_omit: each column's type when
+								 * it can hold NaN (float4, float8, numeric),
+								 * else InvalidOid */
 } InputDest;
 
 /*
@@ -1109,6 +1144,17 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	TupleDesc	desc = CreateTupleDescCopy(typeinfo);
 
 	d->cols = oml_columns_begin(desc);
+	if (d->cache->na_omit)
+	{
+		d->nantypes = palloc0(sizeof(Oid) * desc->natts);
+		for (int c = 0; c < desc->natts; c++)
+		{
+			Oid			t = getBaseType(TupleDescAttr(desc, c)->atttypid);
+
+			if (t == FLOAT4OID || t == FLOAT8OID || t == NUMERICOID)
+				d->nantypes[c] = t;
+		}
+	}
 	if (d->call->kind == EVAL_GROUP)
 	{
 		d->keycols = group_columns(d->call->grp_col, desc, &d->nkeys);
@@ -1127,6 +1173,42 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Is a value of the row in slot missing, for oml_na_omit: NULL, or NaN
+ * (which the script's input also shows as missing)?
+ */
+static bool
+row_has_missing(InputDest *d, TupleTableSlot *slot)
+{
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	for (int c = 0; c < natts; c++)
+	{
+		Datum		v = slot->tts_values[c];
+
+		if (slot->tts_isnull[c])
+			return true;
+		switch (d->nantypes[c])
+		{
+			case FLOAT4OID:
+				if (isnan(DatumGetFloat4(v)))
+					return true;
+				break;
+			case FLOAT8OID:
+				if (isnan(DatumGetFloat8(v)))
+					return true;
+				break;
+			case NUMERICOID:
+				if (numeric_is_nan(DatumGetNumeric(v)))
+					return true;
+				break;
+			default:
+				break;
+		}
+	}
+	return false;
+}
+
 static bool
 input_receive(TupleTableSlot *slot, DestReceiver *self)
 {
@@ -1134,6 +1216,17 @@ input_receive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContext old = MemoryContextSwitchTo(d->rowcxt);
 
 	slot_getallattrs(slot);
+	/* oml_na_omit drops rows before they are cut into chunks or groups. */
+	if (d->nantypes != NULL && row_has_missing(d, slot))
+	{
+		MemoryContextSwitchTo(old);
+		if ((++d->nrows & 1023) == 0)
+		{
+			MemoryContextReset(d->rowcxt);
+			CHECK_FOR_INTERRUPTS();
+		}
+		return true;
+	}
 	if (d->call->kind == EVAL_GROUP && !same_group(d, slot))
 	{
 		if (d->ingroup)
@@ -1240,6 +1333,44 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 }
 
 /*
+ * The names of the result columns as a tuple for the runtime, which maps
+ * named results onto them: None for each column of a scalar output type
+ * (whose one column has no declared name) and for dropped columns.
+ */
+static PyObject *
+result_names(TupleDesc desc, bool scalar)
+{
+	PyObject   *names = PyTuple_New(desc->natts);
+
+	if (names == NULL)
+		oml_py_raise(NULL);
+	for (int c = 0; c < desc->natts; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, c);
+		PyObject   *name;
+
+		if (scalar || att->attisdropped)
+			name = Py_NewRef(Py_None);
+		else
+		{
+			const char *n = NameStr(att->attname);
+			char	   *utf8 = pg_server_to_any(n, strlen(n), PG_UTF8);
+
+			name = PyUnicode_DecodeUTF8(utf8, strlen(utf8), "replace");
+			if (utf8 != n)
+				pfree(utf8);
+		}
+		if (name == NULL)
+		{
+			Py_DECREF(names);
+			oml_py_raise(NULL);
+		}
+		PyTuple_SET_ITEM(names, c, name);
+	}
+	return names;
+}
+
+/*
  * Set up materialize mode.  The result columns (the declared row type, or
  * one column for a scalar out_fmt type such as NULL::float8) are worked out
  * once per statement and kept in the cache; setDesc stays NULL, so the
@@ -1261,6 +1392,7 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 	{
 		TupleDesc	desc;
 		Oid			rettype;
+		bool		scalar = false;
 
 		switch (get_call_result_type(fcinfo, &rettype, &desc))
 		{
@@ -1268,6 +1400,7 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 			case TYPEFUNC_COMPOSITE_DOMAIN:
 				break;
 			case TYPEFUNC_SCALAR:
+				scalar = true;
 				desc = CreateTemplateTupleDesc(1);
 				TupleDescInitEntry(desc, 1, "value", rettype, -1, 0);
 				break;
@@ -1277,6 +1410,7 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 						 errmsg("a column definition list is required for relational output of type record"),
 						 errhint("Write SELECT * FROM oml.pyqEval(..., NULL::record, ...) AS t(a int, b text).")));
 		}
+		cache->names = result_names(desc, scalar);
 		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 		cache->desc = CreateTupleDescCopy(desc);
 		MemoryContextSwitchTo(oldcxt);

@@ -31,10 +31,14 @@ __all__ = []
 
 _INPUT_TYPES = ("default", "pandas.DataFrame", "numpy.recarray")
 _CONTROLS = ("oml_input_type", "oml_na_omit", "oml_graphics_flag",
-             "oml_async_flag", "oml_parallel_flag")
+             "oml_async_flag", "oml_parallel_flag", "oml_service_level")
+_SERVICE_LEVELS = ("LOW", "MEDIUM", "HIGH")
 
-_DEFAULT_CONTROLS = ("default", False, False)
-_MUTABLE_CONTROLS = _DEFAULT_CONTROLS + (True,)   # kwargs copied per call
+# (input_type, na_omit, graphics, mutable, service_level): mutable says
+# kwargs hold lists or dicts (copied per call); service_level is None or
+# the level asked for (the C caller reports that it has no effect).
+_DEFAULT_CONTROLS = ("default", False, False, False, None)
+_MUTABLE_CONTROLS = ("default", False, False, True, None)
 _MUTABLE = (list, dict)
 
 # Compiled scripts of this backend: (script id, calling role's oid) ->
@@ -389,8 +393,9 @@ def get_function(script_id, caller, name, source):
 # -- arguments ---------------------------------------------------------------
 
 def parse_par_lst(text):
-    """(kwargs, (input_type, na_omit, graphics[, mutable])) from a par_lst
-    JSON object; mutable says kwargs hold lists or dicts, copied per call."""
+    """(kwargs, (input_type, na_omit, graphics, mutable, service_level))
+    from a par_lst JSON object; mutable says kwargs hold lists or dicts,
+    copied per call."""
     if text is None or not text.strip():
         params = {}
     else:
@@ -419,7 +424,7 @@ def parse_par_lst(text):
         # The common case: no controls.
         return params, _MUTABLE_CONTROLS if mutable else _DEFAULT_CONTROLS
     kwargs = {}
-    input_type, na_omit, graphics = "default", False, False
+    input_type, na_omit, graphics, level = "default", False, False, None
     for key, value in params.items():
         if not key.startswith("oml_"):
             kwargs[key] = value
@@ -443,10 +448,16 @@ def parse_par_lst(text):
             _flag(key, value)   # accepted; runs in this backend
         elif key == "oml_na_omit":
             na_omit = _flag(key, value)
+        elif key == "oml_service_level":
+            if not isinstance(value, str) or value.upper() not in _SERVICE_LEVELS:
+                raise UserError("22023", "unknown oml_service_level %s"
+                                % json.dumps(value),
+                                hint="Use one of %s." % ", ".join(_SERVICE_LEVELS))
+            level = value.upper()
         else:
             graphics = _flag(key, value)
     mutable = any(isinstance(v, (list, dict)) for v in kwargs.values())
-    return kwargs, (input_type, na_omit, graphics, mutable)
+    return kwargs, (input_type, na_omit, graphics, mutable, level)
 
 
 def _flag(key, value):
@@ -567,11 +578,26 @@ def invoke(func, args, kwargs, controls, out_fmt):
     """Call the script; return (result, figures), each figure as
     (number, title, PNG bytes).  Only figures the call creates are its
     own: a graphics call nested in another script's call (through
-    oml.sql) leaves that script's figures (and its current figure) alone."""
+    oml.sql) leaves that script's figures (and its current figure) alone.
+    With out_fmt XML and no oml_graphics_flag, figures are captured only
+    when the script uses matplotlib.pyplot (it is not imported for it)."""
     import _oml
     graphics = controls[2] or out_fmt == "PNG"
     if not graphics:
-        return func(*args, **kwargs), []
+        if out_fmt != "XML":
+            return func(*args, **kwargs), []
+        plt = sys.modules.get("matplotlib.pyplot")
+        before = set(plt.get_fignums()) if plt is not None else set()
+        current = plt is not None and plt.get_fignums() and plt.gcf().number
+        try:
+            result = func(*args, **kwargs)
+            plt = sys.modules.get("matplotlib.pyplot")
+            figures = _new_figures(plt, before) if plt is not None else []
+        finally:
+            plt = sys.modules.get("matplotlib.pyplot")
+            if plt is not None:
+                _close_new_figures(plt, before, current)
+        return result, figures
     import matplotlib
     top = _oml.nesting() <= 1
     if top:
@@ -581,29 +607,41 @@ def invoke(func, args, kwargs, controls, out_fmt):
         plt.close("all")        # leftovers of calls without graphics
     before = set(plt.get_fignums())
     current = plt.get_fignums() and plt.gcf().number
-    figures = []
     try:
         result = func(*args, **kwargs)
-        for num in plt.get_fignums():
-            if num in before:
-                continue
-            fig = plt.figure(num)
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png")
-            figures.append((num, _figure_title(fig), buf.getvalue()))
+        figures = _new_figures(plt, before)
     finally:
-        for num in plt.get_fignums():
-            if num not in before:
-                plt.close(num)
-        if current and current in plt.get_fignums():
-            plt.figure(current)
+        _close_new_figures(plt, before, current)
     return result, figures
 
 
-def run(func, args, kwargs, controls, out_fmt, ncols):
+def _new_figures(plt, before):
+    """(number, title, PNG bytes) of each open figure not in before."""
+    figures = []
+    for num in plt.get_fignums():
+        if num in before:
+            continue
+        fig = plt.figure(num)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        figures.append((num, _figure_title(fig), buf.getvalue()))
+    return figures
+
+
+def _close_new_figures(plt, before, current):
+    """Close the figures a call opened; make current current again."""
+    for num in plt.get_fignums():
+        if num not in before:
+            plt.close(num)
+    if current and current in plt.get_fignums():
+        plt.figure(current)
+
+
+def run(func, args, kwargs, controls, out_fmt, names):
     """Call the script and return its result as rows for SQL: (id, value,
-    title, image) for out_fmt JSON, XML, PNG or PICKLE; else ncols-tuples."""
-    if len(controls) > 3 and controls[3]:
+    title, image) for out_fmt JSON, XML, PNG or PICKLE; else rows of the
+    declared columns, whose names (None: unnamed) are the tuple names."""
+    if controls[3]:
         kwargs = copy.deepcopy(kwargs)     # lists or dicts: fresh each call
     if out_fmt == "JSON" and not controls[2]:
         result = func(*args, **kwargs)
@@ -615,10 +653,10 @@ def run(func, args, kwargs, controls, out_fmt, ncols):
         return [(None, to_json(result), None, None)]
     invoked = invoke(func, args, kwargs, controls, out_fmt)
     if out_fmt is None:
-        return to_rows(invoked, ncols)
+        return to_rows(invoked, names)
     if out_fmt == "TEXT":
         return to_text_rows(invoked)
-    return format_output(invoked, out_fmt)
+    return format_output(invoked, out_fmt, controls[2])
 
 
 def _figure_title(fig):
@@ -718,6 +756,43 @@ def to_json(result):
     return json_text(result)
 
 
+# Characters XML 1.0 does not allow (C0 controls but tab, LF and CR; lone
+# surrogates; U+FFFE and U+FFFF): written as the text \\uXXXX instead.
+_XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# XML 1.0 (fifth edition) names, without ':' (namespaces).
+_XML_NAME_START = ("A-Z_a-z\xc0-\xd6\xd8-\xf6\xf8-\u02ff\u0370-\u037d"
+                   "\u037f-\u1fff\u200c-\u200d\u2070-\u218f\u2c00-\u2fef"
+                   "\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff")
+_XML_NAME = re.compile("[%s][%s\\-.0-9\xb7\u0300-\u036f\u203f-\u2040]*"
+                       % (_XML_NAME_START, _XML_NAME_START))
+
+
+def _xml_clean(text):
+    """text with each character XML 1.0 does not allow as \\uXXXX."""
+    if _XML_BAD.search(text) is None:
+        return text
+    return _XML_BAD.sub(lambda m: "\\u%04X" % ord(m.group()), text)
+
+
+def _xml_text(text):
+    """Character data for any Python str: escaped, and well-formed (see
+    _xml_clean); a carriage return as &#13; so that it survives parsing."""
+    return escape(_xml_clean(text), {"\r": "&#13;"})
+
+
+def _xml_attr(text):
+    """A quoted attribute value for any Python str."""
+    return quoteattr(_xml_clean(text))
+
+
+def _xml_tag(key):
+    """Can the dict key be an element name?  Python identifiers that are XML
+    names and do not start with xml (reserved); other keys are written as
+    <item name="key">."""
+    return (key.isidentifier() and not key.lower().startswith("xml")
+            and _XML_NAME.fullmatch(key) is not None)
+
+
 def _xml_value(tag, value, out):
     import pandas as pd
 
@@ -731,12 +806,12 @@ def _xml_value(tag, value, out):
         out.append("<%s>" % tag)
         for k, v in value.items():
             key = str(k)
-            if key.isidentifier() and not key.lower().startswith("xml"):
+            if _xml_tag(key):
                 _xml_value(key, v, out)
             else:
                 inner = []
                 _xml_value("item", v, inner)
-                out.append(inner[0].replace("<item", "<item name=%s" % quoteattr(key), 1)
+                out.append(inner[0].replace("<item", "<item name=%s" % _xml_attr(key), 1)
                            if inner else "")
                 out.extend(inner[1:])
         out.append("</%s>" % tag)
@@ -753,19 +828,41 @@ def _xml_value(tag, value, out):
         out.append("<%s/>" % tag)
         return
     text = _plain(value) if not isinstance(value, (str, int, float, bool)) else value
-    out.append("<%s>%s</%s>" % (tag, escape(str(text)), tag))
+    out.append("<%s>%s</%s>" % (tag, _xml_text(str(text)), tag))
 
 
-def to_xml(result):
-    """The XML text of a script's result, under a <root> element."""
+def to_xml(result, figures=None):
+    """The XML text of a script's result, under a <root> element.  With
+    figures (a list, also an empty one: oml_graphics_flag was set) the
+    result goes in <Py-data> and the figures follow as
+    <images><image id="N" title="..."><img src="data:image/pngbase64">
+    <![CDATA[base64 PNG]]></img></image>...</images>."""
     out = []
-    _xml_value("root", result, out)
+    if figures is None:
+        _xml_value("root", result, out)
+        return "".join(out)
+    import base64
+
+    out.append("<root>")
+    _xml_value("Py-data", result, out)
+    if not figures:
+        out.append("<images/>")
+    else:
+        out.append("<images>")
+        for num, title, png in figures:
+            out.append("<image id=\"%d\"%s><img src=\"data:image/pngbase64\">"
+                       "<![CDATA[%s]]></img></image>"
+                       % (num, "" if title is None else " title=" + _xml_attr(title),
+                          base64.b64encode(png).decode("ascii")))
+        out.append("</images>")
+    out.append("</root>")
     return "".join(out)
 
 
-def format_output(invoked, fmt):
+def format_output(invoked, fmt, graphics=False):
     """Rows (id, value, title, image) for out_fmt JSON, XML, PNG or PICKLE
-    (for the Python client: the pickled (result, figures) in image)."""
+    (for the Python client: the pickled (result, figures) in image);
+    graphics: oml_graphics_flag was set (XML then always has <images>)."""
     result, figures = invoked
     if fmt == "PICKLE":
         import pickle
@@ -777,7 +874,8 @@ def format_output(invoked, fmt):
         return [(None, None, None, data)]
     if fmt == "XML":
         try:
-            return [(None, to_xml(result), None, None)]
+            return [(None, to_xml(result, figures if figures or graphics
+                                  else None), None, None)]
         except RecursionError:
             raise UserError("54001", "the script's result is nested too deeply"
                             " to convert to XML") from None
@@ -791,7 +889,7 @@ def to_text_rows(invoked):
     """Rows (id, value, title, image) with each value of a one-column
     result in value, for the text out_fmt overloads called with a NULL
     out_fmt (NULL::text): the C side converts each value to text."""
-    rows = to_rows(invoked, 1)
+    rows = to_rows(invoked, (None,))
     if isinstance(rows, tuple):             # a DataFrame's one column
         _, cols = rows
         kind, data = cols[0]
@@ -800,16 +898,17 @@ def to_text_rows(invoked):
     return [(None, row[0], None, None) for row in rows]
 
 
-def _frame_columns(df):
+def _frame_columns(df, positions=None):
     """A DataFrame's columns for the C side to read without a Python object
     per number: (nrows, [(kind, values)]) where kind is 'f8' (a float64
     ndarray, NaN meaning NULL), 'i8' (int64 ndarray), 'b1' (bool ndarray) or
-    'obj' (a list, None meaning NULL)."""
+    'obj' (a list, None meaning NULL).  positions: the frame's columns to
+    take, in order (None: all of them)."""
     import numpy as np
     import pandas as pd
 
     cols = []
-    for i in range(df.shape[1]):
+    for i in range(df.shape[1]) if positions is None else positions:
         s = df.iloc[:, i]
         # pandas extension dtypes (Int64, boolean, string...) may hold NA:
         # they take the general path.
@@ -831,12 +930,98 @@ def _frame_columns(df):
     return (len(df), cols)
 
 
-def to_rows(invoked, ncols):
-    """The script's result as rows for SQL: a list of ncols-tuples, or for
-    a DataFrame its columns (see _frame_columns)."""
+# Column mappings worked out so far: (frame's column labels, declared
+# names) -> positions (None: by position).  Most statements see one frame
+# column list, so the mapping is worked out once; at most _MAPS_MAX kept.
+_column_maps = {}
+_MAPS_MAX = 256
+
+
+def _quoted(names):
+    return ", ".join('"%s"' % n for n in names)
+
+
+def _match_columns(labels, names):
+    """Where each declared column is among a frame's column labels: a tuple
+    of positions, or None to map by position.  A declared name matches a
+    label exactly, else case-insensitively when only one label does; when no
+    declared name matches, columns go by position (the counts must agree).
+    Some but not all names matching is an error (42703), and so is a name
+    that matches two labels (42702)."""
+    ncols = len(names)
+    named = None not in names and any(isinstance(c, str) for c in labels)
+    if not named:
+        positions = None            # no names on one side or the other
+    else:
+        exact, folded = {}, {}
+        for i, c in enumerate(labels):
+            if isinstance(c, str):
+                exact.setdefault(c, []).append(i)
+                folded.setdefault(c.casefold(), []).append(i)
+        positions, missing = [], []
+        for n in names:
+            hits = exact.get(n) or folded.get(n.casefold())
+            if not hits:
+                missing.append(n)
+            elif len(hits) > 1:
+                raise UserError(
+                    "42702", "output column \"%s\" matches more than one"
+                    " column of the script's result: %s"
+                    % (n, _quoted(labels[i] for i in hits)),
+                    hint="Declare the column with the exact name, or give the"
+                         " result's columns distinct names.")
+            else:
+                positions.append(hits[0])
+        if len(missing) == ncols:
+            positions = None        # no declared name matches: by position
+        elif missing:
+            err = UserError(
+                "42703", "the script's result has no column %s"
+                % _quoted(missing),
+                hint="Declare columns named as the result's columns (any"
+                     " subset, in any order), or rename them in the script.")
+            err.detail = "Its columns are %s." % _quoted(str(c) for c in labels)
+            raise err
+        elif positions == list(range(len(labels))):
+            positions = None
+        else:
+            positions = tuple(positions)
+    if positions is None and len(labels) != ncols:
+        raise UserError("42804", "the script returned %d columns, but the"
+                        " output declares %d" % (len(labels), ncols),
+                        hint="Declare one output column per column the"
+                             " script returns" + (", or columns named as the"
+                             " result's columns." if named else "."))
+    return positions
+
+
+def _frame_positions(df, names):
+    """_match_columns for a DataFrame, cached per column list."""
+    labels = tuple(df.columns)
+    key = (labels, names)
+    try:
+        return _column_maps[key]
+    except KeyError:
+        pass
+    except TypeError:           # unhashable labels
+        return _match_columns(labels, names)
+    positions = _match_columns(labels, names)
+    while len(_column_maps) >= _MAPS_MAX:
+        del _column_maps[next(iter(_column_maps))]
+    _column_maps[key] = positions
+    return positions
+
+
+def to_rows(invoked, names):
+    """The script's result as rows for SQL: a list of tuples, one value per
+    declared column (names: their names, None for unnamed), or for a
+    DataFrame its columns (see _frame_columns).  Results with column names
+    (DataFrames, dicts, Series, structured arrays) map onto the declared
+    columns by name (see _match_columns); others by position."""
     import numpy as np
     import pandas as pd
 
+    ncols = len(names)
     result = invoked[0]
     if result is None:
         return []
@@ -854,12 +1039,7 @@ def to_rows(invoked, ncols):
             result = pd.DataFrame(result.reshape(-1, 1) if result.ndim == 1 and ncols == 1
                                   else np.atleast_2d(result))
     if isinstance(result, pd.DataFrame):
-        if result.shape[1] != ncols:
-            raise UserError("42804", "the script returned %d columns, but the"
-                            " output declares %d" % (result.shape[1], ncols),
-                            hint="Declare one output column per column the"
-                                 " script returns.")
-        return _frame_columns(result)
+        return _frame_columns(result, _frame_positions(result, names))
     if isinstance(result, (list, tuple)):
         rows = []
         for item in result:
@@ -961,7 +1141,7 @@ def _format_exception(etype, value, tb, scr_name):
         trace = "Traceback (most recent call last):\n" + "".join(
             traceback.format_list(frames)).rstrip("\n")
     if isinstance(value, UserError):
-        return (value.message, None, sqlstate, None, value.hint)
+        return (value.message, None, sqlstate, value.detail, value.hint)
     if sqlstate is not None:
         message = getattr(value, "message", None) or str(value)
         return (message, trace, sqlstate, getattr(value, "detail", None),
