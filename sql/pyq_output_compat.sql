@@ -67,6 +67,16 @@ $$);
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, NULL::record, 'pyqo_twocase') AS t(val float8)$q$);
 -- ... but an exact match picks one of them
 SELECT * FROM oml.pyqEval(NULL, NULL::record, 'pyqo_twocase') AS t("VAL" float8, "Val" float8);
+-- labels of a script's own str class match as well (not cached per backend)
+SELECT oml.pyqScriptCreate('pyqo_strsub', $$
+def f():
+    import pandas as pd
+    class Label(str):
+        def __hash__(self):
+            return 1
+    return pd.DataFrame([[1, 2]], columns=[Label("One"), Label("Two")])
+$$);
+SELECT * FROM oml.pyqEval(NULL, NULL::record, 'pyqo_strsub') AS t(two int, one int);
 -- a dict of scalars has names (its keys); tuples and lists have none
 SELECT oml.pyqScriptCreate('pyqo_dict', $$
 def f():

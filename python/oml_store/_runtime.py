@@ -935,6 +935,7 @@ def _frame_columns(df, positions=None):
 # column list, so the mapping is worked out once; at most _MAPS_MAX kept.
 _column_maps = {}
 _MAPS_MAX = 256
+_MAPS_LABELS_MAX = 1024
 
 
 def _quoted(names):
@@ -957,10 +958,10 @@ def _match_columns(labels, names):
         for i, c in enumerate(labels):
             if isinstance(c, str):
                 exact.setdefault(c, []).append(i)
-                folded.setdefault(c.casefold(), []).append(i)
+                folded.setdefault(c.lower(), []).append(i)
         positions, missing = [], []
         for n in names:
-            hits = exact.get(n) or folded.get(n.casefold())
+            hits = exact.get(n) or folded.get(n.lower())
             if not hits:
                 missing.append(n)
             elif len(hits) > 1:
@@ -996,15 +997,17 @@ def _match_columns(labels, names):
 
 
 def _frame_positions(df, names):
-    """_match_columns for a DataFrame, cached per column list."""
+    """_match_columns for a DataFrame, cached per column list when its
+    labels are plain str (the cache is the backend's: other roles' calls
+    must never compare with, or hash, objects of a script's classes) and
+    not too many."""
     labels = tuple(df.columns)
-    key = (labels, names)
-    try:
-        return _column_maps[key]
-    except KeyError:
-        pass
-    except TypeError:           # unhashable labels
+    if len(labels) > _MAPS_LABELS_MAX or not all(type(c) is str for c in labels):
         return _match_columns(labels, names)
+    key = (labels, names)
+    positions = _column_maps.get(key, _column_maps)
+    if positions is not _column_maps:
+        return positions
     positions = _match_columns(labels, names)
     while len(_column_maps) >= _MAPS_MAX:
         del _column_maps[next(iter(_column_maps))]
