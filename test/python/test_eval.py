@@ -791,3 +791,29 @@ def test_name_or_source(alice):
     assert "unexpected indent at line 1" in err.message
     oml.script.create("my def", "def f():\n    return 'named'\n")
     assert oml.do_eval("my def") == "named"
+
+
+# -- issue 8: OML4Py controls through the client ---------------------------------
+
+def chunk_sizes(df):
+    return len(df)
+
+
+def test_row_apply_na_omit_before_chunking(alice, tables):
+    # evs.nulls: 4 rows, 2 with a NULL.  The rows go before chunking, so
+    # chunks of 2 give one full chunk, not two half-empty ones.
+    got = oml.row_apply("SELECT * FROM evs.nulls ORDER BY a", chunk_sizes,
+                        rows=2, oml_na_omit=True,
+                        oml_input_type="pandas.DataFrame")
+    assert got == [2]
+    assert oml.row_apply("SELECT * FROM evs.nulls ORDER BY a", chunk_sizes,
+                         rows=2, oml_input_type="pandas.DataFrame") == [2, 2]
+
+
+def test_documented_controls_accepted(alice):
+    for level in ("LOW", "MEDIUM", "HIGH", "medium"):
+        assert oml.do_eval(double, x=2, oml_service_level=level,
+                           oml_parallel_flag=True) == 4
+    err = expect_error("22023", oml.do_eval, double, x=1,
+                       oml_service_level="TOP")
+    assert 'unknown oml_service_level "TOP"' in err.message
