@@ -37,6 +37,19 @@ SELECT value FROM oml.pyqEval(NULL, 'JSON', 'regress_names_s');
 SELECT value FROM oml.pyqEval(NULL, 'JSON', 'regress_names_s', 'PYQSYS');
 SELECT value FROM oml.pyqEval(NULL, 'JSON', 'regress_names_s', 'pyqsys');
 SELECT value FROM oml.pyqEval(NULL, 'JSON', 'regress_names_s', 'PyqSys');
+-- a replaced global script is seen at once through PYQSYS (cached lookups
+-- follow changes), and the private one stays as it was
+SELECT oml.pyqScriptCreate('regress_names_s', $$
+def f(*args, **kwargs):
+    return "global, replaced"
+$$, v_global => true, v_overwrite => true);
+SELECT value FROM oml.pyqEval(NULL, 'JSON', 'regress_names_s', 'PYQSYS');
+SELECT value FROM oml.pyqEval(NULL, 'JSON', 'regress_names_s');
+SELECT oml.pyqScriptCreate('regress_names_s', $$
+def f(*args, **kwargs):
+    return "global"
+$$, v_global => true, v_overwrite => true);
+SELECT value FROM oml.pyqEval(NULL, 'JSON', 'regress_names_s', 'PYQSYS');
 -- the creator's name still finds its private script first
 SELECT value FROM oml.pyqEval(NULL, 'JSON', 'regress_names_s', 'regress_names_dev');
 -- one statement, several owners: each call gets the script its owner means

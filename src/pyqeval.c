@@ -1257,7 +1257,8 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 			 * Ordered by the group, then ord_col: names checked against the
 			 * input's columns first, for errors that say which is missing.
 			 */
-			TupleDesc	desc = ((CachedPlanSource *) linitial(SPI_plan_get_plan_sources(plan)))->resultDesc;
+			CachedPlanSource *source = linitial(SPI_plan_get_plan_sources(plan));
+			TupleDesc	desc = source->resultDesc;
 
 			sql = psprintf("SELECT * FROM (%s\n) oml_input ORDER BY %s%s%s",
 						   sql, order_list(call->grp_col, false, "grp_col", desc),

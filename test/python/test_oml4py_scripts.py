@@ -93,6 +93,11 @@ def test_get_source_in_the_server(alice):
 
 # -- item 4: PYQSYS means the global script ---------------------------------------
 
+def load_global_in_server(name):
+    import oml
+    f = oml.script.load(name, owner="PYQSYS")
+    return [f(), oml.script.load(name)(), f.get_source().read()]
+
 def which(label):
     return "def f(*args, **kwargs):\n    return %r\n" % label
 
@@ -121,6 +126,10 @@ def test_func_owner_pyqsys_in_every_apply(same_named):
     assert f() == "global" and f.owner == "PYQSYS"
     assert f.get_source().read() == which("global")
     assert oml.script.load("s")() == "private"
+    # Inside the server too.
+    oml.script.create("load_global_in_server", load_global_in_server)
+    assert oml.do_eval("load_global_in_server", name="s") == \
+        ["global", "private", which("global")]
 
 
 def test_pyqsys_as_another_role(same_named, connect_as):
