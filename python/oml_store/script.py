@@ -335,7 +335,8 @@ def dir(name=None, regex_match=False, sctype="user"):
         - ``'user'``: the current role's private scripts;
         - ``'global'``: the global scripts;
         - ``'all'``: every script the current role can read (own, granted
-          and global; global ones show owner ``PYQSYS``);
+          and global; global ones show owner ``PYQSYS``, which
+          :func:`load` and ``func_owner`` accept as the owner);
         - ``'grant'``: own private scripts granted to others, one row per
           grantee (``PUBLIC`` for everyone).
 
