@@ -100,3 +100,61 @@ GRANT SELECT ON SEQUENCE oml.datastore_id_seq, oml.datastore_object_id_seq,
 -- superuser's direct DML), so no change can bypass it.
 -- ---------------------------------------------------------------------------
 ALTER TABLE oml.script ENABLE ALWAYS TRIGGER script_changed;
+-- ---------------------------------------------------------------------------
+-- Owner columns as text everywhere (issue 8, item 8): the datastore views
+-- had dsowner of type name while all_pyq_scripts.owner is text (it shows
+-- PYQSYS for global scripts), and ds_dir returned owner as name while
+-- script_dir returns text.  A view's column type cannot change with
+-- CREATE OR REPLACE, so the views are dropped (dependent ones first) and
+-- made again as in 0.1.0 but for the type, with the same options and
+-- grants; ds_dir likewise (its library code casts to text).
+-- ---------------------------------------------------------------------------
+DROP VIEW oml.user_pyq_datastores;
+DROP VIEW oml.all_pyq_datastores;
+DROP VIEW oml.user_pyq_datastore_contents;
+DROP VIEW oml.all_pyq_datastore_contents;
+
+CREATE VIEW oml.all_pyq_datastores WITH (security_invoker = true) AS
+SELECT pg_catalog.pg_get_userbyid(d.owner)::text AS dsowner,
+	   d.name AS dsname,
+	   (SELECT pg_catalog.count(*) FROM oml.datastore_object o WHERE o.ds_id = d.id) AS nobj,
+	   (SELECT COALESCE(pg_catalog.sum(o.size), 0)::bigint FROM oml.datastore_object o WHERE o.ds_id = d.id) AS dssize,
+	   d.created AS cdate,
+	   d.description,
+	   d.grantable
+  FROM oml.datastore d;
+
+CREATE VIEW oml.user_pyq_datastores WITH (security_invoker = true) AS
+SELECT dsname, nobj, dssize, cdate, description, grantable
+  FROM oml.all_pyq_datastores
+ WHERE dsowner OPERATOR(pg_catalog.=) CURRENT_USER::text;
+
+CREATE VIEW oml.all_pyq_datastore_contents WITH (security_invoker = true) AS
+SELECT pg_catalog.pg_get_userbyid(d.owner)::text AS dsowner,
+	   d.name AS dsname,
+	   o.name AS objname,
+	   o.class,
+	   o.size AS objsize,
+	   o.length,
+	   o.nrow,
+	   o.ncol
+  FROM oml.datastore d
+  JOIN oml.datastore_object o ON o.ds_id = d.id;
+
+CREATE VIEW oml.user_pyq_datastore_contents WITH (security_invoker = true) AS
+SELECT dsname, objname, class, objsize, length, nrow, ncol
+  FROM oml.all_pyq_datastore_contents
+ WHERE dsowner OPERATOR(pg_catalog.=) CURRENT_USER::text;
+
+GRANT SELECT ON oml.all_pyq_datastores, oml.user_pyq_datastores,
+	oml.all_pyq_datastore_contents, oml.user_pyq_datastore_contents TO PUBLIC;
+
+DROP FUNCTION oml.ds_dir(text, boolean, text);
+CREATE FUNCTION oml.ds_dir(ds_name text DEFAULT NULL,
+						   regex_match boolean DEFAULT false,
+						   dstype text DEFAULT 'user')
+RETURNS TABLE (owner text, datastore_name text, object_count bigint,
+			   size bigint, date timestamptz, description text,
+			   grantee text)
+AS 'MODULE_PATHNAME', 'oml_ds_dir'
+LANGUAGE C STABLE;

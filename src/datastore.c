@@ -748,6 +748,13 @@ oml_ds_dir(PG_FUNCTION_ARGS)
 	int			kind = oml_check_choice("dstype", fcinfo, 2, dstypes);
 	char	   *name = NULL;
 	StringInfoData sql;
+	TupleDesc	result;
+	bool		owner_is_name;
+
+	/* owner is text since 0.2.0, name in a 0.1.0 schema not yet updated */
+	if (get_call_result_type(fcinfo, NULL, &result) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	owner_is_name = TupleDescAttr(result, 0)->atttypid == NAMEOID;
 
 	if (!PG_ARGISNULL(0))
 	{
@@ -763,7 +770,7 @@ oml_ds_dir(PG_FUNCTION_ARGS)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT * FROM (SELECT pg_get_userbyid(d.owner) AS owner,"
+					 "SELECT * FROM (SELECT pg_get_userbyid(d.owner)%s AS owner,"
 					 " d.name,"
 					 " (SELECT count(*) FROM oml.datastore_object o WHERE o.ds_id = d.id),"
 					 " (SELECT coalesce(sum(o.size), 0)::bigint FROM oml.datastore_object o WHERE o.ds_id = d.id),"
@@ -771,6 +778,7 @@ oml_ds_dir(PG_FUNCTION_ARGS)
 					 " FROM oml.datastore d%s"
 					 " WHERE %s AND ($2 IS NULL OR d.name %s $2)) s"
 					 " ORDER BY %s",
+					 owner_is_name ? "" : "::text",
 					 kind == 3 ? "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END" : "NULL::text",
 					 kind == 3 ? ", LATERAL aclexplode(d.acl) a" : "",
 					 filters[kind],

@@ -64,6 +64,9 @@ extern void oml_lock_name(int kind, Oid owner, const char *name);
 #define OML_LOCK_SCRIPT 1
 
 /* script_cache.c */
+#define OML_GLOBAL_OWNER "PYQSYS"	/* the owner the views show for global
+									 * scripts */
+extern bool oml_owner_is_global(const char *owner_name);
 extern void oml_script_find(const char *name, const char *owner_name,
 							OmlScript *scr);
 extern void oml_script_find_known(const char *name, const char *owner_name,

@@ -35,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/plancache.h"
 #include "utils/regproc.h"
 #include "utils/varlena.h"
 
@@ -871,6 +872,37 @@ group_label(TupleTableSlot *slot, int *keycols, int nkeys)
 }
 
 /*
+ * The position of column colname (as grp_col or ord_col, what, named it)
+ * in desc; an error when there is none, with a hint when a column of that
+ * name in another case exists (an unquoted name is folded to lower case).
+ */
+static int
+input_column(const char *colname, TupleDesc desc, const char *what)
+{
+	int			attno = SPI_fnumber(desc, colname);
+	const char *other = NULL;
+
+	if (attno > 0)
+		return attno;
+	for (int i = 0; i < desc->natts && other == NULL; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && pg_strcasecmp(NameStr(a->attname), colname) == 0)
+			other = NameStr(a->attname);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("%s column \"%s\" is not in the input",
+					strcmp(what, "grp_col") == 0 ? "grouping" : "ordering",
+					colname),
+			 other ?
+			 errhint("The input has a column %s: column names are case-sensitive and unquoted ones are folded to lower case, so write %s => '%s'.",
+					 quote_identifier(other), what, quote_identifier(other)) : 0));
+	return 0;					/* keep compiler quiet */
+}
+
+/*
  * The positions of the comma-separated grp_col columns in desc.
  */
 static int *
@@ -889,16 +921,7 @@ group_columns(const char *grp_col, TupleDesc desc, int *nkeys)
 				 errhint("Give one or more column names separated by commas.")));
 	cols = palloc(sizeof(int) * list_length(names));
 	foreach(lc, names)
-	{
-		char	   *colname = lfirst(lc);
-		int			attno = SPI_fnumber(desc, colname);
-
-		if (attno <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("grouping column \"%s\" is not in the input", colname)));
-		cols[n++] = attno;
-	}
+		cols[n++] = input_column(lfirst(lc), desc, "grp_col");
 	*nkeys = n;
 	return cols;
 }
@@ -907,14 +930,17 @@ group_columns(const char *grp_col, TupleDesc desc, int *nkeys)
  * A comma-separated list of column names (with ord_col, each optionally
  * followed by ASC or DESC and NULLS FIRST or NULLS LAST) rebuilt with
  * quoted identifiers, so no other SQL can ride along.  Names follow SQL
- * rules: unquoted ones fold to lower case.
+ * rules: unquoted ones fold to lower case.  Each must be a column of desc.
  */
 static char *
-order_list(const char *list, bool with_direction, const char *what)
+order_list(const char *list, bool with_direction, const char *what,
+		   TupleDesc desc)
 {
 	StringInfoData out;
 	const char *p = list;
 	int			items = 0;
+	List	   *names = NIL;
+	ListCell   *lc;
 
 	initStringInfo(&out);
 	for (;;)
@@ -955,6 +981,7 @@ order_list(const char *list, bool with_direction, const char *what)
 		}
 		if (name.len == 0)
 			goto bad;
+		names = lappend(names, name.data);
 		if (items++ > 0)
 			appendStringInfoString(&out, ", ");
 		appendStringInfoString(&out, quote_identifier(name.data));
@@ -991,6 +1018,8 @@ order_list(const char *list, bool with_direction, const char *what)
 			break;
 		p++;					/* the comma */
 	}
+	foreach(lc, names)
+		(void) input_column(lfirst(lc), desc, what);
 	return out.data;
 
 bad:
@@ -1262,6 +1291,24 @@ input_destroy(DestReceiver *self)
 }
 
 /*
+ * Prepare an input query (in SPI), which must return rows.
+ */
+static SPIPlanPtr
+prepare_input(const char *sql)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare input query: %s",
+			 SPI_result_code_string(SPI_result));
+	if (!SPI_is_cursor_plan(plan))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("inp_nam must be a table, a view or a query that returns rows")));
+	return plan;
+}
+
+/*
  * Run the input query as the caller and the script on the whole of it
  * (table), on chunks of row_num rows (row) or on each group (group).
  */
@@ -1274,15 +1321,6 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	SPIPlanPtr	plan;
 	SPIExecuteOptions options;
 	int			rc;
-
-	if (call->kind == EVAL_GROUP)
-	{
-		/* Group columns are checked against the input's columns later. */
-		sql = psprintf("SELECT * FROM (%s\n) oml_input ORDER BY %s%s%s",
-					   sql, order_list(call->grp_col, false, "grp_col"),
-					   call->ord_col ? ", " : "",
-					   call->ord_col ? order_list(call->ord_col, true, "ord_col") : "");
-	}
 
 	memset(&d, 0, sizeof(d));
 	d.pub.receiveSlot = input_receive;
@@ -1305,14 +1343,23 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		elog(ERROR, "SPI_connect failed");
 	PG_TRY();
 	{
-		plan = SPI_prepare(sql, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare input query: %s",
-				 SPI_result_code_string(SPI_result));
-		if (!SPI_is_cursor_plan(plan))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("inp_nam must be a table, a view or a query that returns rows")));
+		plan = prepare_input(sql);
+		if (call->kind == EVAL_GROUP)
+		{
+			/*
+			 * Ordered by the group, then ord_col: names checked against the
+			 * input's columns first, for errors that say which is missing.
+			 */
+			CachedPlanSource *source = linitial(SPI_plan_get_plan_sources(plan));
+			TupleDesc	desc = source->resultDesc;
+
+			sql = psprintf("SELECT * FROM (%s\n) oml_input ORDER BY %s%s%s",
+						   sql, order_list(call->grp_col, false, "grp_col", desc),
+						   call->ord_col ? ", " : "",
+						   call->ord_col ? order_list(call->ord_col, true, "ord_col", desc) : "");
+			SPI_freeplan(plan);
+			plan = prepare_input(sql);
+		}
 		memset(&options, 0, sizeof(options));
 		options.read_only = false;
 		options.dest = &d.pub;

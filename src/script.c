@@ -264,7 +264,7 @@ oml_script_load(PG_FUNCTION_ARGS)
 	char	   *name = oml_check_name("script", fcinfo, 0);
 	OmlScript	scr;
 
-	if (!PG_ARGISNULL(1))
+	if (!PG_ARGISNULL(1) && !oml_owner_is_global(oml_arg_text(fcinfo, 1)))
 		(void) oml_resolve_owner(fcinfo, 1);	/* clear error for bad roles */
 	oml_script_find(name, PG_ARGISNULL(1) ? NULL : oml_arg_text(fcinfo, 1), &scr);
 	PG_RETURN_TEXT_P(cstring_to_text(scr.source));

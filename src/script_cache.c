@@ -5,6 +5,10 @@
  *	  per-backend cache of lookups that answers as the lookup would, and
  *	  the trigger that tells every backend when oml.script changes.
  *
+ *	  The owner PYQSYS (any case), which the views show for global
+ *	  scripts, names the global script of a name, as in OML4Py; it means
+ *	  that even when a role of that name exists.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -72,7 +76,10 @@ PG_FUNCTION_INFO_V1(oml_script_changed);
 typedef struct ScriptCacheEntry
 {
 	bool		used;			/* this slot holds an entry */
-	/* the lookup: caller, owner meant (the caller when not named), name */
+	/*
+	 * the lookup: caller, owner meant (the caller when not named;
+	 * InvalidOid with explicit_owner for PYQSYS, the global script), name
+	 */
 	Oid			caller;
 	Oid			owner_key;
 	bool		explicit_owner;
@@ -293,15 +300,24 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 	oml_enter(&ctx, true);
 	values[0] = ObjectIdGetDatum(owner_key);
 	values[1] = CStringGetTextDatum(name);
-	if (oml_spi(owner_name ?
+	if (oml_spi(owner_name == NULL ?
+				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
+				" FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
+				" ORDER BY is_global LIMIT 1" :
+				OidIsValid(owner_key) ?
 				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
 				" FROM oml.script WHERE name = $2 AND owner = $1"
 				" ORDER BY is_global LIMIT 1" :
 				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
-				" FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
-				" ORDER BY is_global LIMIT 1",
+				" FROM oml.script WHERE name = $2 AND is_global LIMIT 1",
 				true, 2, argtypes, values, NULL, -1) == 0)
 	{
+		if (owner_name && !OidIsValid(owner_key))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("global script \"%s\" does not exist", name),
+					 errdetail("Owner %s means the global script of that name.",
+							   owner_name)));
 		if (owner_name)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -367,9 +383,21 @@ check_script_readable(const char *name, Oid caller, const ScriptCacheEntry *e)
 }
 
 /*
+ * Does an owner name given for a script mean the global scripts?  PYQSYS,
+ * as the views show their owner, in any case.
+ */
+bool
+oml_owner_is_global(const char *owner_name)
+{
+	return owner_name != NULL &&
+		pg_strcasecmp(owner_name, OML_GLOBAL_OWNER) == 0;
+}
+
+/*
  * Find the script a caller means by name and owner (NULL owner: own private
- * script first, then the global one), check it is readable, and fill in
- * what running it needs (allocated in the current memory context).
+ * script first, then the global one; PYQSYS: the global one), check it is
+ * readable, and fill in what running it needs (allocated in the current
+ * memory context).
  */
 void
 oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
@@ -403,7 +431,8 @@ oml_script_find_known(const char *name, const char *owner_name,
 	/* Changes committed by others that this snapshot may see. */
 	AcceptInvalidationMessages();
 	/* Names are resolved now, as the lookup would. */
-	owner_key = owner_name ? get_role_oid(owner_name, false) : caller;
+	owner_key = oml_owner_is_global(owner_name) ? InvalidOid :
+		owner_name ? get_role_oid(owner_name, false) : caller;
 
 	/*
 	 * A SERIALIZABLE transaction always reads oml.script, so that its

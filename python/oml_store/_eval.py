@@ -8,9 +8,13 @@ out_fmt ``'PICKLE'``, unpickled here).
 ``func`` is one of:
 
 - the name of a stored script (a str; with ``func_owner`` another role's
-  readable script), which any role that can read it may run;
+  readable script, or with ``func_owner='PYQSYS'`` the global script of
+  that name), which any role that can read it may run;
 - the source of one function (a str containing a newline, or starting
-  with ``def``), or a function object (its source is sent).  It runs as a
+  with ``def``, or a text file-like object holding it, such as
+  ``oml.script.load(name).get_source()``), a function object (its source
+  is sent), or a script loaded with ``oml.script.load`` (its source as
+  loaded is sent).  It runs as a
   temporary private script created, run and rolled back in one
   transaction, so nothing stays behind; like creating a script, this is
   allowed only to members of ``oml_developer`` and superusers.
@@ -203,7 +207,8 @@ def do_eval(func, func_owner=None, graphics=False, **kwargs):
         (see the module documentation).
     func_owner : str, optional
         The role owning the script ``func`` names (when it is not the
-        current role's own or a global one).  Only with a script name.
+        current role's own or a global one); ``'PYQSYS'`` (any case): the
+        global script of that name.  Only with a script name.
     graphics : bool, default False
         Capture the matplotlib figures the function draws.
     **kwargs

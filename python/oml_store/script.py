@@ -19,6 +19,7 @@ import ast
 import builtins
 import dis
 import inspect
+import io
 import linecache
 import textwrap
 import types
@@ -102,14 +103,27 @@ def _function_source(func):
 
 
 def _source_of(func):
-    """The source to store for func: a function object or a source str."""
+    """The source to store for func: a function object, a source str, a
+    file-like object holding the source (read from where it stands, as
+    ``get_source()`` of a loaded script gives), or a loaded script."""
+    if isinstance(func, ScriptFunction):
+        func = func._source
+    elif not isinstance(func, (str, types.FunctionType)) and \
+            callable(getattr(func, "read", None)):
+        text = func.read()
+        if not isinstance(text, str):
+            raise TypeError("a file-like func must be opened in text mode:"
+                            " its read() returned %s, not str"
+                            % type(text).__name__)
+        func = text
     if isinstance(func, str):
         if not func.strip():
             raise ValueError("func must not be an empty source string")
         return func
     if isinstance(func, types.FunctionType):
         return _function_source(func)
-    raise TypeError("func must be a function or its source as a str, not %s"
+    raise TypeError("func must be a function, its source as a str or a"
+                    " text file-like object, or a loaded script, not %s"
                     % type(func).__name__)
 
 
@@ -123,11 +137,14 @@ def create(name, func, is_global=False, overwrite=False):
     name : str
         Name of the script (1 to 128 characters, no control characters, no
         leading or trailing space).
-    func : function or str
+    func : function, str, file-like object or ScriptFunction
         The function to store (its source is sent, dedented; it must be a
         function defined with ``def``, not a lambda, not decorated, without
         variables of an enclosing function), or the source of one function
-        as a str (imports may stand beside it).
+        as a str (imports may stand beside it), or a text file-like object
+        holding such source (read from its current position, e.g. what
+        ``oml.script.load(name).get_source()`` returns), or a script loaded
+        with :func:`load` (its stored source).
     is_global : bool, default False
         Create a global script, which every role can read and run, instead
         of a private one.
@@ -142,8 +159,9 @@ def create(name, func, is_global=False, overwrite=False):
     Raises
     ------
     TypeError
-        ``name`` is not a str, ``func`` neither a function nor a str, or a
-        flag not a bool.
+        ``name`` is not a str, ``func`` none of the above (or a file-like
+        object whose ``read()`` does not return a str), or a flag not a
+        bool.
     ValueError
         ``func`` is a lambda, a decorated or nested function, or a function
         whose source is not available; or an empty str.
@@ -231,8 +249,9 @@ class ScriptFunction:
         return self.__wrapped__(*args, **kwargs)
 
     def get_source(self):
-        """The script's source, as stored."""
-        return self._source
+        """The script's source, as stored, as a new :class:`io.StringIO`
+        (as OML4Py: ``get_source().read()`` gives the text)."""
+        return io.StringIO(self._source)
 
     def __repr__(self):
         return "<oml script %r%s: function %s>" % (
@@ -268,12 +287,16 @@ def load(name, owner=None):
     owner : str, optional
         Role that owns the script; its script must be readable (granted to
         the current role, directly, through a group role or to PUBLIC).
+        ``'PYQSYS'`` (any case) means the global script of that name, as
+        ``oml.script.dir(sctype='all')`` lists it, even if a role of that
+        name exists.
 
     Returns
     -------
     ScriptFunction
         A callable that runs the function here, in this Python; its
-        ``get_source()`` returns the source.  The source is compiled and its
+        ``get_source()`` returns the source as a file-like object
+        (:class:`io.StringIO`, a new one each call), as in OML4Py.  The source is compiled and its
         top level (the ``def``, and any imports beside it) is run here.
 
     Raises
@@ -312,7 +335,8 @@ def dir(name=None, regex_match=False, sctype="user"):
         - ``'user'``: the current role's private scripts;
         - ``'global'``: the global scripts;
         - ``'all'``: every script the current role can read (own, granted
-          and global; global ones show owner ``PYQSYS``);
+          and global; global ones show owner ``PYQSYS``, which
+          :func:`load` and ``func_owner`` accept as the owner);
         - ``'grant'``: own private scripts granted to others, one row per
           grantee (``PUBLIC`` for everyone).
 

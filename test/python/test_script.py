@@ -97,7 +97,7 @@ def test_create_from_string_stored_as_given(alice):
     oml.script.create("hyp", source)
     assert oml.script.dir()["script"].tolist() == [source]
     f = oml.script.load("hyp")
-    assert f.get_source() == source
+    assert f.get_source().read() == source
     assert f(3, 4) == 5.0
     assert f.__name__ == "hyp"
     assert f.__doc__ == "Hypotenuse."
@@ -328,14 +328,14 @@ def test_load_returns_callable_with_source(alice):
     assert callable(f)
     assert f(1) == 2
     assert f(1, step=10) == 11
-    assert f.get_source() == inspect.getsource(add_one)
+    assert f.get_source().read() == inspect.getsource(add_one)
     assert f.__name__ == "add_one"
     assert f.__doc__ == "Add step to x."
     assert f.name == "add" and f.owner is None
     assert str(inspect.signature(f)) == "(x, step=1)"
     assert "add" in repr(f)
     # The loaded function's source is what inspect sees too.
-    assert inspect.getsource(f.__wrapped__) == f.get_source()
+    assert inspect.getsource(f.__wrapped__) == f.get_source().read()
 
 
 def test_load_traceback_shows_script_lines(alice):
@@ -611,7 +611,7 @@ def in_server():
         bad = (exc.sqlstate, exc.message)
     oml.script.drop("made_inside")
     oml.script.drop("made_inside", silent=True)
-    return {"g": g(1), "source": g.get_source(), "listed": listed,
+    return {"g": g(1), "source": g.get_source().read(), "listed": listed,
             "duplicate": duplicate, "bad": bad,
             "after": oml.script.dir()["name"].tolist()}
 
