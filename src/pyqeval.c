@@ -116,11 +116,12 @@ cache_release(void *arg)
 {
 	EvalCache  *cache = (EvalCache *) arg;
 
-	Py_CLEAR(cache->func);
-	Py_CLEAR(cache->kwargs);
-	Py_CLEAR(cache->controls);
-	Py_CLEAR(cache->run_fn);
-	Py_CLEAR(cache->fmt_obj);
+	/* Also during an abort: destructors may not run SQL. */
+	oml_py_release(&cache->func);
+	oml_py_release(&cache->kwargs);
+	oml_py_release(&cache->controls);
+	oml_py_release(&cache->run_fn);
+	oml_py_release(&cache->fmt_obj);
 }
 
 /*
@@ -772,6 +773,9 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		elog(ERROR, "oml_store runtime returned %s instead of rows",
 			 Py_TYPE(refs->rows)->tp_name);
 	emit(fcinfo, call, cache, refs, label);
+	/* Conversions and destructors run Python code, which may fork. */
+	if (unlikely(oml_forked_child))
+		oml_state_child_exit(Py_None);
 }
 
 /*
@@ -1333,9 +1337,11 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	}
 	PG_FINALLY();
 	{
-		Py_CLEAR(refs.args);
-		Py_CLEAR(refs.frame);
-		Py_CLEAR(refs.rows);
+		oml_py_release(&refs.args);
+		oml_py_release(&refs.frame);
+		oml_py_release(&refs.rows);
+		if (unlikely(oml_forked_child))
+			oml_state_child_exit(NULL);
 	}
 	PG_END_TRY();
 	/* Destructors ran just now: a cancel they met, and their output. */

@@ -1,0 +1,106 @@
+"""Python code that runs outside the guarded script call: in conversions
+of results and parameters (__str__) and in destructors.
+
+- A destructor that runs SQL while a PostgreSQL error is on its way out
+  (here: the caller's output type does not fit the script's result) must
+  not swallow that error: it used to give XX000 "errstart was not called".
+- A process forked by such code (a __str__ that calls os.fork()) must exit
+  when it gets back into the extension, never go on into PostgreSQL: it
+  used to finish the statement too, talk to the client and release the
+  parent's locks (PANIC "failed to re-find shared lock object").
+"""
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from test_runtime import RUN, connect, create, one
+
+TEXT_ROWS = ("SELECT v FROM oml.pyqEval(%s, NULL::record, %s)"
+             " AS t(v text)")
+
+
+def session_works(conn):
+    assert one(conn, "SELECT 1") == 1
+    assert one(conn, RUN, ('{"x": 5}', "triv")) == "5"
+
+
+@pytest.fixture
+def triv(admin):
+    create(admin, "triv", "def triv(x=None):\n    return x\n")
+
+
+DESTRUCTOR_SQL = """
+def del_sql():
+    import oml
+    class Bomb:
+        def __str__(self):
+            return 'not a number'
+        def __del__(self):
+            try:
+                oml.sql('SELECT 1/0')
+            except Exception:
+                pass
+    return [(Bomb(),)]
+"""
+
+
+def test_destructor_sql_during_an_error_keeps_the_error(admin, triv):
+    create(admin, "del_sql", DESTRUCTOR_SQL)
+    conn = connect()
+    try:
+        for _ in range(3):
+            with pytest.raises(psycopg2.Error) as err:
+                one(conn, "SELECT v FROM oml.pyqEval('{}', NULL::record,"
+                    " 'del_sql') AS t(v int)")
+            assert err.value.pgcode == "22P02", err.value.pgerror
+            assert "not a number" in err.value.pgerror
+            session_works(conn)
+    finally:
+        conn.close()
+
+
+FORK_IN_STR = """
+def fork_str(where='result'):
+    import os, time
+    import oml
+    class Forky:
+        def __str__(self):
+            pid = os.fork()
+            if pid == 0:
+                return 'child'
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return 'exit %d' % os.waitstatus_to_exitcode(status)
+                time.sleep(0.01)
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return 'stuck'
+    if where == 'param':
+        rows = oml.sql("SELECT %s AS s, nextval('public.fork_str_seq') AS n",
+                       [Forky()])
+        return [(rows['s'][0],)]
+    return [(Forky(),)]
+"""
+
+
+def test_fork_in_a_conversion_never_runs_the_backend(admin, triv):
+    create(admin, "fork_str", FORK_IN_STR)
+    admin.sql("DROP SEQUENCE IF EXISTS public.fork_str_seq")
+    admin.sql("CREATE SEQUENCE public.fork_str_seq")
+    admin.sql("GRANT USAGE ON SEQUENCE public.fork_str_seq TO PUBLIC")
+    started = admin.sql("SELECT pg_postmaster_start_time()")
+    conn = connect()
+    try:
+        for where in ("result", "param", "result"):
+            assert one(conn, TEXT_ROWS, ('{"where": "%s"}' % where,
+                                         "fork_str")) == "exit 0"
+            session_works(conn)
+        # Only the parent ran the parameter's statement.
+        assert admin.sql("SELECT last_value FROM public.fork_str_seq") == [(1,)]
+        assert admin.sql("SELECT pg_postmaster_start_time()") == started
+    finally:
+        conn.close()
+        admin.sql("DROP SEQUENCE IF EXISTS public.fork_str_seq")
