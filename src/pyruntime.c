@@ -742,6 +742,7 @@ static struct
 {
 	MemoryContext context;
 	ResourceOwner owner;
+	int			level;			/* the subtransaction's nest level */
 }			subxact_stack[OML_MAX_SUBXACT];
 static int	subxact_depth = 0;
 static int	subxact_floor = 0;	/* opened by callers further out */
@@ -854,6 +855,7 @@ py_subxact(PyObject *self, PyObject *args)
 		PG_END_TRY();
 		if (failed)
 			return NULL;
+		subxact_stack[subxact_depth].level = GetCurrentTransactionNestLevel();
 		subxact_depth++;
 		MemoryContextSwitchTo(subxact_stack[subxact_depth - 1].context);
 		Py_RETURN_NONE;
@@ -866,6 +868,13 @@ py_subxact(PyObject *self, PyObject *args)
 	if (subxact_depth <= subxact_floor)
 	{
 		PyErr_SetString(PyExc_RuntimeError, "no oml_store transaction of this script is open");
+		return NULL;
+	}
+	/* Python run from inside PostgreSQL (a parameter's __str__): not ours. */
+	if (subxact_stack[subxact_depth - 1].level != GetCurrentTransactionNestLevel())
+	{
+		PyErr_SetString(PyExc_RuntimeError,
+						"the script's oml_store transaction cannot be closed while a statement of it runs");
 		return NULL;
 	}
 	subxact_depth--;

@@ -10,6 +10,8 @@ of results and parameters (__str__) and in destructors.
   parent's locks (PANIC "failed to re-find shared lock object").
 """
 
+import json
+
 import psycopg2
 import psycopg2.errors
 import pytest
@@ -104,3 +106,41 @@ def test_fork_in_a_conversion_never_runs_the_backend(admin, triv):
     finally:
         conn.close()
         admin.sql("DROP SEQUENCE IF EXISTS public.fork_str_seq")
+
+
+CLOSE_IN_STR = """
+def close_in_str():
+    import _oml, oml
+    class S:
+        def __str__(self):
+            try:
+                _oml.subxact('commit')
+            except RuntimeError as exc:
+                seen.append(str(exc))
+            return '1'
+    seen = []
+    _oml.subxact('begin')
+    x = oml.sql('SELECT %s::int AS x', [S()])['x'][0]
+    _oml.subxact('commit')
+    return [int(x), seen]
+"""
+
+
+def test_subtransaction_not_closed_from_inside_a_statement(admin, triv):
+    """A script's subtransaction closed by Python that runs while one of
+    the script's statements runs (a parameter's __str__) would close the
+    statement's subtransaction instead (XX000 SPI_ERROR_UNCONNECTED, and
+    the resource owner of a rolled-back subtransaction left current)."""
+    create(admin, "close_in_str", CLOSE_IN_STR)
+    conn = connect()
+    try:
+        conn.notices.clear()
+        for _ in range(2):
+            x, seen = json.loads(
+                one(conn, RUN, ('{}', "close_in_str")))
+            assert x == 1
+            assert len(seen) == 1 and "cannot be closed" in seen[0]
+        assert conn.notices == []
+        session_works(conn)
+    finally:
+        conn.close()
