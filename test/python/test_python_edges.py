@@ -144,3 +144,41 @@ def test_subtransaction_not_closed_from_inside_a_statement(admin, triv):
         session_works(conn)
     finally:
         conn.close()
+
+
+SHAPE = """
+def shape(data):
+    import oml
+    s = oml.sql('SELECT 1 + 1, 2 + 2, 3 AS a')
+    return {'input': [list(map(str, getattr(data, 'columns', []))),
+                      [float(v) for v in data[-1].tolist()]
+                      if not hasattr(data, 'columns')
+                      else [float(v) for v in data.iloc[-1].tolist()]],
+            'sql': [list(s.columns), s.iloc[0].tolist()]}
+"""
+
+TWO_UNNAMED = "SELECT x + 1, x * 2 FROM generate_series(1, 3) x"
+
+
+def test_input_columns_with_the_same_name_are_all_kept(admin):
+    """Unnamed expressions are all called ?column?: the script used to get
+    only the last of them (a DataFrame, and the ndarray, of one column)."""
+    create(admin, "shape", SHAPE)
+    conn = connect()
+    try:
+        for controls, names in (('{"oml_input_type": "pandas.DataFrame"}',
+                                 ["?column?", "?column?"]),
+                                ('{}', [])):
+            got = json.loads(one(
+                conn, "SELECT value FROM oml.pyqTableEval(%s, %s, 'JSON',"
+                " 'shape')", (TWO_UNNAMED, controls)))
+            assert got["input"] == [names, [4.0, 6.0]]
+            assert got["sql"] == [["?column?", "?column?", "a"], [2, 4, 3]]
+        with pytest.raises(psycopg2.Error) as err:
+            one(conn, "SELECT value FROM oml.pyqTableEval(%s, %s, 'JSON',"
+                " 'shape')", (TWO_UNNAMED,
+                              '{"oml_input_type": "numpy.recarray"}'))
+        assert err.value.pgcode == "42701"
+        assert '"?column?" appears more than once' in err.value.pgerror
+    finally:
+        conn.close()
