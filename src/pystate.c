@@ -280,6 +280,24 @@ call_runtime_quietly(const char *fname)
 }
 
 /*
+ * Set Python's recursion limit, but never at or just above the depth
+ * Python code is at (a script that raised the limit and recursed deeply):
+ * the next call there would overflow with no way to raise RecursionError,
+ * a fatal error that aborts the backend.  Such code gets the usual room
+ * beyond its depth instead.
+ */
+static void
+set_recursion_limit(int limit)
+{
+	PyThreadState *ts = PyThreadState_Get();
+	int			depth = ts->recursion_limit - ts->recursion_remaining;
+
+	if (limit <= depth + 50)
+		limit = depth + saved_recursion_limit;
+	Py_SetRecursionLimit(limit);
+}
+
+/*
  * Put back OS-level signal dispositions and the signal mask; then the
  * caller reinstalls oml_store's own handlers.
  */
@@ -380,7 +398,7 @@ oml_state_after_call(void)
 		signals = restore_dirty();
 
 	if (unlikely(Py_GetRecursionLimit() != saved_recursion_limit))
-		Py_SetRecursionLimit(saved_recursion_limit);
+		set_recursion_limit(saved_recursion_limit);
 	ts = PyThreadState_Get();
 	if (unlikely(ts->c_profilefunc != NULL ||
 				 (ts->c_tracefunc != NULL && !oml_py_tracer_on())))
@@ -448,7 +466,7 @@ oml_state_enter_pg(OmlPgState *st)
 {
 	st->limit = Py_GetRecursionLimit();
 	if (unlikely(st->limit != saved_recursion_limit))
-		Py_SetRecursionLimit(saved_recursion_limit);
+		set_recursion_limit(saved_recursion_limit);
 	st->cwd = -1;
 	if (likely(!(dirty & DIRTY_CWD)) || cwd_fd < 0)
 		return;

@@ -182,3 +182,39 @@ def test_input_columns_with_the_same_name_are_all_kept(admin):
         assert '"?column?" appears more than once' in err.value.pgerror
     finally:
         conn.close()
+
+
+DEEP = """
+def deep(n=3000, q='SELECT 1'):
+    import sys, oml
+    sys.setrecursionlimit(20000)
+    def rec(k):
+        if k == 0:
+            try:
+                return str(oml.sql(q).iloc[0, 0])
+            except oml.OMLError as exc:
+                return exc.sqlstate
+        return rec(k - 1)
+    return rec(n)
+"""
+
+NESTED = """SELECT value FROM oml.pyqEval('{"x": 7}', 'JSON', 'triv')"""
+
+
+def test_sql_from_deep_recursion_after_a_raised_limit(admin, triv):
+    """SQL that a script runs gets the usual recursion limit back; a script
+    that had raised it and recursed deeper than that made Python abort the
+    backend (Fatal Python error: Cannot recover from stack overflow, the
+    postmaster restarting every backend) as soon as the SQL ran Python."""
+    create(admin, "deep", DEEP)
+    started = admin.sql("SELECT pg_postmaster_start_time()")
+    conn = connect()
+    try:
+        for q, want in ((NESTED, "7"), ("SELECT 1/0", "22012"),
+                        ("SELECT 2", "2")):
+            assert one(conn, RUN, (json.dumps({"q": q}), "deep")) \
+                == json.dumps(want)
+        session_works(conn)
+        assert admin.sql("SELECT pg_postmaster_start_time()") == started
+    finally:
+        conn.close()
