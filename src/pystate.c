@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "pyoml.h"
@@ -304,6 +305,20 @@ set_recursion_limit(int limit)
 static void
 restore_signals(void)
 {
+	struct itimerval zero;
+
+	/*
+	 * Timers a script started for its own handlers (ITIMER_PROF and
+	 * ITIMER_VIRTUAL: profilers) stop first, and signals they left pending
+	 * are dropped (SIG_IGN discards them): their default action, which the
+	 * handlers go back to, ends the process, and the postmaster then
+	 * restarts every backend.
+	 */
+	memset(&zero, 0, sizeof(zero));
+	setitimer(ITIMER_PROF, &zero, NULL);
+	setitimer(ITIMER_VIRTUAL, &zero, NULL);
+	pqsignal(SIGPROF, SIG_IGN);
+	pqsignal(SIGVTALRM, SIG_IGN);
 	call_runtime_quietly("restore_signals");	/* Python's view of them */
 	sigprocmask(SIG_SETMASK, &saved_sigmask, NULL);
 	for (int sig = 1; sig < lengthof(saved_actions); sig++)

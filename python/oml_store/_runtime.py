@@ -174,6 +174,8 @@ def _refusing_timer(name, fn):
             raise PermissionError(
                 "oml_store scripts cannot use SIGALRM timers (signal.%s):"
                 " PostgreSQL uses them for statement_timeout" % name)
+        # ITIMER_PROF / ITIMER_VIRTUAL: stopped after the call (pystate.c).
+        sys.audit("oml.signal")
         return fn(*args, **kwargs)
     wrapper.__name__ = name
     wrapper.__doc__ = getattr(fn, "__doc__", None)

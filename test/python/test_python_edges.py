@@ -218,3 +218,37 @@ def test_sql_from_deep_recursion_after_a_raised_limit(admin, triv):
         assert admin.sql("SELECT pg_postmaster_start_time()") == started
     finally:
         conn.close()
+
+
+PROFILER = """
+def prof(stop=False):
+    import signal
+    hits = []
+    signal.signal(signal.SIGPROF, lambda s, f: hits.append(1))
+    signal.setitimer(signal.ITIMER_PROF, 0.005, 0.005)
+    x = 0
+    while not hits:
+        x += 1
+    if stop:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+    return len(hits) > 0
+"""
+
+
+def test_profiling_timer_left_running_is_stopped(admin, triv):
+    """A script that leaves ITIMER_PROF running (a sampling profiler that
+    did not stop) got its backend killed by SIGPROF once its handler was
+    put back to the default, and the postmaster restarted every backend."""
+    create(admin, "prof", PROFILER)
+    started = admin.sql("SELECT pg_postmaster_start_time()")
+    conn = connect()
+    try:
+        for params in ('{}', '{"stop": true}', '{}'):
+            assert one(conn, RUN, (params, "prof")) == "true"
+            # CPU time, so that a running timer would fire.
+            assert one(conn, "SELECT count(*) FROM generate_series(1, 2000000)") \
+                == 2000000
+            session_works(conn)
+        assert admin.sql("SELECT pg_postmaster_start_time()") == started
+    finally:
+        conn.close()
