@@ -324,6 +324,15 @@ restore_signals(void)
 	for (int sig = 1; sig < lengthof(saved_actions); sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			sigaction(sig, &saved_actions[sig], NULL);
+
+	/*
+	 * A SIGUSR1 that reached a script's handler instead of PostgreSQL's
+	 * (a procsignal barrier, sinval catch-up, NOTIFY) would be lost, and
+	 * a session waiting for this backend to absorb a barrier (DROP
+	 * DATABASE) would wait until the next one.  PostgreSQL's handler
+	 * finds whatever is flagged for it, so run it once more.
+	 */
+	raise(SIGUSR1);
 }
 
 /*

@@ -11,12 +11,14 @@ of results and parameters (__str__) and in destructors.
 """
 
 import json
+import time
 
 import psycopg2
 import psycopg2.errors
 import pytest
 
-from test_runtime import RUN, connect, create, one
+from conftest import admin_connect
+from test_runtime import RUN, backend_pid, connect, create, one
 
 TEXT_ROWS = ("SELECT v FROM oml.pyqEval(%s, NULL::record, %s)"
              " AS t(v text)")
@@ -252,3 +254,51 @@ def test_profiling_timer_left_running_is_stopped(admin, triv):
         assert admin.sql("SELECT pg_postmaster_start_time()") == started
     finally:
         conn.close()
+
+
+USR1 = """
+def usr1(sec=2):
+    import signal, time
+    from oml_store import _backend
+    signal.signal(signal.SIGUSR1, lambda s, f: None)
+    _backend.get_backend().query(
+        "SELECT set_config('application_name', 'oml_usr1_sleeping', false)")
+    time.sleep(sec)
+    return True
+"""
+
+
+def test_sigusr1_meant_for_postgres_during_a_call_is_not_lost(admin):
+    """A script's SIGUSR1 handler took the signal of another session's
+    procsignal barrier (DROP DATABASE), and the backend never absorbed the
+    barrier after the call: DROP DATABASE waited for it indefinitely."""
+    import threading
+
+    create(admin, "usr1", USR1)
+    admin.sql("DROP DATABASE IF EXISTS oml_usr1_tmp")
+    admin.sql("CREATE DATABASE oml_usr1_tmp")
+    conn = connect()
+    dropper = admin_connect()
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(
+        v=one(conn, RUN, ('{"sec": 2}', "usr1"))))
+    try:
+        pid = backend_pid(conn)
+        runner.start()
+        for _ in range(200):
+            if admin.sql("SELECT application_name FROM pg_stat_activity"
+                         " WHERE pid = %s", (pid,)) == [("oml_usr1_sleeping",)]:
+                break
+            time.sleep(0.05)
+        # The call ends after 2 s; the barrier must be absorbed then.
+        with dropper.cursor() as cur:
+            cur.execute("SET statement_timeout = '30s'")
+            cur.execute("DROP DATABASE oml_usr1_tmp")
+        runner.join()
+        assert result == {"v": "true"}
+        assert one(conn, "SELECT 1") == 1
+    finally:
+        runner.join()
+        conn.close()
+        dropper.close()
+        admin.sql("DROP DATABASE IF EXISTS oml_usr1_tmp")
