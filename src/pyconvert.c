@@ -298,6 +298,8 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 
 		/* Valid JSON: NaN and infinities as null (see _runtime.json_text). */
 		text = PyObject_CallMethod(oml_py_runtime, "json_text", "O", obj);
+		if (unlikely(oml_forked_child))
+			oml_state_child_exit(text); /* forked by the value's code */
 		if (text == NULL)
 			oml_py_raise(NULL);
 		if (!PyUnicode_Check(text))
@@ -362,6 +364,8 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 			{
 				int			truth = PyObject_IsTrue(obj);	/* may run __bool__ */
 
+				if (unlikely(oml_forked_child))
+					oml_state_child_exit(truth >= 0 ? Py_None : NULL);
 				if (truth >= 0)
 					return BoolGetDatum(truth);
 				oml_py_clear_error();
@@ -435,6 +439,9 @@ oml_py_to_datum(PyObject *obj, Oid typid, int32 typmod, bool *isnull)
 		str = PyUnicode_FromString(obj == Py_True ? "true" : "false");
 	else
 		str = PyObject_Str(obj);
+	/* A __str__ that forked: the child must not go on into PostgreSQL. */
+	if (unlikely(oml_forked_child))
+		oml_state_child_exit(str);
 	if (str == NULL || !PyUnicode_Check(str) || (s = PyUnicode_AsUTF8(str)) == NULL)
 	{
 		Py_XDECREF(str);

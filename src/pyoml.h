@@ -61,6 +61,7 @@ extern PyObject *oml_py_runtime_call(const char *fname, PyObject *args);
 extern void oml_py_error_from_pg(ErrorData *edata);
 extern bool oml_py_on_main_thread(void);
 extern bool oml_py_in_subxact(void (*fn) (void *arg), void *arg);
+extern void oml_py_release(PyObject **obj);
 
 /* pyload.c */
 extern PyObject *oml_py_load_objects(PyObject *self, PyObject *args);

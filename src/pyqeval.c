@@ -123,12 +123,13 @@ cache_release(void *arg)
 {
 	EvalCache  *cache = (EvalCache *) arg;
 
-	Py_CLEAR(cache->func);
-	Py_CLEAR(cache->kwargs);
-	Py_CLEAR(cache->controls);
-	Py_CLEAR(cache->run_fn);
-	Py_CLEAR(cache->fmt_obj);
-	Py_CLEAR(cache->names);
+	/* Also during an abort: destructors may not run SQL. */
+	oml_py_release(&cache->func);
+	oml_py_release(&cache->kwargs);
+	oml_py_release(&cache->controls);
+	oml_py_release(&cache->run_fn);
+	oml_py_release(&cache->fmt_obj);
+	oml_py_release(&cache->names);
 }
 
 /*
@@ -805,6 +806,9 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		elog(ERROR, "oml_store runtime returned %s instead of rows",
 			 Py_TYPE(refs->rows)->tp_name);
 	emit(fcinfo, call, cache, refs, label);
+	/* Conversions and destructors run Python code, which may fork. */
+	if (unlikely(oml_forked_child))
+		oml_state_child_exit(Py_None);
 }
 
 /*
@@ -1514,9 +1518,11 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	}
 	PG_FINALLY();
 	{
-		Py_CLEAR(refs.args);
-		Py_CLEAR(refs.frame);
-		Py_CLEAR(refs.rows);
+		oml_py_release(&refs.args);
+		oml_py_release(&refs.frame);
+		oml_py_release(&refs.rows);
+		if (unlikely(oml_forked_child))
+			oml_state_child_exit(NULL);
 	}
 	PG_END_TRY();
 	/* Destructors ran just now: a cancel they met, and their output. */

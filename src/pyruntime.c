@@ -441,6 +441,9 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 	volatile bool started = false;
 	OmlPgState	script_state;
 
+	/* Python code run for params (__len__, __getitem__, __str__) forked. */
+	if (unlikely(oml_forked_child))
+		oml_state_child_exit(nparams < 0 ? NULL : Py_None);
 	if (nparams < 0)
 		return NULL;
 
@@ -502,6 +505,8 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 			prm->value = oml_py_to_datum(held, typ, -1, &prm->isnull);
 			Py_CLEAR(held);
 		}
+		if (unlikely(oml_forked_child))
+			oml_state_child_exit(Py_None);
 		if (as_columns && SPI_is_cursor_plan(plan))
 			result = oml_execute_to_columns(plan, plist, &rc);
 		else
@@ -737,11 +742,15 @@ static struct
 {
 	MemoryContext context;
 	ResourceOwner owner;
+	int			level;			/* the subtransaction's nest level */
 }			subxact_stack[OML_MAX_SUBXACT];
 static int	subxact_depth = 0;
 static int	subxact_floor = 0;	/* opened by callers further out */
 
 static unsigned long main_thread = 0;
+
+/* While > 0, Python may not run SQL: see oml_py_release. */
+static int	sql_blocked = 0;
 
 /*
  * SQL may only be run from the backend's own thread: PostgreSQL is not
@@ -756,11 +765,33 @@ on_main_thread(void)
 						"oml_store cannot run SQL in a process forked by a script");
 		return false;
 	}
+	if (unlikely(sql_blocked > 0))
+	{
+		PyErr_SetString(PyExc_RuntimeError,
+						"oml_store cannot run SQL while an error is being reported");
+		return false;
+	}
 	if (PyThread_get_thread_ident() == main_thread)
 		return true;
 	PyErr_SetString(PyExc_RuntimeError,
 					"oml_store can run SQL only from the thread that called the script");
 	return false;
+}
+
+/*
+ * Drop a reference where a PostgreSQL error may be propagating (PG_CATCH,
+ * PG_FINALLY, memory context callbacks).  Destructors that this runs may
+ * not run SQL: its error handling would flush the error being reported
+ * (and free it under the feet of the code reporting it).
+ */
+void
+oml_py_release(PyObject **obj)
+{
+	if (*obj == NULL)
+		return;
+	sql_blocked++;
+	Py_CLEAR(*obj);
+	sql_blocked--;
 }
 
 /*
@@ -824,6 +855,7 @@ py_subxact(PyObject *self, PyObject *args)
 		PG_END_TRY();
 		if (failed)
 			return NULL;
+		subxact_stack[subxact_depth].level = GetCurrentTransactionNestLevel();
 		subxact_depth++;
 		MemoryContextSwitchTo(subxact_stack[subxact_depth - 1].context);
 		Py_RETURN_NONE;
@@ -836,6 +868,13 @@ py_subxact(PyObject *self, PyObject *args)
 	if (subxact_depth <= subxact_floor)
 	{
 		PyErr_SetString(PyExc_RuntimeError, "no oml_store transaction of this script is open");
+		return NULL;
+	}
+	/* Python run from inside PostgreSQL (a parameter's __str__): not ours. */
+	if (subxact_stack[subxact_depth - 1].level != GetCurrentTransactionNestLevel())
+	{
+		PyErr_SetString(PyExc_RuntimeError,
+						"the script's oml_store transaction cannot be closed while a statement of it runs");
 		return NULL;
 	}
 	subxact_depth--;
@@ -1143,6 +1182,9 @@ oml_py_raise(const char *scr_name)
 	Py_XDECREF(type);
 	Py_XDECREF(value);
 	Py_XDECREF(tb);
+	/* Formatting or a destructor forked: the child reports nothing. */
+	if (unlikely(oml_forked_child))
+		oml_state_child_exit(NULL);
 
 	/* A cancel that arrived while formatting (or in a destructor) wins. */
 	report_pending_cancel();
@@ -1258,10 +1300,10 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 		}
 		PG_CATCH();
 		{
-			Py_XDECREF(result);
-			Py_XDECREF(etype);
-			Py_XDECREF(evalue);
-			Py_XDECREF(etb);
+			oml_py_release((PyObject **) &result);
+			oml_py_release((PyObject **) &etype);
+			oml_py_release((PyObject **) &evalue);
+			oml_py_release((PyObject **) &etb);
 			PG_RE_THROW();
 		}
 		PG_END_TRY();

@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "pyoml.h"
@@ -280,17 +281,58 @@ call_runtime_quietly(const char *fname)
 }
 
 /*
+ * Set Python's recursion limit, but never at or just above the depth
+ * Python code is at (a script that raised the limit and recursed deeply):
+ * the next call there would overflow with no way to raise RecursionError,
+ * a fatal error that aborts the backend.  Such code gets the usual room
+ * beyond its depth instead.
+ */
+static void
+set_recursion_limit(int limit)
+{
+	PyThreadState *ts = PyThreadState_Get();
+	int			depth = ts->recursion_limit - ts->recursion_remaining;
+
+	if (limit <= depth + 50)
+		limit = depth + saved_recursion_limit;
+	Py_SetRecursionLimit(limit);
+}
+
+/*
  * Put back OS-level signal dispositions and the signal mask; then the
  * caller reinstalls oml_store's own handlers.
  */
 static void
 restore_signals(void)
 {
+	struct itimerval zero;
+
+	/*
+	 * Timers a script started for its own handlers (ITIMER_PROF and
+	 * ITIMER_VIRTUAL: profilers) stop first, and signals they left pending
+	 * are dropped (SIG_IGN discards them): their default action, which the
+	 * handlers go back to, ends the process, and the postmaster then
+	 * restarts every backend.
+	 */
+	memset(&zero, 0, sizeof(zero));
+	setitimer(ITIMER_PROF, &zero, NULL);
+	setitimer(ITIMER_VIRTUAL, &zero, NULL);
+	pqsignal(SIGPROF, SIG_IGN);
+	pqsignal(SIGVTALRM, SIG_IGN);
 	call_runtime_quietly("restore_signals");	/* Python's view of them */
 	sigprocmask(SIG_SETMASK, &saved_sigmask, NULL);
 	for (int sig = 1; sig < lengthof(saved_actions); sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			sigaction(sig, &saved_actions[sig], NULL);
+
+	/*
+	 * A SIGUSR1 that reached a script's handler instead of PostgreSQL's
+	 * (a procsignal barrier, sinval catch-up, NOTIFY) would be lost, and
+	 * a session waiting for this backend to absorb a barrier (DROP
+	 * DATABASE) would wait until the next one.  PostgreSQL's handler
+	 * finds whatever is flagged for it, so run it once more.
+	 */
+	raise(SIGUSR1);
 }
 
 /*
@@ -380,7 +422,7 @@ oml_state_after_call(void)
 		signals = restore_dirty();
 
 	if (unlikely(Py_GetRecursionLimit() != saved_recursion_limit))
-		Py_SetRecursionLimit(saved_recursion_limit);
+		set_recursion_limit(saved_recursion_limit);
 	ts = PyThreadState_Get();
 	if (unlikely(ts->c_profilefunc != NULL ||
 				 (ts->c_tracefunc != NULL && !oml_py_tracer_on())))
@@ -448,7 +490,7 @@ oml_state_enter_pg(OmlPgState *st)
 {
 	st->limit = Py_GetRecursionLimit();
 	if (unlikely(st->limit != saved_recursion_limit))
-		Py_SetRecursionLimit(saved_recursion_limit);
+		set_recursion_limit(saved_recursion_limit);
 	st->cwd = -1;
 	if (likely(!(dirty & DIRTY_CWD)) || cwd_fd < 0)
 		return;

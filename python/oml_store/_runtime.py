@@ -178,6 +178,8 @@ def _refusing_timer(name, fn):
             raise PermissionError(
                 "oml_store scripts cannot use SIGALRM timers (signal.%s):"
                 " PostgreSQL uses them for statement_timeout" % name)
+        # ITIMER_PROF / ITIMER_VIRTUAL: stopped after the call (pystate.c).
+        sys.audit("oml.signal")
         return fn(*args, **kwargs)
     wrapper.__name__ = name
     wrapper.__doc__ = getattr(fn, "__doc__", None)
@@ -541,16 +543,22 @@ def _datetime_objects(raw, nulls, kind, name):
 
 
 def columns_to_frame(cols):
-    """A DataFrame from columns gathered in C: no Python object per number."""
+    """A DataFrame from columns gathered in C: no Python object per number.
+    Every column is kept, also when names repeat (``SELECT a + 1, b + 1``
+    names both ``?column?``), as in the client's DataFrames."""
     import pandas as pd
 
     data = {}
-    for name, kind, values, mask in cols:
+    names = []
+    for i, (name, kind, values, mask) in enumerate(cols):
         col = _column(kind, values, mask, name)
         if kind == "timestamptz" and col.dtype != object:
             col = pd.DatetimeIndex(col).tz_localize("UTC")
-        data[name] = col
-    return pd.DataFrame(data, copy=False)
+        data[i] = col           # by position: names may repeat
+        names.append(name)
+    df = pd.DataFrame(data, copy=False)
+    df.columns = names
+    return df
 
 
 def build_input(cols, controls):
@@ -565,6 +573,11 @@ def build_input(cols, controls):
     if input_type == "pandas.DataFrame":
         return df
     if input_type == "numpy.recarray":
+        if df.columns.has_duplicates:
+            raise UserError("42701", "input column name \"%s\" appears more"
+                            " than once" % df.columns[df.columns.duplicated()][0],
+                            hint="Give the input's columns distinct names"
+                                 " (AS ...) for numpy.recarray input.")
         return df.to_records(index=False)
     kinds = {kind for _, kind, _, _ in cols}
     if kinds and kinds <= {"float", "int"}:
