@@ -284,7 +284,8 @@ def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
 def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
                 func_owner: Optional[str] = None,
                 orderby: Union[str, Sequence[str], None] = None,
-                graphics: bool = False, **kwargs: Any) -> dict[Optional[str], Any]:
+                graphics: bool = False,
+                **kwargs: Any) -> dict[Optional[str], Any]:
     """Run a function on each group of rows of a table or query result.
 
     Parameters

@@ -56,10 +56,12 @@ def _bar_class():
         return None
     shell = _ipython_shell()
     if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        import importlib.util
         try:
-            import ipywidgets  # noqa: F401  (tqdm.notebook needs it)
-            from tqdm.notebook import tqdm as notebook_tqdm
-            return notebook_tqdm
+            # tqdm.notebook needs ipywidgets (else it fails when a bar opens).
+            if importlib.util.find_spec("ipywidgets") is not None:
+                from tqdm.notebook import tqdm as notebook_tqdm
+                return notebook_tqdm
         except Exception:
             pass
     return tqdm
@@ -111,6 +113,8 @@ class Progress:
             return
         self._count += n
         if self._bar is not None:
+            if self._bar.total is not None and self._count > self._bar.total:
+                self._bar.total = self._count   # an estimate fell short
             self._bar.update(n)
         elif self._wanted and self._count >= self._min:
             self._open()
