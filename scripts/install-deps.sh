@@ -25,6 +25,7 @@ PACKAGES=(
     python3-psycopg
     python3-pytest
     python3-tqdm
+    python3-ipython
     python3-pip
     python3-venv
     python3-setuptools

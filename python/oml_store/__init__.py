@@ -15,6 +15,12 @@ Machine Learning for Python (OML4Py)::
     oml.ds.delete("ds1")
     oml.disconnect()
 
+``oml.ds.save`` and ``oml.ds.load`` show a progress bar in interactive use
+(or with ``progress=True``); ``graphics=True`` runs return
+:class:`GraphicsResult` objects that Jupyter displays as pictures.
+:func:`connect` refuses a database whose extension version this client
+does not support (``__version__`` is the extension version it belongs to).
+
 Objects are pickled and unpickled here; the server stores bytes.  Every
 rule (names, privileges, overwrite/append, grants) is the server's.  Errors
 the server reports are :class:`OMLError` (with ``.sqlstate``); errors found

@@ -249,3 +249,50 @@ def test_graphics_result_pickles_and_lists_stay_dataframes(alice):
     assert isinstance(oml.ds.describe("pics"), pd.DataFrame)
     assert oml.ds.describe("pics")["class"].tolist() == [
         "oml_store._graphics.GraphicsResult"]
+
+
+def test_ipython_display_formatter_shows_pictures(alice):
+    from IPython.core.formatters import DisplayFormatter
+
+    formatter = DisplayFormatter()
+    got = oml.do_eval(draw, graphics=True, n=5)
+    data, _ = formatter.format(got)
+    assert set(data) == {"text/plain", "text/html", "image/png"}
+    assert data["image/png"] == got.images[0].png
+    assert data["text/html"].count("<img ") == 2
+    assert data["text/plain"].startswith("GraphicsResult(result=50")
+    data, _ = formatter.format(got.images[1])
+    assert data["image/png"] == got.images[1].png
+    # Without figures: only the text.
+    data, _ = formatter.format(oml.do_eval(double, graphics=True, x=1))
+    assert set(data) == {"text/plain"}
+
+
+SAVE_BIG = """
+import oml_store as oml
+oml.connect(user=%r, password=%r, dbname=%r)
+oml.ds.save({"big": bytes(9 * 1024 * 1024)}, "big", overwrite=True)
+oml.ds.load("big", to_globals=False)
+oml.disconnect()
+"""
+
+
+def test_bar_in_ipython_but_not_in_a_script(alice, tmp_path):
+    import os
+
+    code = SAVE_BIG % (ALICE, PASSWORD, DBNAME)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+        oml.__file__)))
+    # A script (stderr a pipe, not interactive): nothing.
+    script = subprocess.run([sys.executable, "-c", code], env=env,
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert script.returncode == 0, script.stderr
+    assert script.stderr == ""
+    # The same code in IPython: a bar each way (9 MB > MIN_BYTES).
+    shell = subprocess.run([sys.executable, "-m", "IPython", "--quick",
+                            "--no-banner", "--colors=NoColor", "-c", code],
+                           env=env, cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert shell.returncode == 0, shell.stderr
+    assert "save big: 100%" in shell.stderr
+    assert "load big: 100%" in shell.stderr
