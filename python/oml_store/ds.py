@@ -27,6 +27,7 @@ from ._backend import get_backend
 from ._errors import OMLError
 from ._checks import check_bool, check_str
 from . import _unpickler
+from . import _progress
 from ._progress import Progress
 
 if TYPE_CHECKING:
@@ -333,7 +334,8 @@ def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
     check_bool(progress, "progress", optional=True)
 
     backend = get_backend()
-    if _in_server(backend):
+    if _in_server(backend) or (progress is None
+                               and not _progress.interactive()):
         progress = False
     total = 0
     for obj in objs.values():

@@ -30,6 +30,9 @@ def control_version():
 
 def test_version_is_the_extensions():
     assert oml.__version__ == control_version() == "0.2.0"
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.findall(r"^EXTVERSION = (\S+)$", makefile, re.M) == [
+        oml.__version__]
     # pyproject.toml takes it from oml_store/__init__.py, its one source.
     pyproject = (ROOT / "python" / "pyproject.toml").read_text()
     assert 'version = {attr = "oml_store.__version__"}' in pyproject
