@@ -118,6 +118,11 @@ class GraphicsResult:
         self.result = result
         self.images = [Image(*image) for image in images]
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling: pairs pickled before Image existed become Images."""
+        self.__dict__.update(state)
+        self.images = [Image(*image) for image in self.images]
+
     def __repr__(self) -> str:
         return "GraphicsResult(result=%s, images=[%s])" % (
             _short_repr(self.result),

@@ -237,6 +237,16 @@ def test_graphics_result_without_figures(alice, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_graphics_result_pickled_with_plain_pairs():
+    # As the client pickled it before Image existed: plain tuples.
+    old = object.__new__(oml.GraphicsResult)
+    old.__dict__.update(result=1, images=[("t", PNG_MAGIC + b"rest")])
+    new = pickle.loads(pickle.dumps(old))
+    assert isinstance(new.images[0], oml.Image)
+    assert new.images[0].png == PNG_MAGIC + b"rest"
+    assert new._repr_png_() == PNG_MAGIC + b"rest"
+
+
 def test_graphics_result_pickles_and_lists_stay_dataframes(alice):
     got = oml.do_eval(draw, graphics=True, n=2)
     again = pickle.loads(pickle.dumps(got))
@@ -252,6 +262,7 @@ def test_graphics_result_pickles_and_lists_stay_dataframes(alice):
 
 
 def test_ipython_display_formatter_shows_pictures(alice):
+    pytest.importorskip("IPython")      # python3-ipython (install-deps)
     from IPython.core.formatters import DisplayFormatter
 
     formatter = DisplayFormatter()
@@ -279,6 +290,8 @@ oml.disconnect()
 
 def test_bar_in_ipython_but_not_in_a_script(alice, tmp_path):
     import os
+
+    pytest.importorskip("IPython")      # python3-ipython (install-deps)
 
     code = SAVE_BIG % (ALICE, PASSWORD, DBNAME)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
