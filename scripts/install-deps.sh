@@ -24,6 +24,12 @@ PACKAGES=(
     python3-psycopg2
     python3-psycopg
     python3-pytest
+    python3-tqdm
+    python3-ipython
+    python3-pip
+    python3-venv
+    python3-setuptools
+    python3-wheel
     gdb
 )
 # shellcheck disable=SC2206

@@ -40,6 +40,7 @@ The API modules import nothing from the driver: they call
 import contextlib
 
 from ._errors import OMLError, warn
+from ._versions import check_extension_version
 
 __all__ = ["Backend", "Psycopg2Backend", "get_backend", "set_backend"]
 
@@ -332,18 +333,22 @@ class Psycopg2Backend(Backend):
     # -- connection ---------------------------------------------------------
 
     def check_extension(self):
-        """Raise OMLError unless the extension exists in the database."""
+        """The extension's version; OMLError unless it is installed in the
+        database in a version this client supports (see
+        :mod:`oml_store._versions`)."""
         with self.transaction():
-            rows = self.query("SELECT extversion FROM pg_catalog.pg_extension"
-                              " WHERE extname OPERATOR(pg_catalog.=) 'oml_store'")
-            if not rows:
-                dbname = self.query("SELECT pg_catalog.current_database()")
-                raise OMLError(
-                    "extension \"oml_store\" is not installed in database"
-                    " \"%s\"" % dbname[0][0],
-                    sqlstate="58P01",
-                    hint="Run CREATE EXTENSION oml_store in that database.")
-        return rows[0][0]
+            [[dbname, extversion]] = self.query(
+                "SELECT pg_catalog.current_database(),"
+                " (SELECT extversion FROM pg_catalog.pg_extension"
+                " WHERE extname OPERATOR(pg_catalog.=) 'oml_store')")
+        if extversion is None:
+            raise OMLError(
+                "extension \"oml_store\" is not installed in database"
+                " \"%s\"" % dbname,
+                sqlstate="58P01",
+                hint="Run CREATE EXTENSION oml_store in that database.")
+        check_extension_version(extversion, dbname)
+        return extversion
 
     def is_alive(self):
         """Whether the connection is open and answers a query."""

@@ -1,12 +1,21 @@
 """oml.connect, oml.disconnect and oml.isconnected."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    import psycopg2.extensions
+
 from . import _backend
 from ._errors import OMLError
 
 __all__ = ["connect", "disconnect", "isconnected"]
 
 
-def connect(*args, conn=None, **kwargs):
+def connect(*args: Any,
+            conn: Optional[psycopg2.extensions.connection] = None,
+            **kwargs: Any) -> None:
     """Establish the connection that the oml_store API uses.
 
     oml_store keeps one connection per Python session; every API call
@@ -33,8 +42,13 @@ def connect(*args, conn=None, **kwargs):
     Raises
     ------
     OMLError
-        The connection cannot be opened, or the database has no
-        ``oml_store`` extension (``CREATE EXTENSION oml_store`` first).
+        The connection cannot be opened; the database has no ``oml_store``
+        extension (SQLSTATE 58P01: ``CREATE EXTENSION oml_store`` first);
+        or its version is not one this client supports (this client
+        works with extension versions of its own ``major.minor`` series,
+        see ``oml_store.__version__``): an older one (55000, hint
+        ``ALTER EXTENSION oml_store UPDATE``) or a newer one (0A000, hint
+        to upgrade the client).
     TypeError
         ``conn`` is not a psycopg2 connection, or is given together with
         connection arguments.
@@ -62,7 +76,7 @@ def connect(*args, conn=None, **kwargs):
         previous.close()
 
 
-def disconnect():
+def disconnect() -> None:
     """Close the oml_store connection.
 
     A connection that was passed to :func:`connect` as ``conn=`` is only
@@ -77,7 +91,7 @@ def disconnect():
         previous.close()
 
 
-def isconnected(check_status=False):
+def isconnected(check_status: bool = False) -> bool:
     """Whether oml_store has a connection.
 
     Parameters

@@ -24,48 +24,24 @@ must be JSON-serialisable); ``oml_*`` keywords are controls passed as they
 are, e.g. ``oml_input_type='pandas.DataFrame'`` or ``oml_na_omit=True``.
 """
 
+from __future__ import annotations
+
 import json
 import pickle
 import uuid
+from typing import Any, Optional, Sequence, Union
 
 from . import script as _script
 from ._backend import get_backend
 from ._errors import OMLError
+from ._graphics import GraphicsResult, Image
+
+from .script import Func
 
 __all__ = ["do_eval", "table_apply", "row_apply", "group_apply",
-           "index_apply", "GraphicsResult"]
+           "index_apply", "GraphicsResult", "Image"]
 
 _TEMP_PREFIX = "oml_tmp_"
-
-
-class GraphicsResult:
-    """What a function run with ``graphics=True`` returned and drew.
-
-    Attributes
-    ----------
-    result : object
-        The function's return value.
-    images : list of (str or None, bytes)
-        One ``(title, png)`` pair per matplotlib figure the function left
-        open, in figure-number order: the figure's title (its suptitle, or
-        else the first axes title; None without one) and the PNG bytes of
-        the figure.
-    """
-
-    def __init__(self, result, images):
-        self.result = result
-        self.images = images
-
-    def __repr__(self):
-        return "GraphicsResult(result=%s, images=[%s])" % (
-            _short_repr(self.result),
-            ", ".join("(%r, <%d bytes of PNG>)" % (t, len(p))
-                      for t, p in self.images))
-
-
-def _short_repr(obj, limit=60):
-    text = repr(obj)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class _Rollback(Exception):
@@ -197,7 +173,8 @@ def _numbered(rows, graphics):
 
 # -- the API --------------------------------------------------------------------
 
-def do_eval(func, func_owner=None, graphics=False, **kwargs):
+def do_eval(func: Func, func_owner: Optional[str] = None,
+            graphics: bool = False, **kwargs: Any) -> Any:
     """Run a function in the database server and return its result.
 
     Parameters
@@ -210,7 +187,9 @@ def do_eval(func, func_owner=None, graphics=False, **kwargs):
         current role's own or a global one); ``'PYQSYS'`` (any case): the
         global script of that name.  Only with a script name.
     graphics : bool, default False
-        Capture the matplotlib figures the function draws.
+        Capture the matplotlib figures the function draws: the result is
+        then a :class:`GraphicsResult`, which Jupyter displays as the
+        pictures and whose ``save(path)`` writes them to PNG files.
     **kwargs
         Keyword arguments of the function (JSON-serialisable values), and
         ``oml_*`` controls.
@@ -240,7 +219,8 @@ def do_eval(func, func_owner=None, graphics=False, **kwargs):
     return _single(rows, graphics)
 
 
-def table_apply(data, func, func_owner=None, graphics=False, **kwargs):
+def table_apply(data: str, func: Func, func_owner: Optional[str] = None,
+                graphics: bool = False, **kwargs: Any) -> Any:
     """Run a function on a whole table or query result in the server.
 
     Parameters
@@ -273,7 +253,9 @@ def table_apply(data, func, func_owner=None, graphics=False, **kwargs):
     return _single(rows, graphics)
 
 
-def row_apply(data, func, func_owner=None, rows=1, graphics=False, **kwargs):
+def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
+              rows: int = 1, graphics: bool = False,
+              **kwargs: Any) -> list[Any]:
     """Run a function on chunks of rows of a table or query result.
 
     Parameters
@@ -299,8 +281,11 @@ def row_apply(data, func, func_owner=None, rows=1, graphics=False, **kwargs):
     return _numbered(out, graphics)
 
 
-def group_apply(data, index, func, func_owner=None, orderby=None,
-                graphics=False, **kwargs):
+def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
+                func_owner: Optional[str] = None,
+                orderby: Union[str, Sequence[str], None] = None,
+                graphics: bool = False,
+                **kwargs: Any) -> dict[Optional[str], Any]:
     """Run a function on each group of rows of a table or query result.
 
     Parameters
@@ -333,7 +318,8 @@ def group_apply(data, index, func, func_owner=None, orderby=None,
     return {key: _unpack(image, graphics) for key, image in out}
 
 
-def index_apply(times, func, func_owner=None, graphics=False, **kwargs):
+def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
+                graphics: bool = False, **kwargs: Any) -> list[Any]:
     """Run a function ``times`` times, with 1, 2, ... ``times`` as its first
     argument.
 

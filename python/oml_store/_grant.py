@@ -1,5 +1,9 @@
 """oml.grant and oml.revoke: read access to one's own datastores."""
 
+from __future__ import annotations
+
+from typing import Optional
+
 from ._backend import get_backend
 
 __all__ = ["grant", "revoke"]
@@ -18,7 +22,8 @@ def _change(function, name, typ, user):
                       (name, typ, user))
 
 
-def grant(name, typ="datastore", user=None):
+def grant(name: str, typ: str = "datastore",
+          user: Optional[str] = None) -> None:
     """Grant read access to a datastore (or script) of the current role.
 
     Parameters
@@ -49,7 +54,8 @@ def grant(name, typ="datastore", user=None):
     _change("pyqGrant", name, typ, user)
 
 
-def revoke(name, typ="datastore", user=None):
+def revoke(name: str, typ: str = "datastore",
+           user: Optional[str] = None) -> None:
     """Revoke read access to a datastore (or script) of the current role.
 
     Parameters

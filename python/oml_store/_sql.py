@@ -1,11 +1,19 @@
 """oml.sql: run a query as the current role and get a pandas DataFrame."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+if TYPE_CHECKING:
+    import pandas
+
 from ._backend import get_backend
 
 __all__ = ["sql"]
 
 
-def sql(query, params=None):
+def sql(query: str,
+        params: Optional[Sequence[Any]] = None) -> pandas.DataFrame:
     """Run a SQL query and return its result as a pandas DataFrame.
 
     Parameters

@@ -8,17 +8,30 @@ server's: these functions check argument types and leave everything else to
 the extension's SQL functions.
 
 Each function is one database transaction: an error leaves nothing behind.
+
+In a client, :func:`save` and :func:`load` of large objects show a progress
+bar in interactive use (IPython, Jupyter, the interactive prompt) or with
+``progress=True`` (see :mod:`oml_store._progress`); inside the server
+``progress`` is ignored.
 """
+
+from __future__ import annotations
 
 import pickle
 import struct
 import sys
 import zlib
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 from ._backend import get_backend
 from ._errors import OMLError
 from ._checks import check_bool, check_str
 from . import _unpickler
+from . import _progress
+from ._progress import Progress
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["save", "load", "dir", "describe", "delete", "CHUNK_SIZE",
            "TRUST_ALL"]
@@ -169,11 +182,45 @@ class _ZlibWriter:
         self._inner.close()
 
 
-def _put(backend, ds_id, obj_name, obj, compression):
+class _CountingWriter:
+    """A binary file that counts what goes through it on a Progress."""
+
+    def __init__(self, inner, bar):
+        self._inner = inner
+        self._bar = bar
+
+    def write(self, data):
+        n = self._inner.write(data)
+        self._bar.update(n)
+        return n
+
+
+def _estimate(obj):
+    """The pickled size of obj when it is about its data's size (bytes,
+    NumPy arrays and pandas objects of plain dtypes), else None."""
+    if isinstance(obj, (bytes, bytearray)):
+        return len(obj)
+    if isinstance(obj, str):
+        return len(obj)
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.ndarray):
+        return None if obj.dtype.hasobject else int(obj.nbytes)
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series)):
+        dtypes = obj.dtypes if isinstance(obj, pd.DataFrame) else [obj.dtype]
+        if any(getattr(d, "hasobject", True) for d in dtypes):
+            return None
+        usage = obj.memory_usage(index=True)
+        return int(usage.sum() if isinstance(obj, pd.DataFrame) else usage)
+    return None
+
+
+def _put(backend, ds_id, obj_name, obj, compression, bar):
     """Pickle one object, streaming its bytes to the server in chunks.
 
     The bytes stored are exactly ``pickle.dumps(obj, HIGHEST_PROTOCOL)``
-    (zlib-compressed with ``compression``).
+    (zlib-compressed with ``compression``).  bar counts the pickled bytes
+    (before compression).
     """
     length, nrow, ncol = _shape(obj)
     [[obj_id]] = backend.query(
@@ -197,7 +244,8 @@ def _put(backend, ds_id, obj_name, obj, compression):
 
     chunks = _ChunkWriter(send, CHUNK_SIZE)
     out = _ZlibWriter(chunks) if compression else chunks
-    pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    pickle.Pickler(_CountingWriter(out, bar),
+                   protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     out.close()
     if hasattr(backend, "copy_in"):
         [[size]] = backend.query(
@@ -210,8 +258,10 @@ def _put(backend, ds_id, obj_name, obj, compression):
                           chunks.total))
 
 
-def save(objs, name, description=None, grantable=False, overwrite=False,
-         append=False, compression=False):
+def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
+         grantable: bool = False, overwrite: bool = False,
+         append: bool = False, compression: bool = False, *,
+         progress: Optional[bool] = None) -> None:
     """Save Python objects to a datastore of the current role.
 
     Parameters
@@ -237,6 +287,13 @@ def save(objs, name, description=None, grantable=False, overwrite=False,
         combined with ``overwrite``.
     compression : bool, default False
         Compress the pickled objects with zlib.
+    progress : bool, optional
+        Show a progress bar of the bytes sent (tqdm, on stderr): True
+        always, False never; by default (None) only in interactive use
+        (IPython, Jupyter, the interactive prompt) and once more than
+        8 MB have been sent.  The total shown is an estimate for NumPy
+        arrays, bytes and pandas objects of plain dtypes, unknown for other
+        objects.  Ignored inside the server.  Not in OML4Py.
 
     Returns
     -------
@@ -274,14 +331,27 @@ def save(objs, name, description=None, grantable=False, overwrite=False,
     check_bool(overwrite, "overwrite")
     check_bool(append, "append")
     check_bool(compression, "compression")
+    check_bool(progress, "progress", optional=True)
 
     backend = get_backend()
-    with backend.transaction():
+    if _in_server(backend) or (progress is None
+                               and not _progress.interactive()):
+        progress = False
+    total = 0
+    for obj in objs.values():
+        size = _estimate(obj) if progress is not False else None
+        if size is None:
+            total = None
+            break
+        total += size
+    with Progress(progress, "save %s" % name, total) as bar, \
+            backend.transaction():
         [[ds_id]] = backend.query(
             "SELECT oml.ds_save_begin(%s, %s, %s, %s, %s)",
             (name, description, grantable, overwrite, append))
         for obj_name, obj in objs.items():
-            _put(backend, ds_id, obj_name, obj, compression)
+            bar.postfix(obj_name)
+            _put(backend, ds_id, obj_name, obj, compression, bar)
 
 
 # -- load ---------------------------------------------------------------------
@@ -344,17 +414,29 @@ class _CopyReader:
         return len(data)
 
 
-def _read(backend, obj_name, obj_id, size, nchunks):
+def _in_server(backend):
+    """Whether backend is the server's (SPI) one."""
+    return hasattr(backend, "load_objects")
+
+
+def _read(backend, obj_name, obj_id, size, nchunks, bar):
     """The stored bytes of one object: with COPY when the backend has it,
-    else fetched one chunk at a time."""
+    else fetched one chunk at a time; bar counts them."""
     buf = bytearray(size)
     if hasattr(backend, "copy_out"):
         reader = _CopyReader(buf)
+
+        def write(data):
+            before = reader.pos
+            n = reader.write(data)
+            bar.update(reader.pos - before)
+            return n
+
         backend.copy_out(
             "COPY (SELECT data FROM oml.datastore_chunk"
             " WHERE obj_id OPERATOR(pg_catalog.=) %d ORDER BY seq)"
             " TO STDOUT (FORMAT binary)" % int(obj_id),
-            reader.write)
+            write)
         if reader.pos != size or not reader.done:
             raise OMLError("object \"%s\" is damaged: its chunks do not add up"
                            " to its size of %d bytes" % (obj_name, size),
@@ -369,6 +451,7 @@ def _read(backend, obj_name, obj_id, size, nchunks):
             break
         buf[pos:pos + n] = chunk        # same length: copied in place
         pos += n
+        bar.update(n)
         del chunk
     if pos != size:
         raise OMLError("object \"%s\" is damaged: its chunks do not add up to"
@@ -387,7 +470,10 @@ def _unpickle(data, compression, restricted=False):
     return pickle.loads(data)
 
 
-def load(name, objs=None, owner=None, to_globals=True, trusted=None):
+def load(name: str, objs: Union[str, Iterable[str], None] = None,
+         owner: Optional[str] = None, to_globals: bool = True,
+         trusted: Optional[bool] = None, *,
+         progress: Optional[bool] = None) -> Union[list[str], dict[str, Any]]:
     """Load Python objects from a datastore.
 
     Parameters
@@ -416,6 +502,11 @@ def load(name, objs=None, owner=None, to_globals=True, trusted=None):
         and raises ``pickle.UnpicklingError`` for anything else.  Inside
         the server the extension decides instead: only objects written by
         trusted roles are loaded there, whatever ``trusted`` says.
+    progress : bool, optional
+        Show a progress bar of the bytes read (tqdm, on stderr): True
+        always, False never; by default (None) only in interactive use
+        (IPython, Jupyter, the interactive prompt) when the objects to load
+        hold more than 8 MB.  Ignored inside the server.  Not in OML4Py.
 
     Returns
     -------
@@ -439,6 +530,7 @@ def load(name, objs=None, owner=None, to_globals=True, trusted=None):
     check_str(owner, "owner", optional=True)
     check_bool(to_globals, "to_globals")
     check_bool(trusted, "trusted", optional=True)
+    check_bool(progress, "progress", optional=True)
     caller_globals = sys._getframe(1).f_globals if to_globals else None
     if trusted is None:
         trusted = TRUST_ALL
@@ -460,12 +552,17 @@ def load(name, objs=None, owner=None, to_globals=True, trusted=None):
                 " trusted, writer OPERATOR(pg_catalog.=) CURRENT_USER"
                 " FROM oml.ds_objects(%s, %s, %s::pg_catalog.text[])",
                 (name, owner, names))
-            for (obj_name, obj_id, size, nchunks, compression, writer_trusted,
-                 own) in rows:
-                data = _read(backend, obj_name, obj_id, size, nchunks)
-                restricted = not (trusted or writer_trusted or own)
-                loaded[obj_name] = _unpickle(data, compression, restricted)
-                del data
+            with Progress(progress, "load %s" % name,
+                          sum(r[2] for r in rows)) as bar:
+                for (obj_name, obj_id, size, nchunks, compression,
+                     writer_trusted, own) in rows:
+                    bar.postfix(obj_name)
+                    data = _read(backend, obj_name, obj_id, size, nchunks,
+                                 bar)
+                    restricted = not (trusted or writer_trusted or own)
+                    loaded[obj_name] = _unpickle(data, compression,
+                                                 restricted)
+                    del data
 
     if not to_globals:
         return loaded
@@ -486,7 +583,8 @@ def _frame(rows, columns, ints=(), dates=()):
     return df
 
 
-def dir(name=None, regex_match=False, dstype="user"):
+def dir(name: Optional[str] = None, regex_match: bool = False,
+        dstype: str = "user") -> pandas.DataFrame:
     """List datastores.
 
     Parameters
@@ -541,7 +639,7 @@ def dir(name=None, regex_match=False, dstype="user"):
     return df[list(_DIR_COLUMNS.get(dstype.lower(), _DIR_ALL_COLUMNS))]
 
 
-def describe(name, owner=None):
+def describe(name: str, owner: Optional[str] = None) -> pandas.DataFrame:
     """Describe the objects of a datastore, without loading them.
 
     Parameters
@@ -584,7 +682,8 @@ def describe(name, owner=None):
 
 # -- delete -------------------------------------------------------------------
 
-def delete(name, objs=None, regex_match=False):
+def delete(name: str, objs: Union[str, Iterable[str], None] = None,
+           regex_match: bool = False) -> int:
     """Delete a datastore, some of its objects, or matching datastores.
 
     Parameters

@@ -15,6 +15,8 @@ SQL functions.  The module works the same in a client and, imported as
 ``oml``, inside a script running in the server.
 """
 
+from __future__ import annotations
+
 import ast
 import builtins
 import dis
@@ -23,12 +25,21 @@ import io
 import linecache
 import textwrap
 import types
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ._backend import get_backend
 from ._errors import OMLError, warn
 from ._checks import check_bool, check_str
 
-__all__ = ["create", "load", "dir", "drop", "ScriptFunction"]
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["create", "load", "dir", "drop", "ScriptFunction", "Func"]
+
+#: What a ``func`` argument may be: a script name or source (str), a
+#: function (or a script loaded with :func:`load`), or a text file-like
+#: object holding source.
+Func = Union[str, Callable[..., Any], IO[str]]
 
 _DIR_ALL_COLUMNS = ("owner", "name", "script", "description", "date",
                     "grantee")
@@ -129,7 +140,8 @@ def _source_of(func):
 
 # -- create, drop ---------------------------------------------------------------
 
-def create(name, func, is_global=False, overwrite=False):
+def create(name: str, func: Func, is_global: bool = False,
+           overwrite: bool = False) -> None:
     """Create a script in the script repository.
 
     Parameters
@@ -185,7 +197,7 @@ def create(name, func, is_global=False, overwrite=False):
                       (name, source, is_global, overwrite))
 
 
-def drop(name, is_global=False, silent=False):
+def drop(name: str, is_global: bool = False, silent: bool = False) -> None:
     """Drop a script from the script repository.
 
     Parameters
@@ -236,7 +248,8 @@ class ScriptFunction:
         The compiled function, so that ``inspect.signature`` works.
     """
 
-    def __init__(self, name, owner, source, func):
+    def __init__(self, name: str, owner: Optional[str], source: str,
+                 func: Callable[..., Any]) -> None:
         self.name = name
         self.owner = owner
         self._source = source
@@ -245,10 +258,11 @@ class ScriptFunction:
         self.__qualname__ = func.__qualname__
         self.__doc__ = func.__doc__
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function here, in this Python."""
         return self.__wrapped__(*args, **kwargs)
 
-    def get_source(self):
+    def get_source(self) -> io.StringIO:
         """The script's source, as stored, as a new :class:`io.StringIO`
         (as OML4Py: ``get_source().read()`` gives the text)."""
         return io.StringIO(self._source)
@@ -276,7 +290,7 @@ def _compile(name, source):
     return namespace[defs[0].name]
 
 
-def load(name, owner=None):
+def load(name: str, owner: Optional[str] = None) -> ScriptFunction:
     """Load a script from the script repository as a callable.
 
     Parameters
@@ -318,7 +332,8 @@ def load(name, owner=None):
 
 # -- dir ------------------------------------------------------------------------
 
-def dir(name=None, regex_match=False, sctype="user"):
+def dir(name: Optional[str] = None, regex_match: bool = False,
+        sctype: str = "user") -> pandas.DataFrame:
     """List scripts.
 
     Parameters
