@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build the Debian packages (debian/) with Debian's own tooling, into build/deb/.
+#
+#   scripts/build-deb.sh        (normally via `make deb`)
+#
+# The build runs in a copy of the working tree (tracked and untracked files
+# that git does not ignore) under build/deb/src/oml-store-VERSION, so it starts
+# clean, never touches objects of a developer build, and dpkg-buildpackage's
+# output into the parent directory lands in build/deb/src/; the .deb,
+# .buildinfo and .changes files are then moved to build/deb/.  The copy stays
+# there: scripts/deb-installcheck.sh runs the tests from it, as autopkgtest
+# runs them from the unpacked source.
+#
+# Build dependencies: scripts/install-deps.sh --deb.  Build-time tests are
+# skipped (DEB_BUILD_OPTIONS=nocheck) unless OML_DEB_CHECK=1: they would
+# need a second throwaway cluster; scripts/deb-installcheck.sh runs the same
+# pg_regress suite against the installed packages instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/build/deb
+
+version=$(dpkg-parsechangelog -S Version)
+upstream=${version%-*}
+SRC=$OUT/src/oml-store-$upstream
+
+rm -rf "$OUT"
+mkdir -p "$SRC"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z -c -o --exclude-standard \
+        | tar --null --ignore-failed-read -T - -cf - \
+        | tar -C "$SRC" -xf -
+else
+    tar --exclude=./build --exclude=./.git -cf - . | tar -C "$SRC" -xf -
+fi
+rm -rf "$SRC/build"
+
+opts=${DEB_BUILD_OPTIONS:-}
+[ "${OML_DEB_CHECK:-}" = 1 ] || opts="nocheck${opts:+ $opts}"
+echo "build-deb: dpkg-buildpackage -b in $SRC (DEB_BUILD_OPTIONS=$opts)"
+(cd "$SRC" && DEB_BUILD_OPTIONS=$opts dpkg-buildpackage -b -us -uc)
+
+shopt -s nullglob
+files=("$OUT"/src/*.deb "$OUT"/src/*.buildinfo "$OUT"/src/*.changes)
+mv "${files[@]}" "$OUT"/
+cd "$OUT"
+echo "build-deb: in build/deb:"
+ls -1 ./*.deb
