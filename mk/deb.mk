@@ -25,7 +25,7 @@ deb-build:
 
 deb-lintian:
 	@echo "==================== lintian ===================="
-	lintian --fail-on error,warning --suppress-tags-from-file debian/lintian-suppress build/deb/*.changes
+	lintian --fail-on error,warning --pedantic build/deb/*.changes
 
 deb-installcheck:
 	@scripts/deb-installcheck.sh

@@ -16,6 +16,8 @@
 # need a second throwaway cluster; scripts/deb-installcheck.sh runs the same
 # pg_regress suite against the installed packages instead.
 set -euo pipefail
+# Not steered by the variables of a calling make (make test REGRESS=...).
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$ROOT/build/deb
