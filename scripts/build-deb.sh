@@ -40,7 +40,10 @@ rm -rf "$SRC/build"
 opts=${DEB_BUILD_OPTIONS:-}
 [ "${OML_DEB_CHECK:-}" = 1 ] || opts="nocheck${opts:+ $opts}"
 echo "build-deb: dpkg-buildpackage -b in $SRC (DEB_BUILD_OPTIONS=$opts)"
-(cd "$SRC" && DEB_BUILD_OPTIONS=$opts dpkg-buildpackage -b -us -uc)
+# Debian's tools only, as on a build daemon: no python3 of pyenv or a venv
+# first on PATH (pybuild runs "python3.11" from PATH).
+(cd "$SRC" && PATH=/usr/sbin:/usr/bin:/sbin:/bin DEB_BUILD_OPTIONS=$opts \
+    dpkg-buildpackage -b -us -uc)
 
 shopt -s nullglob
 files=("$OUT"/src/*.deb "$OUT"/src/*.buildinfo "$OUT"/src/*.changes)

@@ -41,6 +41,7 @@ DEB_PACKAGES=(
     python3-all
     python3-dev
     python3-setuptools
+    python3-wheel
     lintian
 )
 
