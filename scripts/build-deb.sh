@@ -26,6 +26,28 @@ version=$(dpkg-parsechangelog -S Version)
 upstream=${version%-*}
 SRC=$OUT/src/oml-store-$upstream
 
+# One version everywhere: debian/changelog, the control file's
+# default_version, the Makefile's EXTVERSION, META.json and the client.
+/usr/bin/python3 - "$upstream" <<'PY'
+import json, re, sys
+want = sys.argv[1]
+found = {
+    "debian/changelog": want,
+    "oml_store.control default_version":
+        re.search(r"^default_version\s*=\s*'([^']*)'", open("oml_store.control").read(), re.M).group(1),
+    "Makefile EXTVERSION":
+        re.search(r"^EXTVERSION\s*=\s*(\S+)", open("Makefile").read(), re.M).group(1),
+    "META.json version": json.load(open("META.json"))["version"],
+    "META.json provides": json.load(open("META.json"))["provides"]["oml_store"]["version"],
+    "python/oml_store __version__":
+        re.search(r'^__version__\s*=\s*"([^"]*)"', open("python/oml_store/__init__.py").read(), re.M).group(1),
+}
+bad = {k: v for k, v in found.items() if v != want}
+if bad:
+    sys.exit("build-deb: versions differ from debian/changelog's %s: %s" % (want, bad))
+print("build-deb: version %s in %s" % (want, ", ".join(found)))
+PY
+
 rm -rf "$OUT"
 mkdir -p "$SRC"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
