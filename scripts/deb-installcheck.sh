@@ -16,6 +16,10 @@
 # 5. in another such cluster, a pytest smoke test of the installed client
 #    against the installed extension (test/python/test_connect.py and
 #    test_ds_save_load.py, without python/ on PYTHONPATH).
+# At the end python3-oml-store is removed again (OML_DEB_KEEP=1 keeps it), so
+# that later tests of the client in a virtual environment made with
+# --system-site-packages do not see it; postgresql-15-oml-store stays
+# installed (its files are the ones `make install` puts there too).
 set -euo pipefail
 # Not steered by the variables of a calling make (make test REGRESS=...).
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
@@ -35,6 +39,9 @@ SUDO=()
 [ -n "${LC_ALL:-}${LANG:-}" ] || export LANG=C.UTF-8
 
 echo "==================== install the packages ===================="
+if [ "${OML_DEB_KEEP:-}" != 1 ]; then
+    trap '"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -qq -y remove python3-oml-store >/dev/null && echo "deb-installcheck: removed python3-oml-store again"' EXIT
+fi
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y install --reinstall "${debs[@]}"
 pkgs=()
 for d in "${debs[@]}"; do pkgs+=("$(dpkg-deb -f "$d" Package)"); done
