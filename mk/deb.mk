@@ -10,8 +10,11 @@
 #                         (scripts/deb-installcheck.sh; replaces files that
 #                         `make install` put under /usr)
 #   make test-deb         all three (the last part of `make test`)
+#   make deb-autopkgtest  debian/tests/control under autopkgtest's null runner on
+#                         this machine (installs autopkgtest; not part of make test;
+#                         leaves the packages installed)
 
-.PHONY: deb deb-deps deb-build deb-lintian deb-installcheck test-deb
+.PHONY: deb deb-deps deb-build deb-lintian deb-installcheck test-deb deb-autopkgtest
 
 deb: deb-deps
 	@$(MAKE) --no-print-directory deb-build
@@ -33,3 +36,10 @@ deb-installcheck:
 test-deb: deb
 	@$(MAKE) --no-print-directory deb-lintian
 	@$(MAKE) --no-print-directory deb-installcheck
+
+deb-autopkgtest:
+	@OML_DEPS_EXTRA=autopkgtest scripts/install-deps.sh --deb
+	@echo "==================== autopkgtest ===================="
+	env -u MAKEFLAGS -u MAKELEVEL PATH=/usr/sbin:/usr/bin:/sbin:/bin autopkgtest \
+		$(filter-out $(wildcard build/deb/*-dbgsym_*.deb),$(wildcard build/deb/*.deb)) \
+		build/deb/src/oml-store-$(EXTVERSION)/ -- null
