@@ -45,5 +45,8 @@ uninstall: uninstall-python
 uninstall-python:
 	rm -rf '$(DESTDIR)$(datadir)/extension/oml_store_python'
 
-# Test, demo and benchmark targets live apart from the build.
+# Test, demo and benchmark targets live apart from the build, and so do the
+# Debian package targets (make deb; the package build itself runs only the
+# PGXS targets all, install and clean).
 include mk/harness.mk
+include mk/deb.mk

@@ -1,7 +1,10 @@
 # Test, demo and CI harness for oml_store (included at the end of ../Makefile).
 #
 #   make test             deps + build (-Werror) + install, then in ONE throwaway
-#                         PostgreSQL 15 cluster: pg_regress, isolation, pytest -m "not large"
+#                         PostgreSQL 15 cluster: pg_regress, isolation, pytest -m "not large";
+#                         then the Debian packages: make test-deb (mk/deb.mk: build,
+#                         lintian, install, pg_buildext installcheck; HARNESS_DEB= skips it,
+#                         and so does a narrowed run with HARNESS_SUITES=...)
 #   make test-large       same setup, then only pytest -m large (the 1.5 GB object test)
 #   make demo             same setup, then /usr/bin/python3 scripts/demo.py in the cluster
 #   make installcheck-all the three suites against whatever server PG* points at
@@ -27,6 +30,9 @@
 # (empty: build without -Werror), HARNESS_TIMEOUT_<SUITE> (see scripts/run-suites.sh).
 
 HARNESS_SUITES ?= regress isolation pytest
+# The Debian package stage of make test; off in a narrowed run
+# (HARNESS_SUITES given on the command line) unless HARNESS_DEB=1.
+HARNESS_DEB ?= $(if $(filter command line,$(origin HARNESS_SUITES)),,1)
 HARNESS_WERROR ?= 1
 HARNESS_PYTHON := /usr/bin/python3
 HARNESS_PYTHON_CONFIG := /usr/bin/python3-config
@@ -54,6 +60,9 @@ harness-build:
 
 test: harness-prepare
 	@$(HARNESS_CLUSTER) $(MAKE) --no-print-directory installcheck-all
+ifneq ($(HARNESS_DEB),)
+	@$(MAKE) --no-print-directory test-deb
+endif
 
 test-large: harness-prepare
 	@$(HARNESS_CLUSTER) $(MAKE) --no-print-directory installcheck-large

@@ -6,6 +6,9 @@
 #
 #   scripts/install-deps.sh           install what is missing
 #   scripts/install-deps.sh --check   only report; exit 1 if something is missing
+#   scripts/install-deps.sh --deb     also the Debian packaging tools (make deb:
+#                                     debhelper, pg_buildext, dh-python, lintian)
+#   scripts/install-deps.sh --deb --check
 #
 # OML_DEPS_EXTRA="pkg ..." adds packages to the list.
 set -euo pipefail
@@ -32,16 +35,33 @@ PACKAGES=(
     python3-wheel
     gdb
 )
-# shellcheck disable=SC2206
-PACKAGES+=(${OML_DEPS_EXTRA:-})
+# Building and checking the Debian packages (debian/control's
+# Build-Depends, plus what dpkg-buildpackage and the checks use).
+DEB_PACKAGES=(
+    debhelper
+    dpkg-dev
+    fakeroot
+    postgresql-server-dev-all
+    dh-python
+    pybuild-plugin-pyproject
+    python3-all
+    python3-dev
+    python3-setuptools
+    python3-wheel
+    lintian
+)
 
 check_only=
-case "${1:-}" in
-    "") ;;
-    --check) check_only=1 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-deps: unknown argument '$1' (try --help)" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+    case "$arg" in
+        --check) check_only=1 ;;
+        --deb) PACKAGES+=("${DEB_PACKAGES[@]}") ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install-deps: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    esac
+done
+# shellcheck disable=SC2206
+PACKAGES+=(${OML_DEPS_EXTRA:-})
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: dpkg-query not found; this script supports Debian 12 only" >&2
