@@ -29,6 +29,7 @@
 
 #include "utils/builtins.h"
 #include "parser/scansup.h"
+#include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/typcache.h"
 #include "utils/fmgrprotos.h"
@@ -37,6 +38,7 @@
 #include "utils/numeric.h"
 #include "utils/plancache.h"
 #include "utils/regproc.h"
+#include "utils/timestamp.h"
 #include "utils/varlena.h"
 
 #include "oml_store.h"
@@ -1082,7 +1084,9 @@ typedef struct InputDest
 	int			chunk;			/* chunks run so far */
 	uint64		inchunk;		/* rows in the current chunk */
 	Oid		   *nantypes;		/* with oml_na_omit: each column's type when
-								 * it can hold NaN (float4, float8, numeric),
+								 * it can hold values the input shows as
+								 * missing (NaN of float4, float8, numeric;
+								 * infinite date, timestamp, timestamptz),
 								 * else InvalidOid */
 } InputDest;
 
@@ -1201,10 +1205,19 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		d->nantypes = palloc0(sizeof(Oid) * desc->natts);
 		for (int c = 0; c < desc->natts; c++)
 		{
-			Oid			t = getBaseType(TupleDescAttr(desc, c)->atttypid);
+			Oid			typid = TupleDescAttr(desc, c)->atttypid;
+			Oid			t = getBaseType(typid);
 
 			if (t == FLOAT4OID || t == FLOAT8OID || t == NUMERICOID)
 				d->nantypes[c] = t;
+
+			/*
+			 * Infinite dates and timestamps become NaT (of these types, not
+			 * of domains over them, which the input shows as text).
+			 */
+			if (typid == DATEOID || typid == TIMESTAMPOID ||
+				typid == TIMESTAMPTZOID)
+				d->nantypes[c] = typid;
 		}
 	}
 	if (d->call->kind == EVAL_GROUP)
@@ -1226,8 +1239,9 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 }
 
 /*
- * Is a value of the row in slot missing, for oml_na_omit: NULL, or NaN
- * (which the script's input also shows as missing)?
+ * Is a value of the row in slot missing, for oml_na_omit: NULL, NaN or an
+ * infinite date or timestamp (which the script's input also shows as
+ * missing)?
  */
 static bool
 row_has_missing(InputDest *d, TupleTableSlot *slot)
@@ -1252,6 +1266,15 @@ row_has_missing(InputDest *d, TupleTableSlot *slot)
 				break;
 			case NUMERICOID:
 				if (numeric_is_nan(DatumGetNumeric(v)))
+					return true;
+				break;
+			case DATEOID:
+				if (DATE_NOT_FINITE(DatumGetDateADT(v)))
+					return true;
+				break;
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+				if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(v)))
 					return true;
 				break;
 			default:
