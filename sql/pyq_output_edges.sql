@@ -9,9 +9,9 @@
 \set SHOW_CONTEXT never
 \i sql/include/expect_error.sql
 
-CREATE ROLE regress_pyqx_dev LOGIN IN ROLE oml_developer;
-SET ROLE regress_pyqx_dev;
-SELECT oml.pyqScriptCreate('pyqx_odd_empty', $$
+CREATE ROLE regress_pyqedg_dev LOGIN IN ROLE oml_developer;
+SET ROLE regress_pyqedg_dev;
+SELECT oml.pyqScriptCreate('pyqedg_odd_empty', $$
 def f(df):
     import pandas as pd
     i = int(df["i"].iloc[0])
@@ -21,25 +21,25 @@ def f(df):
 $$);
 SELECT * FROM oml.pyqGroupEval('SELECT generate_series(1, 4) AS i',
 	'{"oml_input_type": "pandas.DataFrame"}', NULL::record, 'i', NULL,
-	'pyqx_odd_empty') AS t(y float8, x int) ORDER BY x;
+	'pyqedg_odd_empty') AS t(y float8, x int) ORDER BY x;
 -- columns but no rows still go by the declared columns' rules
-SELECT oml.pyqScriptCreate('pyqx_no_rows', $$
+SELECT oml.pyqScriptCreate('pyqedg_no_rows', $$
 def f():
     import pandas as pd
     return pd.DataFrame(columns=["p", "q", "r"])
 $$);
-SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, NULL::record, 'pyqx_no_rows') AS t(x int)$q$);
+SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, NULL::record, 'pyqedg_no_rows') AS t(x int)$q$);
 
-SELECT oml.pyqScriptCreate('pyqx_long_labels', $$
+SELECT oml.pyqScriptCreate('pyqedg_long_labels', $$
 def f():
     import pandas as pd
     return pd.DataFrame({("x" * 1000000) + str(i): [i] for i in range(3)})
 $$);
-SELECT oml.pyqScriptCreate('pyqx_cached_chars', $$
+SELECT oml.pyqScriptCreate('pyqedg_cached_chars', $$
 def f():
     from oml_store import _runtime
     return sum(len(n) for labels, _ in _runtime._column_maps for n in labels)
 $$);
-SELECT * FROM oml.pyqEval(NULL, NULL::record, 'pyqx_long_labels') AS t(a int, b int, c int);
-SELECT * FROM oml.pyqEval(NULL, NULL::int8, 'pyqx_cached_chars') AS t(chars) WHERE chars < 65536;
+SELECT * FROM oml.pyqEval(NULL, NULL::record, 'pyqedg_long_labels') AS t(a int, b int, c int);
+SELECT * FROM oml.pyqEval(NULL, NULL::int8, 'pyqedg_cached_chars') AS t(chars) WHERE chars < 65536;
 RESET ROLE;
