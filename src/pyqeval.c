@@ -29,6 +29,7 @@
 
 #include "utils/builtins.h"
 #include "parser/scansup.h"
+#include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/typcache.h"
 #include "utils/fmgrprotos.h"
@@ -37,6 +38,7 @@
 #include "utils/numeric.h"
 #include "utils/plancache.h"
 #include "utils/regproc.h"
+#include "utils/timestamp.h"
 #include "utils/varlena.h"
 
 #include "oml_store.h"
@@ -102,6 +104,7 @@ typedef struct EvalCache
 	PyObject   *run_fn;			/* oml_store._runtime.run */
 	PyObject   *fmt_obj;		/* out_fmt as a Python str, or None */
 	TupleDesc	desc;			/* result columns, in fn_mcxt */
+	int			nlive;			/* its columns that are not dropped */
 	PyObject   *names;			/* their names (None: unnamed), a tuple */
 } EvalCache;
 
@@ -587,7 +590,7 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 	volatile int nviews = 0;
 
 	if (!PyArg_ParseTuple(res, "nO!", &nrows, &PyList_Type, &cols) ||
-		PyList_GET_SIZE(cols) != natts)
+		PyList_GET_SIZE(cols) != cache->nlive)
 	{
 		PyErr_Clear();
 		elog(ERROR, "oml_store runtime returned malformed columns");
@@ -597,12 +600,18 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 								   ALLOCSET_DEFAULT_SIZES);
 	PG_TRY();
 	{
-		for (int c = 0; c < natts; c++)
+		for (int c = 0, k = 0; c < natts; c++)
 		{
 			const char *kind;
 			PyObject   *data;
 
-			if (!PyArg_ParseTuple(PyList_GET_ITEM(cols, c), "sO", &kind, &data))
+			/* A dropped column of the row type: always NULL. */
+			if (TupleDescAttr(desc, c)->attisdropped)
+			{
+				oc[c].kind = 'd';
+				continue;
+			}
+			if (!PyArg_ParseTuple(PyList_GET_ITEM(cols, k++), "sO", &kind, &data))
 			{
 				PyErr_Clear();
 				elog(ERROR, "oml_store runtime returned a malformed column");
@@ -637,6 +646,10 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 				nulls[c] = false;
 				switch (oc[c].kind)
 				{
+					case 'd':
+						values[c] = (Datum) 0;
+						nulls[c] = true;
+						break;
 					case 'f':
 						{
 							double		v = ((double *) oc[c].view.buf)[r];
@@ -683,7 +696,7 @@ emit_columns(FunctionCallInfo fcinfo, EvalCache *cache, PyObject *res)
 	PG_FINALLY();
 	{
 		for (int c = 0; c < nviews; c++)
-			if (oc[c].kind != 'o' && oc[c].view.obj)
+			if (oc[c].kind != 'o' && oc[c].kind != 'd' && oc[c].view.obj)
 				PyBuffer_Release(&oc[c].view);
 	}
 	PG_END_TRY();
@@ -728,12 +741,13 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(rowcxt);
 
-		if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != (call->out_fmt ? 4 : natts))
+		if (!PyTuple_Check(row) ||
+			PyTuple_GET_SIZE(row) != (call->out_fmt ? 4 : cache->nlive))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("script \"%s\" returned rows that do not match the declared columns",
 							cache->scr.name),
-					 errdetail("The output declares %d columns.", natts)));
+					 errdetail("The output declares %d columns.", cache->nlive)));
 		if (call->out_fmt)
 		{
 			/* name, id, value, title, image */
@@ -747,11 +761,18 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		}
 		else
 		{
-			for (int c = 0; c < natts; c++)
+			for (int c = 0, k = 0; c < natts; c++)
 			{
 				Form_pg_attribute att = TupleDescAttr(desc, c);
 
-				values[c] = oml_py_to_datum(PyTuple_GET_ITEM(row, c),
+				/* A dropped column of the row type: always NULL. */
+				if (att->attisdropped)
+				{
+					values[c] = (Datum) 0;
+					nulls[c] = true;
+					continue;
+				}
+				values[c] = oml_py_to_datum(PyTuple_GET_ITEM(row, k++),
 											att->atttypid, att->atttypmod,
 											&nulls[c]);
 			}
@@ -1063,7 +1084,9 @@ typedef struct InputDest
 	int			chunk;			/* chunks run so far */
 	uint64		inchunk;		/* rows in the current chunk */
 	Oid		   *nantypes;		/* with oml_na_omit: each column's type when
-								 * it can hold NaN (float4, float8, numeric),
+								 * it can hold values the input shows as
+								 * missing (NaN of float4, float8, numeric;
+								 * infinite date, timestamp, timestamptz),
 								 * else InvalidOid */
 } InputDest;
 
@@ -1182,10 +1205,19 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		d->nantypes = palloc0(sizeof(Oid) * desc->natts);
 		for (int c = 0; c < desc->natts; c++)
 		{
-			Oid			t = getBaseType(TupleDescAttr(desc, c)->atttypid);
+			Oid			typid = TupleDescAttr(desc, c)->atttypid;
+			Oid			t = getBaseType(typid);
 
 			if (t == FLOAT4OID || t == FLOAT8OID || t == NUMERICOID)
 				d->nantypes[c] = t;
+
+			/*
+			 * Infinite dates and timestamps become NaT (of these types, not
+			 * of domains over them, which the input shows as text).
+			 */
+			if (typid == DATEOID || typid == TIMESTAMPOID ||
+				typid == TIMESTAMPTZOID)
+				d->nantypes[c] = typid;
 		}
 	}
 	if (d->call->kind == EVAL_GROUP)
@@ -1207,8 +1239,9 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 }
 
 /*
- * Is a value of the row in slot missing, for oml_na_omit: NULL, or NaN
- * (which the script's input also shows as missing)?
+ * Is a value of the row in slot missing, for oml_na_omit: NULL, NaN or an
+ * infinite date or timestamp (which the script's input also shows as
+ * missing)?
  */
 static bool
 row_has_missing(InputDest *d, TupleTableSlot *slot)
@@ -1233,6 +1266,15 @@ row_has_missing(InputDest *d, TupleTableSlot *slot)
 				break;
 			case NUMERICOID:
 				if (numeric_is_nan(DatumGetNumeric(v)))
+					return true;
+				break;
+			case DATEOID:
+				if (DATE_NOT_FINITE(DatumGetDateADT(v)))
+					return true;
+				break;
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+				if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(v)))
 					return true;
 				break;
 			default:
@@ -1384,23 +1426,31 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 }
 
 /*
- * The names of the result columns as a tuple for the runtime, which maps
- * named results onto them: None for each column of a scalar output type
- * (whose one column has no declared name) and for dropped columns.
+ * The names of the result columns that are not dropped, as a tuple for the
+ * runtime, which maps named results onto them (None for the one column of a
+ * scalar output type, which has no declared name); *nlive: how many.
  */
 static PyObject *
-result_names(TupleDesc desc, bool scalar)
+result_names(TupleDesc desc, bool scalar, int *nlive)
 {
-	PyObject   *names = PyTuple_New(desc->natts);
+	PyObject   *names;
+	int			n = 0;
 
+	for (int c = 0; c < desc->natts; c++)
+		if (!TupleDescAttr(desc, c)->attisdropped)
+			n++;
+	names = PyTuple_New(n);
 	if (names == NULL)
 		oml_py_raise(NULL);
-	for (int c = 0; c < desc->natts; c++)
+	*nlive = n;
+	for (int c = 0, k = 0; c < desc->natts; c++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, c);
 		PyObject   *name;
 
-		if (scalar || att->attisdropped)
+		if (att->attisdropped)
+			continue;
+		if (scalar)
 			name = Py_NewRef(Py_None);
 		else
 		{
@@ -1416,7 +1466,7 @@ result_names(TupleDesc desc, bool scalar)
 			Py_DECREF(names);
 			oml_py_raise(NULL);
 		}
-		PyTuple_SET_ITEM(names, c, name);
+		PyTuple_SET_ITEM(names, k++, name);
 	}
 	return names;
 }
@@ -1461,7 +1511,7 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 						 errmsg("a column definition list is required for relational output of type record"),
 						 errhint("Write SELECT * FROM oml.pyqEval(..., NULL::record, ...) AS t(a int, b text).")));
 		}
-		cache->names = result_names(desc, scalar);
+		cache->names = result_names(desc, scalar, &cache->nlive);
 		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 		cache->desc = CreateTupleDescCopy(desc);
 		MemoryContextSwitchTo(oldcxt);

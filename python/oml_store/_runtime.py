@@ -945,10 +945,13 @@ def _frame_columns(df, positions=None):
 
 # Column mappings worked out so far: (frame's column labels, declared
 # names) -> positions (None: by position).  Most statements see one frame
-# column list, so the mapping is worked out once; at most _MAPS_MAX kept.
+# column list, so the mapping is worked out once; at most _MAPS_MAX kept,
+# each for at most _MAPS_LABELS_MAX labels of _MAPS_CHARS_MAX characters in
+# all (a script's long labels must not stay in the backend's memory).
 _column_maps = {}
 _MAPS_MAX = 256
 _MAPS_LABELS_MAX = 1024
+_MAPS_CHARS_MAX = 65536
 
 
 def _quoted(names):
@@ -1013,9 +1016,12 @@ def _frame_positions(df, names):
     """_match_columns for a DataFrame, cached per column list when its
     labels are plain str (the cache is the backend's: other roles' calls
     must never compare with, or hash, objects of a script's classes) and
-    not too many."""
+    not too many or too long."""
     labels = tuple(df.columns)
-    if len(labels) > _MAPS_LABELS_MAX or not all(type(c) is str for c in labels):
+    if (len(labels) > _MAPS_LABELS_MAX
+            or not all(type(c) is str for c in labels)
+            or sum(map(len, labels)) + sum(map(len, filter(None, names)))
+            > _MAPS_CHARS_MAX):
         return _match_columns(labels, names)
     key = (labels, names)
     positions = _column_maps.get(key, _column_maps)
@@ -1055,6 +1061,8 @@ def to_rows(invoked, names):
             result = pd.DataFrame(result.reshape(-1, 1) if result.ndim == 1 and ncols == 1
                                   else np.atleast_2d(result))
     if isinstance(result, pd.DataFrame):
+        if result.shape == (0, 0):
+            return []                   # pd.DataFrame(): nothing, no columns
         return _frame_columns(result, _frame_positions(result, names))
     if isinstance(result, (list, tuple)):
         rows = []
