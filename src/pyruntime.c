@@ -421,6 +421,115 @@ rows_to_py(SPITupleTable *tuptable, uint64 nrows, PyObject *volatile *held)
 }
 
 /*
+ * One SQL statement run for Python: what run_statement passes to
+ * statement_body, and what it gets back.
+ */
+typedef struct StatementCall
+{
+	const char *sql;
+	PyObject   *params;
+	Py_ssize_t	nparams;
+	bool		as_columns;
+	bool		pinned;
+	PyObject   *result;			/* the statement's result */
+	PyObject   *held;			/* a reference to drop on error */
+} StatementCall;
+
+/*
+ * The body of run_statement, inside oml_py_in_subxact's subtransaction.
+ */
+static void
+statement_body(void *arg)
+{
+	StatementCall *sc = (StatementCall *) arg;
+	ParamState ps = {NULL, 0};
+	int			gucnest = 0;
+	SPIPlanPtr plan;
+	ParamListInfo plist;
+	int			rc;
+
+	/*
+	 * The package's own statements are immune to the caller's
+	 * search_path (and so to its operators, functions and types); the
+	 * subtransaction's end restores the setting.
+	 */
+	if (sc->pinned)
+	{
+		gucnest = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, pg_temp",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* In SPI's procedure context, which outlives the parse. */
+	ps.ntypes = (int) sc->nparams;
+	ps.types = palloc0(sizeof(Oid) * Max(sc->nparams, 1));
+	plan = SPI_prepare_params(sc->sql, param_setup, &ps, 0);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_params failed: %s",
+			 SPI_result_code_string(SPI_result));
+	if (ps.ntypes > sc->nparams)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_PARAMETER),
+				 errmsg("statement needs %d parameters, %d given",
+						ps.ntypes, (int) sc->nparams)));
+	plist = makeParamList(ps.ntypes);
+	for (int i = 0; i < ps.ntypes; i++)
+	{
+		ParamExternData *prm = &plist->params[i];
+		Oid			typ = ps.types[i];
+
+		sc->held = PySequence_GetItem(sc->params, i);
+		if (sc->held == NULL)
+		{
+			oml_py_clear_error();
+			elog(ERROR, "could not read parameter %d", i + 1);
+		}
+		if (typ == InvalidOid || typ == UNKNOWNOID)
+			typ = TEXTOID;
+		prm->ptype = typ;
+		prm->pflags = PARAM_FLAG_CONST;
+		prm->value = oml_py_to_datum(sc->held, typ, -1, &prm->isnull);
+		Py_CLEAR(sc->held);
+	}
+	if (unlikely(oml_forked_child))
+		oml_state_child_exit(Py_None);
+	if (sc->as_columns && SPI_is_cursor_plan(plan))
+		sc->result = oml_execute_to_columns(plan, plist, &rc);
+	else
+		rc = SPI_execute_plan_with_paramlist(plan, plist, false, 0);
+	if (rc == SPI_ERROR_TRANSACTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("transaction control statements cannot be run from an oml_store script"),
+				 errhint("The statement that runs the script commits or rolls back its work.")));
+	if (rc == SPI_ERROR_COPY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY to or from the client cannot be run from an oml_store script")));
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan_with_paramlist failed: %s",
+			 SPI_result_code_string(rc));
+	if (sc->result != NULL)
+		;					/* gathered as columns already */
+	else if (SPI_tuptable == NULL)
+		sc->result = Py_BuildValue("(()[])");
+	else if (sc->as_columns)
+		sc->result = oml_spi_result_to_columns(SPI_tuptable, SPI_processed);
+	else
+		sc->result = rows_to_py(SPI_tuptable, SPI_processed, &sc->held);
+	if (sc->result == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Python could not hold the statement's result.")));
+	SPI_finish();
+	if (sc->pinned)
+		AtEOXact_GUC(true, gucnest);
+}
+
+/*
  * Run one SQL statement with Python parameters inside a subtransaction.
  * Returns a Python (columns, rows) pair, or NULL with an SPIError set.
  * Parameters are converted through their types' input functions, so
@@ -430,143 +539,21 @@ rows_to_py(SPITupleTable *tuptable, uint64 nrows, PyObject *volatile *held)
 static PyObject *
 run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	PyObject   *volatile result = NULL;
-	PyObject   *volatile held = NULL;	/* a reference to drop on error */
-	Py_ssize_t	nparams = params ? PySequence_Size(params) : 0;
-	int			save_nesting = py_nesting;
-	int			save_floor = subxact_floor;
-	int			level = GetCurrentTransactionNestLevel();
-	volatile bool started = false;
-	OmlPgState	script_state;
+	StatementCall sc = {sql, params, params ? PySequence_Size(params) : 0,
+	as_columns, pinned, NULL, NULL};
 
 	/* Python code run for params (__len__, __getitem__, __str__) forked. */
 	if (unlikely(oml_forked_child))
-		oml_state_child_exit(nparams < 0 ? NULL : Py_None);
-	if (nparams < 0)
+		oml_state_child_exit(sc.nparams < 0 ? NULL : Py_None);
+	if (sc.nparams < 0)
 		return NULL;
-
-	oml_state_enter_pg(&script_state);
-	PG_TRY();
+	if (!oml_py_in_subxact(statement_body, &sc))
 	{
-		ParamState ps = {NULL, 0};
-		int			gucnest = 0;
-		SPIPlanPtr plan;
-		ParamListInfo plist;
-		int			rc;
-
-		BeginInternalSubTransaction(NULL);
-		started = true;
-		MemoryContextSwitchTo(oldcontext);
-
-		/*
-		 * The package's own statements are immune to the caller's
-		 * search_path (and so to its operators, functions and types); the
-		 * subtransaction's end restores the setting.
-		 */
-		if (pinned)
-		{
-			gucnest = NewGUCNestLevel();
-			(void) set_config_option("search_path", "pg_catalog, pg_temp",
-									 PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-		}
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		/* In SPI's procedure context, which outlives the parse. */
-		ps.ntypes = (int) nparams;
-		ps.types = palloc0(sizeof(Oid) * Max(nparams, 1));
-		plan = SPI_prepare_params(sql, param_setup, &ps, 0);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare_params failed: %s",
-				 SPI_result_code_string(SPI_result));
-		if (ps.ntypes > nparams)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_PARAMETER),
-					 errmsg("statement needs %d parameters, %d given",
-							ps.ntypes, (int) nparams)));
-		plist = makeParamList(ps.ntypes);
-		for (int i = 0; i < ps.ntypes; i++)
-		{
-			ParamExternData *prm = &plist->params[i];
-			Oid			typ = ps.types[i];
-
-			held = PySequence_GetItem(params, i);
-			if (held == NULL)
-			{
-				oml_py_clear_error();
-				elog(ERROR, "could not read parameter %d", i + 1);
-			}
-			if (typ == InvalidOid || typ == UNKNOWNOID)
-				typ = TEXTOID;
-			prm->ptype = typ;
-			prm->pflags = PARAM_FLAG_CONST;
-			prm->value = oml_py_to_datum(held, typ, -1, &prm->isnull);
-			Py_CLEAR(held);
-		}
-		if (unlikely(oml_forked_child))
-			oml_state_child_exit(Py_None);
-		if (as_columns && SPI_is_cursor_plan(plan))
-			result = oml_execute_to_columns(plan, plist, &rc);
-		else
-			rc = SPI_execute_plan_with_paramlist(plan, plist, false, 0);
-		if (rc == SPI_ERROR_TRANSACTION)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-					 errmsg("transaction control statements cannot be run from an oml_store script"),
-					 errhint("The statement that runs the script commits or rolls back its work.")));
-		if (rc == SPI_ERROR_COPY)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("COPY to or from the client cannot be run from an oml_store script")));
-		if (rc < 0)
-			elog(ERROR, "SPI_execute_plan_with_paramlist failed: %s",
-				 SPI_result_code_string(rc));
-		if (result != NULL)
-			;					/* gathered as columns already */
-		else if (SPI_tuptable == NULL)
-			result = Py_BuildValue("(()[])");
-		else if (as_columns)
-			result = oml_spi_result_to_columns(SPI_tuptable, SPI_processed);
-		else
-			result = rows_to_py(SPI_tuptable, SPI_processed, &held);
-		if (result == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory"),
-					 errdetail("Python could not hold the statement's result.")));
-		SPI_finish();
-		if (pinned)
-			AtEOXact_GUC(true, gucnest);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
+		Py_CLEAR(sc.held);
+		Py_CLEAR(sc.result);
+		return NULL;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		/* Also a subtransaction that failed half-way through starting. */
-		if (started || GetCurrentTransactionNestLevel() > level)
-			rollback_subxact();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		py_nesting = save_nesting;	/* nested Python left by the error */
-		subxact_floor = save_floor;
-		Py_CLEAR(held);
-		Py_XDECREF(result);
-		result = NULL;
-		PyErr_Clear();
-		oml_py_error_from_pg(edata);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	oml_state_leave_pg(&script_state);
-	return result;
+	return sc.result;
 }
 
 /*
