@@ -1106,14 +1106,7 @@ oml_py_raise(const char *scr_name)
 		Py_CLEAR(type);
 		Py_CLEAR(value);
 		Py_CLEAR(tb);
-		CHECK_FOR_INTERRUPTS();
-		if (cancel_seen)
-		{
-			cancel_seen = false;
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("%s", cancel_message)));
-		}
+		report_pending_cancel();
 	}
 
 	if (type == NULL)
