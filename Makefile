@@ -3,7 +3,7 @@
 # Build with Debian's pg_config and Debian's Python 3.11, whatever else is on PATH.
 
 EXTENSION = oml_store
-EXTVERSION = 0.2.0
+EXTVERSION = 0.3.0
 MODULE_big = oml_store
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 # Release scripts: 0.1.0 is the full install script of the first release;

@@ -26,10 +26,10 @@
 #include "roles.h"
 
 /* The schema version this library needs. */
-#define OML_SCHEMA_VERSION "0.2.0"
+#define OML_SCHEMA_VERSION "0.3.0"
 
 /* Schema versions older than OML_SCHEMA_VERSION. */
-static const char *const old_versions[] = {"0.1.0", NULL};
+static const char *const old_versions[] = {"0.1.0", "0.2.0", NULL};
 
 /* Set once the installed schema was found new enough in this backend. */
 static bool schema_ok = false;

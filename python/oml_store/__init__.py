@@ -29,7 +29,7 @@ before reaching it are ``TypeError`` / ``ValueError``.
 
 #: The client's version; equal to the extension's default_version (the one
 #: source of it: python/pyproject.toml reads it from here).
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from . import ds
 from . import script

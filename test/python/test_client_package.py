@@ -29,7 +29,7 @@ def control_version():
 
 
 def test_version_is_the_extensions():
-    assert oml.__version__ == control_version() == "0.2.0"
+    assert oml.__version__ == control_version() == "0.3.0"
     makefile = (ROOT / "Makefile").read_text()
     assert re.findall(r"^EXTVERSION = (\S+)$", makefile, re.M) == [
         oml.__version__]
@@ -37,7 +37,7 @@ def test_version_is_the_extensions():
     pyproject = (ROOT / "python" / "pyproject.toml").read_text()
     assert 'version = {attr = "oml_store.__version__"}' in pyproject
     assert 'dynamic = ["version"]' in pyproject
-    assert _versions.supported_series() == (0, 2)
+    assert _versions.supported_series() == (0, 3)
 
 
 # -- pip install into a fresh venv ---------------------------------------------
@@ -98,7 +98,7 @@ def test_pip_install_into_fresh_venv(tmp_path, database):
         [py, "-m", "pip", "install", "--no-index", "--no-build-isolation",
          str(src)], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Successfully installed oml-store-0.2.0" in done.stdout
+    assert "Successfully installed oml-store-0.3.0" in done.stdout
 
     # Outside the repository, without PYTHONPATH: the installed copy.
     run = subprocess.run([py, "-c", CHECK_INSTALLED, database], env=env,
@@ -126,17 +126,18 @@ def test_pip_install_into_fresh_venv(tmp_path, database):
 
 # -- extension versions ----------------------------------------------------------
 
-@pytest.mark.parametrize("version", ["0.2.0", "0.2.1", "0.2.17", "0.2"])
+@pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.3.17", "0.3"])
 def test_supported_extension_versions(version):
     _versions.check_extension_version(version, "db")
 
 
 @pytest.mark.parametrize("version,sqlstate,words", [
     ("0.1.0", "55000", "older"),
+    ("0.2.0", "55000", "older"),
     ("0.0.9", "55000", "older"),
-    ("0.3.0", "0A000", "newer"),
+    ("0.4.0", "0A000", "newer"),
     ("1.0.0", "0A000", "newer"),
-    ("0.2.0beta1", "0A000", "not one this client knows"),
+    ("0.3.0beta1", "0A000", "not one this client knows"),
     ("", "0A000", "not one this client knows"),
 ])
 def test_unsupported_extension_versions(version, sqlstate, words):
@@ -144,7 +145,7 @@ def test_unsupported_extension_versions(version, sqlstate, words):
         _versions.check_extension_version(version, "db")
     assert err.value.sqlstate == sqlstate
     assert words in err.value.message
-    assert "works with extension versions 0.2.x" in err.value.detail
+    assert "works with extension versions 0.3.x" in err.value.detail
 
 
 @pytest.fixture
@@ -209,12 +210,12 @@ def test_connect_to_a_newer_or_unknown_extension(other_db):
     assert "python3-oml-store" in err.hint
     assert not oml.isconnected()
 
-    _set_extversion(other_db, "0.2.0-custom")
+    _set_extversion(other_db, "0.3.0-custom")
     err = _connect_error()
     assert err.sqlstate == "0A000"
     assert "not one this client knows" in err.message
 
-    _set_extversion(other_db, "0.2.5")     # same series: accepted
+    _set_extversion(other_db, "0.3.5")     # same series: accepted
     oml.connect(user=ALICE, password=PASSWORD, dbname=OTHER)
     assert oml.isconnected(check_status=True)
 

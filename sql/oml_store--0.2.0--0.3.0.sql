@@ -1,0 +1,10 @@
+-- oml_store 0.2.0 -> 0.3.0: async jobs and parallel execution, the model
+-- and script registry, performance, sandboxed Python.
+--
+-- A fresh CREATE EXTENSION runs oml_store--0.1.0.sql, then
+-- oml_store--0.1.0--0.2.0.sql, then this file, so everything added here is
+-- part of every 0.3.0 schema.  Objects are schema-qualified; the
+-- extension's search_path is pg_catalog, pg_temp.  Each topic appends its
+-- own section below, with a comment header naming it.
+
+\echo Use "ALTER EXTENSION oml_store UPDATE" to load this file. \quit
