@@ -28,6 +28,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "oml_store.h"
@@ -62,11 +63,82 @@ report_damaged(const char *ds_name, const ReadItem *item, const char *why)
 }
 
 /*
+ * Where a reader is in the chunks of one object (see oml_ds_next_chunk).
+ */
+struct OmlChunkStream
+{
+	const char *ds_name;
+	const ReadItem *item;
+	Snapshot	snapshot;		/* the one the objects were listed from */
+	int32		seq;			/* next chunk to read */
+	int64		got;			/* bytes handed out so far */
+	MemoryContext cxt;			/* holds the current chunk */
+};
+
+/*
+ * The next chunk of the object being read: *data and *len get its bytes
+ * (valid until the next call), or false at the end of the object.  Reads
+ * as the extension owner with the search_path pinned, from the snapshot the
+ * objects were listed from, whatever the caller did in between.  A missing
+ * chunk, or bytes beyond the recorded size, is an error (XX001).
+ */
+bool
+oml_ds_next_chunk(OmlChunkStream *stream, const char **data, Size *len)
+{
+	const ReadItem *item = stream->item;
+	OmlContext	ctx;
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	bytea	   *chunk;
+	MemoryContext old;
+	Size		n;
+
+	MemoryContextReset(stream->cxt);
+	*data = NULL;
+	*len = 0;
+	if (stream->seq >= item->nchunks)
+		return false;
+	CHECK_FOR_INTERRUPTS();
+
+	oml_enter(&ctx, true);
+	PushActiveSnapshot(stream->snapshot);
+	values[0] = Int64GetDatum(item->id);
+	values[1] = Int32GetDatum(stream->seq);
+	if (oml_spi("SELECT data FROM oml.datastore_chunk"
+				" WHERE obj_id OPERATOR(pg_catalog.=) $1"
+				" AND seq OPERATOR(pg_catalog.=) $2",
+				true, 2, argtypes, values, NULL, -1) != 1)
+		report_damaged(stream->ds_name, item,
+					   psprintf("Chunk %d of its %d chunks is missing.",
+								stream->seq, item->nchunks));
+	/* A copy outside SPI's memory, which oml_leave frees. */
+	old = MemoryContextSwitchTo(stream->cxt);
+	chunk = DatumGetByteaPCopy(oml_spi_value(0, 0, &isnull));
+	MemoryContextSwitchTo(old);
+	PopActiveSnapshot();
+	oml_leave(&ctx);
+
+	n = VARSIZE_ANY_EXHDR(chunk);
+	if (stream->got + (int64) n > item->size)
+		report_damaged(stream->ds_name, item,
+					   psprintf("Its chunks hold more than its recorded size of " INT64_FORMAT " bytes.",
+								item->size));
+	stream->seq++;
+	stream->got += n;
+	*data = VARDATA_ANY(chunk);
+	*len = n;
+	return true;
+}
+
+/*
  * Read the objects of datastore name of owner (all of them, or those named
- * in objs, each of which must exist) and hand their bytes to reader.  The
- * caller must be able to read the datastore, and every object must have
- * been written by a trusted role (42501 otherwise, naming the object and
- * its writer, before any bytes are read).
+ * in objs, each of which must exist) and hand each to reader, which pulls
+ * its bytes with oml_ds_next_chunk.  The caller must be able to read the
+ * datastore, and every object must have been written by a trusted role
+ * (42501 otherwise, naming the object and its writer, before any bytes are
+ * read).  The reader runs as the caller; every chunk is read from the
+ * snapshot the objects were listed from.
  */
 void
 oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
@@ -80,7 +152,9 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 	int64		ds_id;
 	int			nitems;
 	ReadItem   *items;
-	MemoryContext chunkcxt;
+	OmlChunkStream stream;
+	ResourceOwner owner_at_start = CurrentResourceOwner;
+	Snapshot	snapshot;
 	bool		isnull;
 
 	oml_enter(&ctx, true);
@@ -88,6 +162,7 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 	/* One snapshot, current as of now, for the listing and every chunk. */
 	PushCopiedSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
+	snapshot = RegisterSnapshotOnOwner(GetActiveSnapshot(), owner_at_start);
 
 	ds_id = oml_ds_find_readable(caller, owner, name);
 	values[0] = Int64GetDatum(ds_id);
@@ -133,54 +208,35 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 					 errdetail("Inside the server, only objects written by superusers or members of oml_developer are unpickled, since unpickling can run any code as the server's operating system user."),
 					 errhint("Load it in a client with oml.ds.load, or have a member of oml_developer save it.")));
 	}
+	PopActiveSnapshot();
+	oml_leave(&ctx);
 
-	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store chunk",
-									 ALLOCSET_DEFAULT_SIZES);
+	memset(&stream, 0, sizeof(stream));
+	stream.ds_name = name;
+	stream.snapshot = snapshot;
+	stream.cxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store chunk",
+									   ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < nitems; i++)
 	{
 		ReadItem   *item = &items[i];
-		Oid			chunktypes[2] = {INT8OID, INT4OID};
-		Datum		chunkvals[2];
-		int64		got = 0;
+		const char *data;
+		Size		len;
 
-		reader->begin(reader->arg, item->name, item->size, item->compression);
-		chunkvals[0] = Int64GetDatum(item->id);
-		for (int32 seq = 0; seq < item->nchunks; seq++)
-		{
-			MemoryContext old;
-			bytea	   *data;
-			Size		len;
-
-			CHECK_FOR_INTERRUPTS();
-			chunkvals[1] = Int32GetDatum(seq);
-			if (oml_spi("SELECT data FROM oml.datastore_chunk"
-						" WHERE obj_id OPERATOR(pg_catalog.=) $1"
-						" AND seq OPERATOR(pg_catalog.=) $2",
-						true, 2, chunktypes, chunkvals, NULL, -1) != 1)
-				report_damaged(name, item,
-							   psprintf("Chunk %d of its %d chunks is missing.",
-										seq, item->nchunks));
-			old = MemoryContextSwitchTo(chunkcxt);
-			data = DatumGetByteaPP(oml_spi_value(0, 0, &isnull));
-			len = VARSIZE_ANY_EXHDR(data);
-			MemoryContextSwitchTo(old);
-			if (got + (int64) len > item->size)
-				report_damaged(name, item,
-							   psprintf("Its chunks hold more than its recorded size of " INT64_FORMAT " bytes.",
-										item->size));
-			reader->chunk(reader->arg, VARDATA_ANY(data), len);
-			got += len;
-			SPI_freetuptable(SPI_tuptable);
-			MemoryContextReset(chunkcxt);
-		}
-		if (got != item->size)
+		stream.item = item;
+		stream.seq = 0;
+		stream.got = 0;
+		reader->object(reader->arg, item->name, item->size, item->compression,
+					   &stream);
+		/* What the reader left unread must still add up. */
+		while (oml_ds_next_chunk(&stream, &data, &len))
+			;
+		if (stream.got != item->size)
 			report_damaged(name, item,
 						   psprintf("Its chunks hold " INT64_FORMAT " bytes, but its recorded size is " INT64_FORMAT ".",
-									got, item->size));
+									stream.got, item->size));
 	}
-	MemoryContextDelete(chunkcxt);
-	PopActiveSnapshot();
-	oml_leave(&ctx);
+	MemoryContextDelete(stream.cxt);
+	UnregisterSnapshotFromOwner(snapshot, owner_at_start);
 }
 
 /*
@@ -189,44 +245,36 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 typedef struct SqlReadState
 {
 	ReturnSetInfo *rsinfo;
-	char	   *name;			/* current object */
-	char	   *compression;
-	int32		seq;
 } SqlReadState;
 
 /*
- * oml.ds_read: a new object starts.
+ * oml.ds_read: each chunk of an object becomes one row.
  */
 static void
-sql_read_begin(void *arg, const char *name, int64 size, const char *compression)
+sql_read_object(void *arg, const char *name, int64 size,
+				const char *compression, OmlChunkStream *stream)
 {
 	SqlReadState *st = (SqlReadState *) arg;
+	const char *data;
+	Size		len;
+	int32		seq = 0;
 
-	st->name = pstrdup(name);
-	st->compression = pstrdup(compression);
-	st->seq = 0;
-}
+	while (oml_ds_next_chunk(stream, &data, &len))
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		bytea	   *b = palloc(VARHDRSZ + len);
 
-/*
- * oml.ds_read: one chunk becomes one row.
- */
-static void
-sql_read_chunk(void *arg, const char *data, Size len)
-{
-	SqlReadState *st = (SqlReadState *) arg;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
-	bytea	   *b = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
-	values[0] = CStringGetTextDatum(st->name);
-	values[1] = Int32GetDatum(st->seq++);
-	values[2] = CStringGetTextDatum(st->compression);
-	values[3] = PointerGetDatum(b);
-	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc,
-						 values, nulls);
-	pfree(b);
+		SET_VARSIZE(b, VARHDRSZ + len);
+		memcpy(VARDATA(b), data, len);
+		values[0] = CStringGetTextDatum(name);
+		values[1] = Int32GetDatum(seq++);
+		values[2] = CStringGetTextDatum(compression);
+		values[3] = PointerGetDatum(b);
+		tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc,
+							 values, nulls);
+		pfree(b);
+	}
 }
 
 /*
@@ -241,7 +289,7 @@ oml_ds_read(PG_FUNCTION_ARGS)
 	Oid			owner = oml_resolve_owner(fcinfo, 1);
 	ArrayType  *objs = oml_check_name_array(fcinfo, 2);
 	SqlReadState st;
-	OmlObjectReader reader = {sql_read_begin, sql_read_chunk, &st};
+	OmlObjectReader reader = {sql_read_object, &st};
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&st, 0, sizeof(st));

@@ -85,21 +85,25 @@ extern void oml_ds_require_objects(int64 ds_id, ArrayType *objs,
 								   const char *ds_name);
 
 /*
- * Receives the objects that oml_ds_read_objects reads (dsread.c): begin once
- * per object, then its bytes in order, chunk by chunk.  Each may raise an
- * ERROR (e.g. out of memory); nothing is kept from an interrupted read.
+ * Receives the objects that oml_ds_read_objects reads (dsread.c): object
+ * is called once per object and pulls its bytes, in order, with
+ * oml_ds_next_chunk (what it leaves unread is read and checked after it
+ * returns).  It may raise an ERROR; nothing is kept from an interrupted
+ * read.
  */
+typedef struct OmlChunkStream OmlChunkStream;
 typedef struct OmlObjectReader
 {
-	void		(*begin) (void *arg, const char *name, int64 size,
-						  const char *compression);
-	void		(*chunk) (void *arg, const char *data, Size len);
+	void		(*object) (void *arg, const char *name, int64 size,
+						   const char *compression, OmlChunkStream *stream);
 	void	   *arg;
 } OmlObjectReader;
 
 /* dsread.c */
 extern void oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 								const OmlObjectReader *reader);
+extern bool oml_ds_next_chunk(OmlChunkStream *stream, const char **data,
+							  Size *len);
 
 /* pyruntime.c (without Python's headers) */
 extern void oml_runtime_define_gucs(void);

@@ -23,25 +23,33 @@
 #include "oml_store.h"
 
 /*
- * What a load builds: a list of (name, bytes, compression).
+ * What a load builds: a list of (name, bytes, compression), or with an
+ * unpickle callable, of (name, object).
  */
 typedef struct LoadState
 {
 	PyObject   *list;
-	PyObject   *current;		/* bytes being filled (borrowed from list) */
-	Py_ssize_t	filled;
+	PyObject   *unpickle;		/* unpickle(fill, compression), or NULL */
+	PyObject   *err_type;		/* the Python error that ended a load */
+	PyObject   *err_value;
+	PyObject   *err_tb;
 	const char *ds_name;
 } LoadState;
 
 /*
- * A new object: its bytes object, of the recorded size, joins the list.
+ * A new object without unpickle: its bytes, copied chunk by chunk into one
+ * bytes object of the recorded size, join the list.
  */
 static void
-load_begin(void *arg, const char *name, int64 size, const char *compression)
+load_bytes(void *arg, const char *name, int64 size, const char *compression,
+		   OmlChunkStream *stream)
 {
 	LoadState  *st = (LoadState *) arg;
 	PyObject   *bytes;
 	PyObject   *item;
+	Py_ssize_t	filled = 0;
+	const char *data;
+	Size		len;
 
 	if ((uint64) size > (uint64) PY_SSIZE_T_MAX)
 		ereport(ERROR,
@@ -66,25 +74,168 @@ load_begin(void *arg, const char *name, int64 size, const char *compression)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	}
-	Py_DECREF(item);
-	st->current = bytes;		/* the list holds it */
-	st->filled = 0;
+	Py_DECREF(item);			/* the list holds bytes */
+	while (oml_ds_next_chunk(stream, &data, &len))
+	{
+		/* dsread.c never hands out more than the recorded size. */
+		if (filled + (Py_ssize_t) len > PyBytes_GET_SIZE(bytes))
+			elog(ERROR, "chunk beyond the size of the object");
+		memcpy(PyBytes_AS_STRING(bytes) + filled, data, len);
+		filled += len;
+	}
 }
 
 /*
- * The next chunk of the current object, copied into place.
+ * The state behind one fill callable: the chunks of the object being
+ * unpickled.  It lives in Python's memory (the callable may outlive the
+ * read); stream is NULL once the read is over.
+ */
+typedef struct ChunkFill
+{
+	OmlChunkStream *stream;
+	const char *data;			/* what is left of the current chunk */
+	Size		left;
+	bool		eof;
+} ChunkFill;
+
+#define CHUNK_FILL_CAPSULE "oml_store.chunk_fill"
+
+/*
+ * Free a ChunkFill with its capsule.
  */
 static void
-load_chunk(void *arg, const char *data, Size len)
+chunk_fill_free(PyObject *capsule)
+{
+	PyMem_Free(PyCapsule_GetPointer(capsule, CHUNK_FILL_CAPSULE));
+}
+
+/*
+ * Read the next chunk into cf, inside oml_py_in_subxact.
+ */
+static void
+chunk_fill_next(void *arg)
+{
+	ChunkFill  *cf = (ChunkFill *) arg;
+
+	cf->eof = !oml_ds_next_chunk(cf->stream, &cf->data, &cf->left);
+}
+
+/*
+ * fill(buffer): copy the object's next bytes into the writable buffer, as
+ * many as fit; returns how many (0 at the end).  Chunks are read as they
+ * are needed, so unpickling holds one chunk at a time, not the whole
+ * object.  A damaged object or a cancel raises SPIError.
+ */
+static PyObject *
+chunk_fill(PyObject *self, PyObject *arg)
+{
+	ChunkFill  *cf = PyCapsule_GetPointer(self, CHUNK_FILL_CAPSULE);
+	Py_buffer	view;
+	Py_ssize_t	done = 0;
+
+	if (cf == NULL || !oml_py_on_main_thread())
+		return NULL;
+	if (cf->stream == NULL)
+	{
+		PyErr_SetString(PyExc_ValueError, "the datastore read is over");
+		return NULL;
+	}
+	if (PyObject_GetBuffer(arg, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+		return NULL;
+	while (done < view.len)
+	{
+		Size		take;
+
+		if (cf->left == 0)
+		{
+			if (cf->eof || !oml_py_in_subxact(chunk_fill_next, cf))
+				break;
+			if (cf->eof)
+				break;
+			continue;
+		}
+		take = Min(cf->left, (Size) (view.len - done));
+		memcpy((char *) view.buf + done, cf->data, take);
+		cf->data += take;
+		cf->left -= take;
+		done += take;
+	}
+	PyBuffer_Release(&view);
+	if (PyErr_Occurred())
+		return NULL;
+	return PyLong_FromSsize_t(done);
+}
+
+static PyMethodDef chunk_fill_def = {
+	"fill", chunk_fill, METH_O,
+	"fill(buffer): copy the object's next bytes into buffer; returns how many (0 at the end)."
+};
+
+/*
+ * A new object with unpickle: unpickle(fill, compression) builds it from
+ * the chunks as it pulls them, and (name, object) joins the list.  Runs as
+ * the caller.  A Python error is kept in st, to be raised as it was.
+ */
+static void
+load_unpickled(void *arg, const char *name, int64 size,
+			   const char *compression, OmlChunkStream *stream)
 {
 	LoadState  *st = (LoadState *) arg;
+	ChunkFill  *cf;
+	PyObject   *capsule;
+	PyObject   *volatile fill = NULL;
+	PyObject   *volatile obj = NULL;
+	PyObject   *volatile args = NULL;
+	PyObject   *volatile item = NULL;
 
-	/* dsread.c never hands out more than the recorded size. */
-	if (st->current == NULL ||
-		st->filled + (Py_ssize_t) len > PyBytes_GET_SIZE(st->current))
-		elog(ERROR, "chunk beyond the size of the object");
-	memcpy(PyBytes_AS_STRING(st->current) + st->filled, data, len);
-	st->filled += len;
+	cf = PyMem_Malloc(sizeof(ChunkFill));
+	if (cf == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	memset(cf, 0, sizeof(ChunkFill));
+	cf->stream = stream;
+	capsule = PyCapsule_New(cf, CHUNK_FILL_CAPSULE, chunk_fill_free);
+	if (capsule == NULL)
+	{
+		PyMem_Free(cf);
+		PyErr_Clear();
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	PG_TRY();
+	{
+		fill = PyCFunction_New(&chunk_fill_def, capsule);
+		if (fill != NULL)
+			args = Py_BuildValue("(Os)", fill, compression);
+		if (args != NULL)
+			obj = oml_py_call_guarded(st->unpickle, args, NULL);
+		if (obj != NULL)
+		{
+			item = Py_BuildValue("(sO)", name, obj);
+			if (item != NULL && PyList_Append(st->list, item) < 0)
+				Py_CLEAR(item);
+		}
+	}
+	PG_FINALLY();
+	{
+		cf->stream = NULL;		/* a fill kept by the object reads no more */
+		Py_XDECREF(obj);
+		Py_XDECREF(args);
+		Py_XDECREF(fill);
+		Py_DECREF(capsule);
+	}
+	PG_END_TRY();
+	if (item == NULL)
+	{
+		PyErr_Fetch(&st->err_type, &st->err_value, &st->err_tb);
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not unpickle object \"%s\" of datastore \"%s\"",
+						name, st->ds_name)));
+	}
+	Py_DECREF(item);
 }
 
 /*
@@ -134,7 +285,8 @@ static void
 load_run(void *arg)
 {
 	LoadCall   *lc = (LoadCall *) arg;
-	OmlObjectReader reader = {load_begin, load_chunk, lc->st};
+	OmlObjectReader reader = {lc->st->unpickle ? load_unpickled : load_bytes,
+	lc->st};
 	Oid			ownerid;
 
 	if (lc->name[0] == '\0' || (lc->owner != NULL && lc->owner[0] == '\0'))
@@ -146,9 +298,13 @@ load_run(void *arg)
 }
 
 /*
- * _oml.load_objects(name, owner=None, objs=None): [(name, bytes,
- * compression)] of the readable datastore's objects, all written by
- * trusted roles; an SPIError (42501 for an untrusted writer) otherwise.
+ * _oml.load_objects(name, owner=None, objs=None, unpickle=None): the
+ * readable datastore's objects, all written by trusted roles, as
+ * [(name, bytes, compression)], or with unpickle as [(name, object)], each
+ * object being unpickle(fill, compression) with fill(buffer) reading its
+ * bytes chunk by chunk (streamed: the bytes are never whole in memory).
+ * An SPIError (42501 for an untrusted writer, before any bytes are read)
+ * otherwise, or the error unpickle raised.
  */
 PyObject *
 oml_py_load_objects(PyObject *self, PyObject *args)
@@ -156,7 +312,9 @@ oml_py_load_objects(PyObject *self, PyObject *args)
 	LoadState	st;
 	LoadCall	lc = {NULL, NULL, NULL, &st};
 
-	if (!PyArg_ParseTuple(args, "s|zO", &lc.name, &lc.owner, &lc.objs) ||
+	memset(&st, 0, sizeof(st));
+	if (!PyArg_ParseTuple(args, "s|zOO", &lc.name, &lc.owner, &lc.objs,
+						  &st.unpickle) ||
 		!oml_py_on_main_thread())
 		return NULL;
 	if (lc.objs != NULL && lc.objs != Py_None && !PyList_Check(lc.objs))
@@ -164,15 +322,26 @@ oml_py_load_objects(PyObject *self, PyObject *args)
 		PyErr_SetString(PyExc_TypeError, "objs must be a list of str or None");
 		return NULL;
 	}
+	if (st.unpickle == Py_None)
+		st.unpickle = NULL;
+	if (st.unpickle != NULL && !PyCallable_Check(st.unpickle))
+	{
+		PyErr_SetString(PyExc_TypeError, "unpickle must be callable or None");
+		return NULL;
+	}
 	st.list = PyList_New(0);
 	if (st.list == NULL)
 		return NULL;
-	st.current = NULL;
-	st.filled = 0;
 	st.ds_name = lc.name;
 	if (!oml_py_in_subxact(load_run, &lc))
 	{
 		Py_DECREF(st.list);
+		if (st.err_type != NULL)
+		{
+			/* unpickle's own error, not the SQL error that ended the read */
+			PyErr_Clear();
+			PyErr_Restore(st.err_type, st.err_value, st.err_tb);
+		}
 		return NULL;
 	}
 	return st.list;

@@ -107,11 +107,13 @@ class SpiBackend(Backend):
         call, whose input query is the caller's); rows as for query."""
         return self._execute(sql, params, False)
 
-    def load_objects(self, name, owner, names):
+    def load_objects(self, name, owner, names, unpickle=None):
         """[(name, bytes, compression)] of a datastore's objects: read by
-        the extension, which refuses objects not written by trusted roles."""
+        the extension, which refuses objects not written by trusted roles.
+        With unpickle, [(name, unpickle(fill, compression))], fill(buffer)
+        reading the object's bytes chunk by chunk as they are needed."""
         try:
-            return _oml.load_objects(name, owner, names)
+            return _oml.load_objects(name, owner, names, unpickle)
         except _oml.SPIError as exc:
             raise _translate(exc) from None
 

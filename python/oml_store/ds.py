@@ -17,6 +17,7 @@ bar in interactive use (IPython, Jupyter, the interactive prompt) or with
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 import sys
@@ -470,6 +471,65 @@ def _unpickle(data, compression, restricted=False):
     return pickle.loads(data)
 
 
+class _FillReader(io.RawIOBase):
+    """A raw binary file over fill(buffer), the server's reader of one
+    object's chunks (see _oml.load_objects)."""
+
+    def __init__(self, fill):
+        super().__init__()
+        self._fill = fill
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return self._fill(buffer)
+
+
+class _InflateReader(io.RawIOBase):
+    """A raw binary file that zlib-decompresses another one."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self._inner = inner
+        self._inflate = zlib.decompressobj()
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        with memoryview(buffer) as view, view.cast("B") as out:
+            while True:
+                if self._inflate.unconsumed_tail:
+                    data = self._inflate.unconsumed_tail
+                elif self._inflate.eof:
+                    return 0
+                else:
+                    data = self._inner.read(_INFLATE_INPUT)
+                    if not data:
+                        raise zlib.error("incomplete or truncated stream")
+                data = self._inflate.decompress(data, len(out))
+                if data:
+                    out[:len(data)] = data
+                    return len(data)
+
+
+#: Compressed bytes decompressed at a time by a streaming load.
+_INFLATE_INPUT = 1 << 20
+
+
+def _unpickle_stream(fill, compression):
+    """One object unpickled (in the server) as its chunks arrive through
+    fill: large payloads such as a NumPy array's data are read straight
+    into place, so a load needs about the object's size, not twice it."""
+    if compression not in ("none", "zlib"):
+        raise OMLError("unknown compression \"%s\"" % compression)
+    stream = io.BufferedReader(_FillReader(fill))
+    if compression == "zlib":
+        stream = io.BufferedReader(_InflateReader(stream))
+    return pickle.load(stream)
+
+
 def load(name: str, objs: Union[str, Iterable[str], None] = None,
          owner: Optional[str] = None, to_globals: bool = True,
          trusted: Optional[bool] = None, *,
@@ -539,11 +599,10 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
     loaded = {}
     if hasattr(backend, "load_objects"):
         # In the server: the extension reads the bytes and decides trust.
-        objects = backend.load_objects(name, owner, names)
-        while objects:
-            obj_name, data, compression = objects.pop(0)
-            loaded[obj_name] = _unpickle(data, compression)
-            del data
+        # Streamed: each object is unpickled from its chunks as they are
+        # read, so its bytes are never whole in the backend's memory.
+        loaded = dict(backend.load_objects(name, owner, names,
+                                           _unpickle_stream))
     else:
         # One snapshot: the objects listed are the ones whose chunks are read.
         with backend.transaction(snapshot=True):
