@@ -170,7 +170,7 @@ def client_copy_psycopg3(n):
 
 def bench_table(conn, n, with_peers=True):
     cur = conn.cursor()
-    q = ("SELECT * FROM oml.pyqTableEval('SELECT a, b, c, d, s FROM t%d',"
+    q = ("SELECT * FROM oml.pyqTableEval('SELECT a, b, c, d, s FROM t" + str(n) + " LIMIT %d',"
          " '{\"oml_input_type\": \"pandas.DataFrame\"}', NULL::record, 'means')"
          " AS r(a float8, b float8, c float8, d float8)" % n)
     ours, _ = timed(lambda: cur.execute(q), 3)
@@ -265,7 +265,20 @@ $$""")
 
 # -- 4. datastore throughput ------------------------------------------------------
 
-def bench_datastore(conn, mb):
+def _median(samples):
+    """The median of a list of samples."""
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2]
+
+
+def bench_datastore(conn, mb, rounds=3):
+    """Save / load through oml.ds against the strongest client a competent
+    user would write: psycopg 3 with binary parameters and results into a
+    bytea column with STORAGE EXTERNAL (psycopg2's hex bytea as a second
+    row), and the local-file floor (pickle to a file + fsync, read back).
+    Rounds are interleaved; each figure is the median of rounds."""
+    import psycopg
+
     arr = np.random.default_rng(1).random(mb * 1024 * 1024 // 8)
     frame = pd.DataFrame({"a": np.arange(1000000), "b": np.random.default_rng(2).random(1000000),
                           "s": ["x%d" % i for i in range(1000000)]})
@@ -273,47 +286,80 @@ def bench_datastore(conn, mb):
     cur = conn.cursor()
     cur.execute("CREATE TABLE IF NOT EXISTS rawb (k text PRIMARY KEY, b bytea)")
     cur.execute("ALTER TABLE rawb ALTER COLUMN b SET STORAGE EXTERNAL")
+    tmpdir = tempfile.mkdtemp(prefix="oml_bench_")
+    path = os.path.join(tmpdir, "o.pkl")
     for label, obj in (("%d MB ndarray" % mb, arr), ("1M-row DataFrame", frame)):
-        data = pickle.dumps(obj, protocol=5)
-        size_mb = len(data) / 1e6
-        save, _ = timed(lambda: oml.ds.save({"o": obj}, "bench_ds", overwrite=True), 2)
-        load, _ = timed(lambda: oml.ds.load("bench_ds", to_globals=False), 2)
+        size_mb = len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
 
-        def raw_in():
+        def ours_in():
+            oml.ds.save({"o": obj}, "bench_ds", overwrite=True)
+
+        def ours_out():
+            return oml.ds.load("bench_ds", to_globals=False)
+
+        def pg3_in():
+            with psycopg.connect(dbname=DB) as c:
+                c.execute("DELETE FROM rawb")
+                c.execute("INSERT INTO rawb VALUES ('o', %b)",
+                          (pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL),))
+
+        def pg3_out():
+            with psycopg.connect(dbname=DB) as c:
+                data = c.execute("SELECT b FROM rawb WHERE k = 'o'", binary=True).fetchone()[0]
+                return pickle.loads(data)
+
+        def pg2_in():
             c = psycopg2.connect(dbname=DB)
             k = c.cursor()
             k.execute("DELETE FROM rawb")
-            k.execute("INSERT INTO rawb VALUES ('o', %s)", (psycopg2.Binary(pickle.dumps(obj, protocol=5)),))
+            k.execute("INSERT INTO rawb VALUES ('o', %s)",
+                      (psycopg2.Binary(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)),))
             c.commit()
             c.close()
 
-        def raw_out():
+        def pg2_out():
             c = psycopg2.connect(dbname=DB)
             k = c.cursor()
             k.execute("SELECT b FROM rawb WHERE k = 'o'")
             o = pickle.loads(k.fetchone()[0])
             c.close()
             return o
-        rin, _ = timed(raw_in, 2)
-        rout, _ = timed(raw_out, 2)
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "o.pkl")
 
-            def file_in():
-                with open(path, "wb") as f:
-                    pickle.dump(obj, f, protocol=5)
+        def file_in():
+            with open(path, "wb") as f:
+                pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.flush()
+                os.fsync(f.fileno())
 
-            def file_out():
-                with open(path, "rb") as f:
-                    return pickle.load(f)
-            fin, _ = timed(file_in, 2)
-            fout, _ = timed(file_out, 2)
-        record("4. save %s (MB/s)" % label, size_mb / save,
-               [("raw bytea INSERT", size_mb / rin), ("pickle to file", size_mb / fin)],
-               target=">= raw bytea", unit="MB/s")
-        record("4. load %s (MB/s)" % label, size_mb / load,
-               [("raw bytea SELECT", size_mb / rout), ("pickle from file", size_mb / fout)],
-               target=">= raw bytea", unit="MB/s")
+        def file_out():
+            with open(path, "rb") as f:
+                return pickle.load(f)
+
+        runs = {"ours_in": ours_in, "pg3_in": pg3_in, "pg2_in": pg2_in, "file_in": file_in,
+                "ours_out": ours_out, "pg3_out": pg3_out, "pg2_out": pg2_out, "file_out": file_out}
+        samples = {k: [] for k in runs}
+        for _ in range(rounds):
+            for key, fn in runs.items():
+                t0 = time.perf_counter()
+                fn()
+                samples[key].append(time.perf_counter() - t0)
+        t = {k: _median(v) for k, v in samples.items()}
+        for way, peer3, peer2, floor in (("save", "pg3_in", "pg2_in", "file_in"),
+                                         ("load", "pg3_out", "pg2_out", "file_out")):
+            ours = t["ours_" + ("in" if way == "save" else "out")]
+            record("4. %s %s (MB/s)" % (way, label), size_mb / ours,
+                   [("psycopg3 binary bytea (EXTERNAL)", size_mb / t[peer3]),
+                    ("psycopg2 hex bytea", size_mb / t[peer2]),
+                    ("local file + fsync floor", size_mb / t[floor])],
+                   target=">= 3x psycopg3 binary", unit="MB/s")
+            print("   %s %s: oml_store at %.0f%% of the local-file floor; samples (s): %s"
+                  % (way, label, 100 * t[floor] / ours,
+                     ", ".join("%s %s" % (k, "/".join("%.3f" % x for x in v))
+                               for k, v in samples.items()
+                               if k.endswith("_in" if way == "save" else "_out"))),
+                  flush=True)
+    os.unlink(path)
+    os.rmdir(tmpdir)
     oml.ds.delete("bench_ds")
     oml.disconnect()
 
@@ -377,6 +423,102 @@ def bench_memory(n):
                     [("plpython3u", p[1] - p[0])], "flat", "kB"))
 
 
+# -- 6b. peak backend memory ------------------------------------------------------
+
+def proc_status(pid):
+    """VmRSS, VmHWM and RssShmem of process pid, in bytes (None if /proc is
+    not readable)."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "RssShmem"):
+                    out[key] = int(value.split()[0]) * 1024
+    except OSError:
+        return None
+    return out
+
+
+def peak_of(conn, sql, params=None):
+    """Run sql on conn and return (its rows, the backend's peak private
+    memory growth in bytes): VmHWM, reset first through clear_refs, less
+    RSS before, less the shared buffers the statement touched (RssShmem
+    growth: the server's shared cache, not the backend's own memory)."""
+    pid = conn.get_backend_pid()
+    with open("/proc/%d/clear_refs" % pid, "w") as f:
+        f.write("5")
+    before = proc_status(pid)
+    cur = conn.cursor()
+    cur.execute(sql, params)
+    rows = cur.fetchall()
+    after = proc_status(pid)
+    return rows, (after["VmHWM"] - before["VmRSS"]
+                  - (after["RssShmem"] - before["RssShmem"]))
+
+
+def bench_peak_memory(n, mb):
+    """Peak backend memory of pyqTableEval over n rows (against the size of
+    the DataFrame the script gets, with its strings) and of an in-server
+    oml.ds.load of an object of mb MB (against the object's size)."""
+    if proc_status(os.getpid()) is None:
+        print("6. peak memory: /proc not readable, skipped")
+        return
+    cur = connect().cursor()
+    cur.execute("""SELECT oml.pyqScriptCreate('df_size', $$
+def f(df):
+    import pandas as pd
+    return pd.DataFrame({"size": [int(df.memory_usage(index=True, deep=True).sum())]})
+$$, v_overwrite => true)""")
+    cur.execute("""SELECT oml.pyqScriptCreate('ds_load_size', $$
+def f(name):
+    import oml
+    return {"size": int(oml.ds.load(name, to_globals=False)["o"].nbytes)}
+$$, v_overwrite => true)""")
+    q = ("SELECT * FROM oml.pyqTableEval('SELECT a, b, c, d, s FROM t" + str(n) + " LIMIT %d',"
+         " '{\"oml_input_type\": \"pandas.DataFrame\"}', NULL::record, 'df_size')"
+         " AS r(size bigint)")
+    peaks, size = [], None
+    for _ in range(3):
+        c = connect()
+        c.cursor().execute(q % 1000)                    # pandas imported
+        rows, peak = peak_of(c, q % n)
+        size = rows[0][0]
+        peaks.append(peak)
+        c.close()
+    record("6. peak memory pyqTableEval %d rows (MB)" % n, _median(peaks) / 1e6,
+           [("DataFrame size (deep)", size / 1e6)], target="<= 1.5x the DataFrame", unit="MB")
+    print("   ratio %.2fx the DataFrame; samples (MB): %s"
+          % (_median(peaks) / size, "/".join("%.0f" % (p / 1e6) for p in peaks)), flush=True)
+
+    oml.connect(dbname=DB)
+    oml.ds.save({"o": np.random.default_rng(5).random(mb * 1024 * 1024 // 8)}, "bench_big",
+                overwrite=True)
+    oml.ds.save({"o": np.arange(10.0)}, "bench_small", overwrite=True)
+    oml.disconnect()
+    peaks, times = [], []
+    for _ in range(3):
+        c = connect()
+        c.cursor().execute("SELECT value FROM oml.pyqEval('{\"name\": \"bench_small\"}',"
+                           " 'JSON', 'ds_load_size')")     # numpy imported
+        t0 = time.perf_counter()
+        rows, peak = peak_of(c, "SELECT value FROM oml.pyqEval('{\"name\": \"bench_big\"}',"
+                                " 'JSON', 'ds_load_size')")
+        times.append(time.perf_counter() - t0)
+        size = json.loads(rows[0][0])["size"]
+        peaks.append(peak)
+        c.close()
+    record("6. peak memory in-server ds.load %d MB (MB)" % mb, _median(peaks) / 1e6,
+           [("object size", size / 1e6)], target="<= 2x the object", unit="MB")
+    print("   ratio %.2fx the object, in %.2f s (%.0f MB/s); samples (MB): %s"
+          % (_median(peaks) / size, _median(times), size / 1e6 / _median(times),
+             "/".join("%.0f" % (p / 1e6) for p in peaks)), flush=True)
+    oml.connect(dbname=DB)
+    oml.ds.delete("bench_big")
+    oml.ds.delete("bench_small")
+    oml.disconnect()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
@@ -393,7 +535,7 @@ def main():
              subprocess.run(["/usr/lib/postgresql/15/bin/postgres", "--version"],
                             capture_output=True, text=True).stdout.strip(),
              sys.version.split()[0]), flush=True)
-    conn = setup(sizes if "2" in only or "3" in only else [])
+    conn = setup(sizes if "2" in only or "3" in only or "6" in only else [])
     if "1" in only:
         bench_calls(conn, calls)
     if "2" in only:
@@ -407,6 +549,7 @@ def main():
         bench_concurrency(secs)
     if "6" in only:
         bench_memory(calls)
+        bench_peak_memory(big, 20 if args.quick else 500)
     print("\nfinished in %.0f s" % (time.time() - t0))
     print(json.dumps([{"workload": w, "oml_store": o, "peers": dict(p), "unit": u}
                       for w, o, p, _, u in RESULTS]), file=open(os.environ.get("BENCH_JSON", "/dev/null"), "w"))
