@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import io
 import pickle
+import queue
 import struct
 import sys
+import threading
 import zlib
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
@@ -358,11 +360,13 @@ def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
 # -- load ---------------------------------------------------------------------
 
 class _CopyReader:
-    """Parses binary COPY output of one bytea column into a buffer."""
+    """Parses binary COPY output of one bytea column, handing the payload
+    to sink(memoryview) piece by piece; at most size bytes of it."""
 
-    def __init__(self, buf):
-        self.buf = buf
-        self.pos = 0                # bytes of payload stored
+    def __init__(self, size, sink):
+        self.size = size
+        self.sink = sink
+        self.pos = 0                # bytes of payload handed on
         self._pending = b""         # an incomplete header or length
         self._left = 0              # payload bytes still due for this field
         self._header = True
@@ -378,10 +382,10 @@ class _CopyReader:
             if self._left:
                 take = min(self._left, n - i)
                 end = self.pos + take
-                if end > len(self.buf):
+                if end > self.size:
                     raise OMLError("object is larger than its recorded size",
                                    sqlstate="XX001")
-                self.buf[self.pos:end] = view[i:i + take]
+                self.sink(view[i:i + take])
                 self.pos, self._left, i = end, self._left - take, i + take
                 continue
             if self._header:
@@ -415,34 +419,134 @@ class _CopyReader:
         return len(data)
 
 
+class _CopyStream(io.RawIOBase):
+    """One object's bytes, read with binary COPY, as a raw binary file.
+
+    A thread runs the COPY (psycopg2 releases the GIL while it waits for
+    the network) and queues the payload as it arrives; the caller
+    unpickles from this file at the same time.  So the bytes are never
+    whole in the client's memory (at most _STREAM_QUEUE pieces wait), and
+    reading overlaps unpickling.  bar counts the bytes read.
+    """
+
+    def __init__(self, backend, sql, size, bar):
+        super().__init__()
+        self._queue = queue.Queue(_STREAM_QUEUE)
+        self._piece = memoryview(b"")
+        self._abandoned = False
+        self._ended = False
+        self._error = None
+        self._bar = bar
+        self.reader = _CopyReader(size, self._put)
+        self._thread = threading.Thread(target=self._run, args=(backend, sql),
+                                        name="oml_store load", daemon=True)
+        self._thread.start()
+
+    def _put(self, piece):
+        if not self._abandoned:
+            self._queue.put(piece)
+
+    def _run(self, backend, sql):
+        try:
+            backend.copy_out(sql, self.reader.write)
+        except BaseException as exc:    # raised in the reading thread
+            self._error = exc
+        finally:
+            self._queue.put(None)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        with memoryview(buffer) as view, view.cast("B") as out:
+            n = 0
+            while n < len(out):
+                if not self._piece:
+                    if self._ended:
+                        break
+                    piece = self._queue.get()
+                    if piece is None:
+                        self._end()
+                        break
+                    self._piece = piece
+                take = min(len(self._piece), len(out) - n)
+                out[n:n + take] = self._piece[:take]
+                self._piece = self._piece[take:]
+                n += take
+        self._bar.update(n)
+        return n
+
+    def _end(self):
+        """The COPY is over: raise its error, if any."""
+        self._ended = True
+        self._thread.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def finish(self):
+        """Read what the unpickler left and end the COPY; whether the
+        object's bytes added up to its size."""
+        while self.readinto(bytearray(1 << 16)):
+            pass
+        return self.reader.pos == self.reader.size and self.reader.done
+
+    def abandon(self):
+        """End the COPY without reading on (after an error)."""
+        if self._ended:
+            return
+        self._abandoned = True
+        while self._queue.get() is not None:
+            pass
+        self._ended = True
+        self._thread.join()
+
+
+#: Pieces of COPY payload (about a chunk each) waiting to be unpickled.
+_STREAM_QUEUE = 4
+
+
+def _damaged(obj_name, size):
+    return OMLError("object \"%s\" is damaged: its chunks do not add up to"
+                    " its size of %d bytes" % (obj_name, size),
+                    sqlstate="XX001")
+
+
+def _load_streamed(backend, obj_name, obj_id, size, compression, restricted,
+                   bar):
+    """One object unpickled while its chunks are read with COPY."""
+    _check_compression(compression)
+    stream = _CopyStream(
+        backend,
+        "COPY (SELECT data FROM oml.datastore_chunk"
+        " WHERE obj_id OPERATOR(pg_catalog.=) %d ORDER BY seq)"
+        " TO STDOUT (FORMAT binary)" % int(obj_id), size, bar)
+    try:
+        try:
+            obj = _unpickle_file(stream, compression, restricted)
+        except OMLError:
+            raise                       # the COPY's own error
+        except Exception:
+            # Bytes that do not add up explain a failed unpickling best.
+            if not stream.finish():
+                raise _damaged(obj_name, size) from None
+            raise
+        if not stream.finish():
+            raise _damaged(obj_name, size)
+        return obj
+    finally:
+        stream.abandon()
+
+
 def _in_server(backend):
     """Whether backend is the server's (SPI) one."""
     return hasattr(backend, "load_objects")
 
 
 def _read(backend, obj_name, obj_id, size, nchunks, bar):
-    """The stored bytes of one object: with COPY when the backend has it,
-    else fetched one chunk at a time; bar counts them."""
+    """The stored bytes of one object, fetched one chunk at a time (for a
+    backend without COPY); bar counts them."""
     buf = bytearray(size)
-    if hasattr(backend, "copy_out"):
-        reader = _CopyReader(buf)
-
-        def write(data):
-            before = reader.pos
-            n = reader.write(data)
-            bar.update(reader.pos - before)
-            return n
-
-        backend.copy_out(
-            "COPY (SELECT data FROM oml.datastore_chunk"
-            " WHERE obj_id OPERATOR(pg_catalog.=) %d ORDER BY seq)"
-            " TO STDOUT (FORMAT binary)" % int(obj_id),
-            write)
-        if reader.pos != size or not reader.done:
-            raise OMLError("object \"%s\" is damaged: its chunks do not add up"
-                           " to its size of %d bytes" % (obj_name, size),
-                           sqlstate="XX001")
-        return buf
     pos = 0
     for seq in range(nchunks):
         [[chunk]] = backend.query("SELECT oml.ds_get_chunk(%s, %s)",
@@ -461,14 +565,31 @@ def _read(backend, obj_name, obj_id, size, nchunks, bar):
     return buf
 
 
+def _check_compression(compression):
+    if compression not in ("none", "zlib"):
+        raise OMLError("unknown compression \"%s\"" % compression)
+
+
 def _unpickle(data, compression, restricted=False):
+    _check_compression(compression)
     if compression == "zlib":
         data = zlib.decompress(data)
-    elif compression != "none":
-        raise OMLError("unknown compression \"%s\"" % compression)
     if restricted:
         return _unpickler.loads(data)
     return pickle.loads(data)
+
+
+def _unpickle_file(raw, compression, restricted=False):
+    """Unpickle from the raw binary file raw (zlib-compressed with
+    compression); large payloads such as a NumPy array's data are read
+    straight into place."""
+    _check_compression(compression)
+    stream = io.BufferedReader(raw)
+    if compression == "zlib":
+        stream = io.BufferedReader(_InflateReader(stream))
+    if restricted:
+        return _unpickler.RestrictedUnpickler(stream).load()
+    return pickle.load(stream)
 
 
 class _FillReader(io.RawIOBase):
@@ -522,12 +643,7 @@ def _unpickle_stream(fill, compression):
     """One object unpickled (in the server) as its chunks arrive through
     fill: large payloads such as a NumPy array's data are read straight
     into place, so a load needs about the object's size, not twice it."""
-    if compression not in ("none", "zlib"):
-        raise OMLError("unknown compression \"%s\"" % compression)
-    stream = io.BufferedReader(_FillReader(fill))
-    if compression == "zlib":
-        stream = io.BufferedReader(_InflateReader(stream))
-    return pickle.load(stream)
+    return _unpickle_file(_FillReader(fill), compression)
 
 
 def load(name: str, objs: Union[str, Iterable[str], None] = None,
@@ -616,9 +732,14 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
                 for (obj_name, obj_id, size, nchunks, compression,
                      writer_trusted, own) in rows:
                     bar.postfix(obj_name)
+                    restricted = not (trusted or writer_trusted or own)
+                    if hasattr(backend, "copy_out"):
+                        loaded[obj_name] = _load_streamed(
+                            backend, obj_name, obj_id, size, compression,
+                            restricted, bar)
+                        continue
                     data = _read(backend, obj_name, obj_id, size, nchunks,
                                  bar)
-                    restricted = not (trusted or writer_trusted or own)
                     loaded[obj_name] = _unpickle(data, compression,
                                                  restricted)
                     del data

@@ -260,3 +260,65 @@ def test_server_load_needs_about_the_objects_size(loader):
     peak, size = got
     # Materialised bytes and then the object would need twice its size.
     assert peak < 1.5 * size, "peak %d for an object of %d bytes" % (peak, size)
+
+
+# -- the client streams too ---------------------------------------------------
+
+def test_client_load_streams_many_chunks(small_chunks, admin):
+    arr = np.random.default_rng(11).random(100_003)
+    words = {"w%d" % i: "x" * (i % 50) for i in range(3000)}
+    oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
+    oml.ds.save({"arr": arr, "words": words}, "multi")
+    oml.ds.save({"arr": arr, "words": words}, "multi_z", compression=True)
+    assert nchunks(admin, "multi", "arr") > 100
+    for ds in ("multi", "multi_z"):
+        got = oml.ds.load(ds, to_globals=False)
+        assert digest(got["arr"]) == digest(arr) and got["words"] == words
+    # Another role's objects, through the restricted unpickler, streamed.
+    oml.ds.save({"arr": arr}, "shared", grantable=True)
+    oml.grant("shared", user=CAROL)
+    oml.connect(user=CAROL, password=PASSWORD, dbname=DBNAME)
+    got = oml.ds.load("shared", owner=ALICE, to_globals=False, trusted=False)
+    assert digest(got["arr"]) == digest(arr)
+    # The connection is usable after each load.
+    assert oml.ds.dir()["datastore_name"].tolist() == []
+
+
+def test_client_load_of_a_missing_chunk(small_chunks, admin):
+    oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
+    oml.ds.save({"arr": np.arange(40_000.0)}, "damaged")
+    n = nchunks(admin, "damaged", "arr")
+    admin.sql("DELETE FROM oml.datastore_chunk c USING oml.datastore_object o"
+              " WHERE c.obj_id = o.id AND o.name = 'arr' AND c.seq = %s",
+              (n // 2,))
+    with pytest.raises(oml.OMLError) as err:
+        oml.ds.load("damaged", to_globals=False)
+    assert err.value.sqlstate == "XX001"
+    assert 'object "arr" is damaged' in err.value.message
+    # The session goes on.
+    assert len(oml.ds.dir()) == 1
+
+
+def test_client_load_of_a_longer_chunk(small_chunks, admin):
+    oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
+    oml.ds.save({"arr": np.arange(40_000.0)}, "damaged")
+    admin.sql("UPDATE oml.datastore_chunk c SET data = data || data"
+              " FROM oml.datastore_object o"
+              " WHERE c.obj_id = o.id AND o.name = 'arr' AND c.seq = 3")
+    with pytest.raises(oml.OMLError) as err:
+        oml.ds.load("damaged", to_globals=False)
+    assert err.value.sqlstate == "XX001"
+    assert len(oml.ds.dir()) == 1
+
+
+def test_client_load_of_corrupt_bytes(small_chunks, admin):
+    import pickle
+    oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
+    oml.ds.save({"arr": np.arange(40_000.0)}, "damaged")
+    admin.sql("UPDATE oml.datastore_chunk c"
+              " SET data = overlay(data placing '\\xffffffff'::bytea from 1)"
+              " FROM oml.datastore_object o"
+              " WHERE c.obj_id = o.id AND o.name = 'arr' AND c.seq = 0")
+    with pytest.raises(pickle.UnpicklingError):
+        oml.ds.load("damaged", to_globals=False)
+    assert len(oml.ds.dir()) == 1
