@@ -17,7 +17,7 @@ import pytest
 import oml_store as oml
 from conftest import ALICE, CAROL, DBNAME, PASSWORD, sql_as
 
-CHUNK = 4096
+CHUNK = 8192
 
 LOADER = '''
 def loader(ds, owner=None, objs=None):
@@ -103,12 +103,12 @@ def nchunks(admin, ds, obj):
 
 def test_multi_chunk_objects_load_in_the_server(small_chunks, loader, admin):
     # Not periodic in the chunk size: misordered chunks would show.
-    arr = np.random.default_rng(7).random(100_003)
-    words = {"w%d" % i: "x" * (i % 50) for i in range(3000)}
+    arr = np.random.default_rng(7).random(30_011)
+    words = {"w%d" % i: "x" * (i % 50) for i in range(1000)}
     oml.ds.save({"arr": arr, "words": words, "small": 1}, "multi")
     oml.ds.save({"arr": arr, "words": words}, "multi_z", compression=True)
-    assert nchunks(admin, "multi", "arr") > 100
-    assert nchunks(admin, "multi_z", "words") > 1
+    assert nchunks(admin, "multi", "arr") > 20
+    assert nchunks(admin, "multi_z", "arr") > 20
     for ds in ("multi", "multi_z"):
         got = run("loader", {"ds": ds})
         assert got["arr"] == digest(arr), ds
@@ -250,7 +250,7 @@ def test_untrusted_writer_refused_before_any_chunk(small_chunks, loader, admin):
 
 def test_server_load_needs_about_the_objects_size(loader):
     oml.script.create("memory", MEMORY, is_global=True)
-    big = np.random.default_rng(3).random(64 * 1024 * 1024 // 8)   # 64 MB
+    big = np.random.default_rng(3).random(32 * 1024 * 1024 // 8)   # 32 MB
     oml.ds.save({"big": big}, "big")
     oml.ds.save({"small": np.arange(10.0)}, "warm")
     del big
@@ -265,12 +265,12 @@ def test_server_load_needs_about_the_objects_size(loader):
 # -- the client streams too ---------------------------------------------------
 
 def test_client_load_streams_many_chunks(small_chunks, admin):
-    arr = np.random.default_rng(11).random(100_003)
-    words = {"w%d" % i: "x" * (i % 50) for i in range(3000)}
+    arr = np.random.default_rng(11).random(30_011)
+    words = {"w%d" % i: "x" * (i % 50) for i in range(1000)}
     oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
     oml.ds.save({"arr": arr, "words": words}, "multi")
     oml.ds.save({"arr": arr, "words": words}, "multi_z", compression=True)
-    assert nchunks(admin, "multi", "arr") > 100
+    assert nchunks(admin, "multi", "arr") > 20
     for ds in ("multi", "multi_z"):
         got = oml.ds.load(ds, to_globals=False)
         assert digest(got["arr"]) == digest(arr) and got["words"] == words
@@ -284,30 +284,21 @@ def test_client_load_streams_many_chunks(small_chunks, admin):
     assert oml.ds.dir()["datastore_name"].tolist() == []
 
 
-def test_client_load_of_a_missing_chunk(small_chunks, admin):
+@pytest.mark.parametrize("damage", [
+    "DELETE FROM oml.datastore_chunk c USING oml.datastore_object o"
+    " WHERE c.obj_id = o.id AND o.name = 'arr' AND c.seq = 5",
+    "UPDATE oml.datastore_chunk c SET data = data || data"
+    " FROM oml.datastore_object o"
+    " WHERE c.obj_id = o.id AND o.name = 'arr' AND c.seq = 3",
+], ids=["missing chunk", "longer chunk"])
+def test_client_load_of_damaged_chunks(small_chunks, admin, damage):
     oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
     oml.ds.save({"arr": np.arange(40_000.0)}, "damaged")
-    n = nchunks(admin, "damaged", "arr")
-    admin.sql("DELETE FROM oml.datastore_chunk c USING oml.datastore_object o"
-              " WHERE c.obj_id = o.id AND o.name = 'arr' AND c.seq = %s",
-              (n // 2,))
+    admin.sql(damage)
     with pytest.raises(oml.OMLError) as err:
         oml.ds.load("damaged", to_globals=False)
     assert err.value.sqlstate == "XX001"
-    assert 'object "arr" is damaged' in err.value.message
     # The session goes on.
-    assert len(oml.ds.dir()) == 1
-
-
-def test_client_load_of_a_longer_chunk(small_chunks, admin):
-    oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
-    oml.ds.save({"arr": np.arange(40_000.0)}, "damaged")
-    admin.sql("UPDATE oml.datastore_chunk c SET data = data || data"
-              " FROM oml.datastore_object o"
-              " WHERE c.obj_id = o.id AND o.name = 'arr' AND c.seq = 3")
-    with pytest.raises(oml.OMLError) as err:
-        oml.ds.load("damaged", to_globals=False)
-    assert err.value.sqlstate == "XX001"
     assert len(oml.ds.dir()) == 1
 
 
