@@ -271,6 +271,31 @@ def _median(samples):
     return ordered[len(ordered) // 2]
 
 
+def server_cpu(conn):
+    """CPU seconds the whole server (postmaster's children, live or reaped)
+    has used so far, or None without /proc."""
+    try:
+        with open("/proc/%d/stat" % conn.get_backend_pid()) as f:
+            postmaster = int(f.read().rsplit(")", 1)[1].split()[1])
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue            # ended meanwhile
+            if int(entry) == postmaster:
+                total += int(fields[13]) + int(fields[14])    # reaped children
+            elif int(fields[1]) == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+    except (OSError, ValueError):
+        return None
+
+
 def bench_datastore(conn, mb, rounds=3):
     """Save / load through oml.ds against the strongest client a competent
     user would write: psycopg 3 with binary parameters and results into a
@@ -338,11 +363,16 @@ def bench_datastore(conn, mb, rounds=3):
         runs = {"ours_in": ours_in, "pg3_in": pg3_in, "pg2_in": pg2_in, "file_in": file_in,
                 "ours_out": ours_out, "pg3_out": pg3_out, "pg2_out": pg2_out, "file_out": file_out}
         samples = {k: [] for k in runs}
+        cpu = {k: [] for k in runs}         # client + server CPU seconds
         for _ in range(rounds):
             for key, fn in runs.items():
+                s0, c0 = server_cpu(conn), time.process_time()
                 t0 = time.perf_counter()
                 fn()
                 samples[key].append(time.perf_counter() - t0)
+                s1, c1 = server_cpu(conn), time.process_time()
+                if s0 is not None and s1 is not None:
+                    cpu[key].append(s1 - s0 + c1 - c0)
         t = {k: _median(v) for k, v in samples.items()}
         for way, peer3, peer2, floor in (("save", "pg3_in", "pg2_in", "file_in"),
                                          ("load", "pg3_out", "pg2_out", "file_out")):
@@ -358,6 +388,14 @@ def bench_datastore(conn, mb, rounds=3):
                                for k, v in samples.items()
                                if k.endswith("_in" if way == "save" else "_out"))),
                   flush=True)
+            side = "_in" if way == "save" else "_out"
+            if cpu["ours" + side]:
+                c = {k: _median(v) for k, v in cpu.items() if v}
+                print("   %s %s: CPU (client + whole server) oml_store %.2f s, psycopg3 %.2f s"
+                      " (x%.2f), psycopg2 %.2f s, file %.2f s"
+                      % (way, label, c["ours" + side], c["pg3" + side],
+                         c["pg3" + side] / c["ours" + side], c["pg2" + side],
+                         c["file" + side]), flush=True)
     os.unlink(path)
     os.rmdir(tmpdir)
     oml.ds.delete("bench_ds")
