@@ -22,8 +22,8 @@
 #   PYTEST_ARGS="..."      extra pytest arguments (shell-quoted), e.g.
 #                          PYTEST_ARGS='test/python/test_ds.py -k "save and not append" -x'
 #                          (a file or directory given there replaces test/python)
-#   HARNESS_TIMEOUT_<SUITE>  seconds before a suite is killed (REGRESS 180,
-#                            ISOLATION 180, PYTEST 360, PYTEST_LARGE 1200)
+#   HARNESS_TIMEOUT_<SUITE>  seconds before a suite is killed (REGRESS 420,
+#                            ISOLATION 420, PYTEST 900, PYTEST_LARGE 1200)
 #
 # Tests may use $OML_TEST_SHARED_DIR: an empty directory that both this runner
 # (e.g. root) and a local server's OS user (postgres) can read and write, for
@@ -115,11 +115,11 @@ suite_regress() {
     fi
     rm -rf results regression.diffs regression.out
     echo "tests: $tests"
-    run_timed "${HARNESS_TIMEOUT_REGRESS:-180}" \
+    run_timed "${HARNESS_TIMEOUT_REGRESS:-420}" \
         "$MAKE" -s --no-print-directory -C "$ROOT" installcheck REGRESS="$tests"
     local rc=$?
     if [ "$rc" -ne 0 ]; then
-        [ "$rc" -ne 124 ] || echo "regress: TIMEOUT after ${HARNESS_TIMEOUT_REGRESS:-180}s"
+        [ "$rc" -ne 124 ] || echo "regress: TIMEOUT after ${HARNESS_TIMEOUT_REGRESS:-420}s"
         show_file regression.diffs
         return 1
     fi
@@ -145,12 +145,12 @@ suite_isolation() {
     rm -rf output_iso
     echo "specs: $tests"
     # shellcheck disable=SC2086
-    run_timed "${HARNESS_TIMEOUT_ISOLATION:-180}" \
+    run_timed "${HARNESS_TIMEOUT_ISOLATION:-420}" \
         "$iso" --inputdir=test/isolation --outputdir=output_iso --bindir="$bindir" \
         --dbname=isolation_regression --load-extension="$EXTENSION" $tests
     local rc=$?
     if [ "$rc" -ne 0 ]; then
-        [ "$rc" -ne 124 ] || echo "isolation: TIMEOUT after ${HARNESS_TIMEOUT_ISOLATION:-180}s"
+        [ "$rc" -ne 124 ] || echo "isolation: TIMEOUT after ${HARNESS_TIMEOUT_ISOLATION:-420}s"
         show_file output_iso/regression.diffs
         return 1
     fi
@@ -186,7 +186,7 @@ run_pytest() {
         *) return 1 ;;
     esac
 }
-suite_pytest()       { run_pytest "not large" "${HARNESS_TIMEOUT_PYTEST:-360}"; }
+suite_pytest()       { run_pytest "not large" "${HARNESS_TIMEOUT_PYTEST:-900}"; }
 suite_pytest_large() { run_pytest "large" "${HARNESS_TIMEOUT_PYTEST_LARGE:-1200}"; }
 
 # ---------------------------------------------------------------- main
