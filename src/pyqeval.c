@@ -106,6 +106,7 @@ typedef struct EvalCache
 	TupleDesc	desc;			/* result columns, in fn_mcxt */
 	int			nlive;			/* its columns that are not dropped */
 	PyObject   *names;			/* their names (None: unnamed), a tuple */
+	char	   *checked_name;	/* a scr_name argument oml_check_name passed */
 } EvalCache;
 
 /*
@@ -170,6 +171,36 @@ positive_int(FunctionCallInfo fcinfo, int argno, const char *what)
 }
 
 /*
+ * The scr_name argument, checked by oml_check_name unless it is the name
+ * this call site's previous call passed (the same string passes the same
+ * checks: they look at nothing else).
+ */
+static char *
+checked_script_name(FunctionCallInfo fcinfo, int argno)
+{
+	EvalCache  *cache = (EvalCache *) fcinfo->flinfo->fn_extra;
+	char	   *name;
+
+	if (cache == NULL || cache->checked_name == NULL || PG_ARGISNULL(argno))
+		name = oml_check_name("script", fcinfo, argno);
+	else
+	{
+		name = oml_arg_text(fcinfo, argno);
+		if (strcmp(name, cache->checked_name) != 0)
+			name = oml_check_name("script", fcinfo, argno);
+	}
+	if (cache != NULL &&
+		(cache->checked_name == NULL || strcmp(name, cache->checked_name) != 0))
+	{
+		if (cache->checked_name)
+			pfree(cache->checked_name);
+		cache->checked_name = NULL;
+		cache->checked_name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name);
+	}
+	return name;
+}
+
+/*
  * Read the arguments of the pyq* function kind.
  */
 static void
@@ -220,7 +251,7 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 	}
 	if (!PG_ARGISNULL(par))
 		call->par_lst = oml_arg_text(fcinfo, par);
-	call->scr_name = oml_check_name("script", fcinfo, scr);
+	call->scr_name = checked_script_name(fcinfo, scr);
 	if (!PG_ARGISNULL(scr + 1))
 		call->scr_owner = oml_arg_text(fcinfo, scr + 1);
 
@@ -301,6 +332,112 @@ check_par_lst(const char *par_lst)
 		else if (c == ']' || c == '}')
 			depth--;
 	}
+}
+
+/*
+ * The runtime's objects parse_par_lst_fast uses, fetched once: the JSON
+ * scanner json.loads uses, and the two control tuples of a par_lst without
+ * controls.
+ */
+static PyObject *fast_runtime = NULL;	/* the module they came from */
+static PyObject *fast_scan = NULL;
+static PyObject *fast_default_controls = NULL;
+static PyObject *fast_mutable_controls = NULL;
+static PyObject *fast_prefix = NULL;	/* "oml_", the controls' prefix */
+
+/*
+ * The runtime's parse_par_lst for its common case, without its Python
+ * frames: a JSON object (with JSON white space around it) whose keys are
+ * not controls.  Returns the same (kwargs, controls) tuple, or NULL with no
+ * Python error set when the runtime must decide (controls, a value that is
+ * not an object, invalid JSON: it gives the same value or error).
+ */
+static PyObject *
+parse_par_lst_fast(const char *par_lst)
+{
+	PyObject   *text;
+	PyObject   *scanned;
+	PyObject   *params;
+	PyObject   *key;
+	PyObject   *value;
+	Py_ssize_t	pos = 0;
+	Py_ssize_t	start;
+	Py_ssize_t	stop;
+	Py_ssize_t	end;
+	bool		mutable = false;
+	size_t		len;
+
+	if (par_lst == NULL)
+		return NULL;
+	if (fast_runtime != oml_py_runtime)
+	{
+		Py_CLEAR(fast_scan);
+		Py_CLEAR(fast_default_controls);
+		Py_CLEAR(fast_mutable_controls);
+		Py_CLEAR(fast_prefix);
+		fast_runtime = NULL;
+		fast_scan = PyObject_GetAttrString(oml_py_runtime, "_scan_json");
+		fast_default_controls = PyObject_GetAttrString(oml_py_runtime, "_DEFAULT_CONTROLS");
+		fast_mutable_controls = PyObject_GetAttrString(oml_py_runtime, "_MUTABLE_CONTROLS");
+		fast_prefix = PyUnicode_InternFromString("oml_");
+		if (fast_scan == NULL || fast_default_controls == NULL ||
+			fast_mutable_controls == NULL || fast_prefix == NULL)
+		{
+			PyErr_Clear();
+			return NULL;
+		}
+		fast_runtime = oml_py_runtime;
+	}
+
+	/* JSON white space is ASCII: byte offsets are character offsets. */
+	len = strlen(par_lst);
+	start = strspn(par_lst, " \t\n\r");
+	if ((size_t) start == len)
+		return NULL;			/* empty: the runtime's case */
+	while (len > 0 && strchr(" \t\n\r", par_lst[len - 1]) != NULL)
+		len--;
+	text = PyUnicode_FromString(par_lst);
+	if (text == NULL)
+	{
+		PyErr_Clear();
+		return NULL;
+	}
+	/* Characters before the trailing white space. */
+	stop = PyUnicode_GET_LENGTH(text) - (Py_ssize_t) (strlen(par_lst) - len);
+	scanned = PyObject_CallFunction(fast_scan, "On", text, start);
+	Py_DECREF(text);
+	if (scanned == NULL)
+	{
+		PyErr_Clear();			/* the runtime reports it */
+		return NULL;
+	}
+	if (!PyTuple_Check(scanned) || PyTuple_GET_SIZE(scanned) != 2 ||
+		(end = PyLong_AsSsize_t(PyTuple_GET_ITEM(scanned, 1))) != stop ||
+		!PyDict_CheckExact(PyTuple_GET_ITEM(scanned, 0)))
+	{
+		PyErr_Clear();
+		Py_DECREF(scanned);
+		return NULL;
+	}
+	params = PyTuple_GET_ITEM(scanned, 0);
+	while (PyDict_Next(params, &pos, &key, &value))
+	{
+		if (!PyUnicode_Check(key) ||
+			PyUnicode_Tailmatch(key, fast_prefix, 0, PY_SSIZE_T_MAX, -1) != 0)
+		{
+			PyErr_Clear();
+			Py_DECREF(scanned);
+			return NULL;		/* a control (or an error): the runtime's */
+		}
+		if (PyList_CheckExact(value) || PyDict_CheckExact(value))
+			mutable = true;
+	}
+	value = Py_BuildValue("(OO)", params,
+						  mutable ? fast_mutable_controls : fast_default_controls);
+	Py_DECREF(scanned);
+	if (value == NULL)
+		oml_py_raise(NULL);
+	return value;
 }
 
 /*
@@ -401,8 +538,10 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		Py_CLEAR(cache->controls);
 		if (call->par_lst)
 			check_par_lst(call->par_lst);
-		parsed = oml_py_runtime_call("parse_par_lst",
-									 Py_BuildValue("(z)", call->par_lst));
+		parsed = parse_par_lst_fast(call->par_lst);
+		if (parsed == NULL)
+			parsed = oml_py_runtime_call("parse_par_lst",
+										 Py_BuildValue("(z)", call->par_lst));
 		if (!PyTuple_Check(parsed) || PyTuple_Size(parsed) != 2)
 			elog(ERROR, "parse_par_lst returned an unexpected value");
 		cache->kwargs = Py_NewRef(PyTuple_GET_ITEM(parsed, 0));
@@ -1472,13 +1611,58 @@ result_names(TupleDesc desc, bool scalar, int *nlive)
 }
 
 /*
+ * The result columns of the pyq* functions with a text out_fmt, TABLE
+ * (name text, id integer, value text, title text, image bytea), and their
+ * names for the runtime: made once per backend, since every statement's
+ * first call would otherwise build them from pg_proc again.
+ */
+static TupleDesc formatted_desc = NULL;
+static PyObject *formatted_names = NULL;
+static const Oid formatted_types[] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, BYTEAOID};
+static const char *const formatted_cols[] = {"name", "id", "value", "title", "image"};
+
+/*
+ * Is expected (the executor's row type for this call, or NULL) the row
+ * type of formatted output?  Makes formatted_desc on first use.
+ */
+static bool
+formatted_desc_matches(TupleDesc expected)
+{
+	int			n = lengthof(formatted_types);
+
+	if (expected == NULL || expected->natts != n)
+		return false;
+	for (int c = 0; c < n; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(expected, c);
+
+		if (att->attisdropped || att->atttypid != formatted_types[c])
+			return false;
+	}
+	if (formatted_desc == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		TupleDesc	desc = CreateTemplateTupleDesc(n);
+		int			nlive;
+
+		for (int c = 0; c < n; c++)
+			TupleDescInitEntry(desc, c + 1, formatted_cols[c],
+							   formatted_types[c], -1, 0);
+		MemoryContextSwitchTo(oldcxt);
+		formatted_names = result_names(desc, false, &nlive);
+		formatted_desc = desc;
+	}
+	return true;
+}
+
+/*
  * Set up materialize mode.  The result columns (the declared row type, or
  * one column for a scalar out_fmt type such as NULL::float8) are worked out
  * once per statement and kept in the cache; setDesc stays NULL, so the
  * executor checks our rows against what the query expects.
  */
 static void
-init_result(FunctionCallInfo fcinfo, EvalCache *cache)
+init_result(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext oldcxt;
@@ -1489,6 +1673,14 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("set-valued function called in context that cannot accept a set"),
 				 errhint("Call it in FROM: SELECT * FROM oml.pyqEval(...).")));
+	if (cache->desc == NULL && call->out_fmt != NULL &&
+		formatted_desc_matches(rsinfo->expectedDesc))
+	{
+		/* The five columns of formatted output, as the executor expects. */
+		cache->desc = formatted_desc;
+		cache->names = Py_NewRef(formatted_names);
+		cache->nlive = formatted_desc->natts;
+	}
 	if (cache->desc == NULL)
 	{
 		TupleDesc	desc;
@@ -1539,7 +1731,7 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	/* Cancel reaches Python from here to the end of the statement. */
 	oml_py_enter(fcinfo->flinfo->fn_mcxt);
 	cache = get_cache(fcinfo, &call);
-	init_result(fcinfo, cache);
+	init_result(fcinfo, &call, cache);
 	if (call.out_fmt && cache->desc->natts != 5)
 		elog(ERROR, "pyq* function with out_fmt must return five columns");
 
