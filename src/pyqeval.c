@@ -106,7 +106,6 @@ typedef struct EvalCache
 	TupleDesc	desc;			/* result columns, in fn_mcxt */
 	int			nlive;			/* its columns that are not dropped */
 	PyObject   *names;			/* their names (None: unnamed), a tuple */
-	char	   *checked_name;	/* a scr_name argument oml_check_name passed */
 } EvalCache;
 
 /*
@@ -170,33 +169,30 @@ positive_int(FunctionCallInfo fcinfo, int argno, const char *what)
 	return v;
 }
 
+/* The scr_name argument oml_check_name passed last, in TopMemoryContext. */
+static char *checked_name = NULL;
+
 /*
  * The scr_name argument, checked by oml_check_name unless it is the name
- * this call site's previous call passed (the same string passes the same
- * checks: they look at nothing else).
+ * that passed last (the same string passes the same checks: they look at
+ * nothing else).
  */
 static char *
 checked_script_name(FunctionCallInfo fcinfo, int argno)
 {
-	EvalCache  *cache = (EvalCache *) fcinfo->flinfo->fn_extra;
 	char	   *name;
 
-	if (cache == NULL || cache->checked_name == NULL || PG_ARGISNULL(argno))
-		name = oml_check_name("script", fcinfo, argno);
-	else
+	if (checked_name != NULL && !PG_ARGISNULL(argno))
 	{
 		name = oml_arg_text(fcinfo, argno);
-		if (strcmp(name, cache->checked_name) != 0)
-			name = oml_check_name("script", fcinfo, argno);
+		if (strcmp(name, checked_name) == 0)
+			return name;
 	}
-	if (cache != NULL &&
-		(cache->checked_name == NULL || strcmp(name, cache->checked_name) != 0))
-	{
-		if (cache->checked_name)
-			pfree(cache->checked_name);
-		cache->checked_name = NULL;
-		cache->checked_name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name);
-	}
+	name = oml_check_name("script", fcinfo, argno);
+	if (checked_name != NULL)
+		pfree(checked_name);
+	checked_name = NULL;
+	checked_name = MemoryContextStrdup(TopMemoryContext, name);
 	return name;
 }
 
@@ -335,15 +331,58 @@ check_par_lst(const char *par_lst)
 }
 
 /*
- * The runtime's objects parse_par_lst_fast uses, fetched once: the JSON
- * scanner json.loads uses, and the two control tuples of a par_lst without
- * controls.
+ * Objects of the runtime module the hot path uses, fetched once per
+ * backend (again if the module object changes): its get_function and run,
+ * the JSON scanner json.loads uses, and the two control tuples of a par_lst
+ * without controls.
  */
-static PyObject *fast_runtime = NULL;	/* the module they came from */
-static PyObject *fast_scan = NULL;
-static PyObject *fast_default_controls = NULL;
-static PyObject *fast_mutable_controls = NULL;
-static PyObject *fast_prefix = NULL;	/* "oml_", the controls' prefix */
+typedef struct RuntimeRefs
+{
+	PyObject   *module;			/* the module they came from (no reference) */
+	PyObject   *get_function;
+	PyObject   *run;
+	PyObject   *scan;
+	PyObject   *default_controls;
+	PyObject   *mutable_controls;
+	PyObject   *prefix;			/* "oml_", the controls' prefix */
+} RuntimeRefs;
+
+static RuntimeRefs rt;
+
+/*
+ * Fill rt for the current runtime module; false (no Python error set) if
+ * the runtime lacks one of them.
+ */
+static bool
+runtime_refs(void)
+{
+	if (likely(rt.module == oml_py_runtime && rt.module != NULL))
+		return true;
+	Py_CLEAR(rt.get_function);
+	Py_CLEAR(rt.run);
+	Py_CLEAR(rt.scan);
+	Py_CLEAR(rt.default_controls);
+	Py_CLEAR(rt.mutable_controls);
+	Py_CLEAR(rt.prefix);
+	rt.module = NULL;
+	if (oml_py_runtime == NULL)
+		return false;
+	rt.get_function = PyObject_GetAttrString(oml_py_runtime, "get_function");
+	rt.run = PyObject_GetAttrString(oml_py_runtime, "run");
+	rt.scan = PyObject_GetAttrString(oml_py_runtime, "_scan_json");
+	rt.default_controls = PyObject_GetAttrString(oml_py_runtime, "_DEFAULT_CONTROLS");
+	rt.mutable_controls = PyObject_GetAttrString(oml_py_runtime, "_MUTABLE_CONTROLS");
+	rt.prefix = PyUnicode_InternFromString("oml_");
+	if (rt.get_function == NULL || rt.run == NULL || rt.scan == NULL ||
+		rt.default_controls == NULL || rt.mutable_controls == NULL ||
+		rt.prefix == NULL)
+	{
+		PyErr_Clear();
+		return false;
+	}
+	rt.module = oml_py_runtime;
+	return true;
+}
 
 /*
  * The runtime's parse_par_lst for its common case, without its Python
@@ -367,27 +406,8 @@ parse_par_lst_fast(const char *par_lst)
 	bool		mutable = false;
 	size_t		len;
 
-	if (par_lst == NULL)
+	if (par_lst == NULL || !runtime_refs())
 		return NULL;
-	if (fast_runtime != oml_py_runtime)
-	{
-		Py_CLEAR(fast_scan);
-		Py_CLEAR(fast_default_controls);
-		Py_CLEAR(fast_mutable_controls);
-		Py_CLEAR(fast_prefix);
-		fast_runtime = NULL;
-		fast_scan = PyObject_GetAttrString(oml_py_runtime, "_scan_json");
-		fast_default_controls = PyObject_GetAttrString(oml_py_runtime, "_DEFAULT_CONTROLS");
-		fast_mutable_controls = PyObject_GetAttrString(oml_py_runtime, "_MUTABLE_CONTROLS");
-		fast_prefix = PyUnicode_InternFromString("oml_");
-		if (fast_scan == NULL || fast_default_controls == NULL ||
-			fast_mutable_controls == NULL || fast_prefix == NULL)
-		{
-			PyErr_Clear();
-			return NULL;
-		}
-		fast_runtime = oml_py_runtime;
-	}
 
 	/* JSON white space is ASCII: byte offsets are character offsets. */
 	len = strlen(par_lst);
@@ -404,7 +424,7 @@ parse_par_lst_fast(const char *par_lst)
 	}
 	/* Characters before the trailing white space. */
 	stop = PyUnicode_GET_LENGTH(text) - (Py_ssize_t) (strlen(par_lst) - len);
-	scanned = PyObject_CallFunction(fast_scan, "On", text, start);
+	scanned = PyObject_CallFunction(rt.scan, "On", text, start);
 	Py_DECREF(text);
 	if (scanned == NULL)
 	{
@@ -423,7 +443,7 @@ parse_par_lst_fast(const char *par_lst)
 	while (PyDict_Next(params, &pos, &key, &value))
 	{
 		if (!PyUnicode_Check(key) ||
-			PyUnicode_Tailmatch(key, fast_prefix, 0, PY_SSIZE_T_MAX, -1) != 0)
+			PyUnicode_Tailmatch(key, rt.prefix, 0, PY_SSIZE_T_MAX, -1) != 0)
 		{
 			PyErr_Clear();
 			Py_DECREF(scanned);
@@ -433,7 +453,7 @@ parse_par_lst_fast(const char *par_lst)
 			mutable = true;
 	}
 	value = Py_BuildValue("(OO)", params,
-						  mutable ? fast_mutable_controls : fast_default_controls);
+						  mutable ? rt.mutable_controls : rt.default_controls);
 	Py_DECREF(scanned);
 	if (value == NULL)
 		oml_py_raise(NULL);
@@ -459,6 +479,114 @@ note_service_level(EvalCache *cache)
 	ereport(NOTICE,
 			(errmsg("oml_service_level \"%s\" has no effect", s),
 			 errdetail("Scripts run in the calling backend, one call at a time: there is no degree of parallelism or job priority to set.")));
+}
+
+/*
+ * The compiled functions this backend ran lately, one per script and role
+ * as the runtime's get_function keeps them, so that a statement's first
+ * call need not ask the runtime: an entry is used only for the same script
+ * id, role, name and exact source, so it is what get_function returns.
+ */
+#define COMPILED_CACHE_SIZE 16
+
+typedef struct CompiledEntry
+{
+	PyObject   *func;			/* NULL: unused */
+	Oid			caller;
+	int64		id;
+	char	   *name;			/* in TopMemoryContext */
+	char	   *source;
+} CompiledEntry;
+
+static CompiledEntry compiled[COMPILED_CACHE_SIZE];
+static int	compiled_next = 0;
+static PyObject *compiled_runtime = NULL;	/* their runtime module */
+
+/*
+ * Empty one entry of compiled.
+ */
+static void
+compiled_clear(CompiledEntry *e)
+{
+	Py_CLEAR(e->func);
+	if (e->name)
+		pfree(e->name);
+	if (e->source)
+		pfree(e->source);
+	e->name = e->source = NULL;
+}
+
+/*
+ * The compiled function of script scr for role caller (a new reference):
+ * from compiled, or from the runtime's get_function (then kept).
+ */
+static PyObject *
+compiled_function(Oid caller, OmlScript *scr)
+{
+	CompiledEntry *slot = NULL;
+	PyObject   *fn;
+	PyObject   *args;
+	PyObject   *func;
+	char	   *name;
+	char	   *source;
+
+	if (compiled_runtime != oml_py_runtime)
+	{
+		for (int i = 0; i < COMPILED_CACHE_SIZE; i++)
+			compiled_clear(&compiled[i]);
+		compiled_runtime = oml_py_runtime;
+	}
+	for (int i = 0; i < COMPILED_CACHE_SIZE; i++)
+	{
+		CompiledEntry *e = &compiled[i];
+
+		if (e->func && e->caller == caller && e->id == scr->id)
+		{
+			if (strcmp(e->name, scr->name) == 0 &&
+				strcmp(e->source, scr->source) == 0)
+				return Py_NewRef(e->func);
+			slot = e;			/* get_function replaces it too */
+			break;
+		}
+	}
+
+	fn = runtime_refs() ? Py_NewRef(rt.get_function) :
+		PyObject_GetAttrString(oml_py_runtime, "get_function");
+	args = Py_BuildValue("(LIss)", (long long) scr->id, (unsigned int) caller,
+						 scr->name, scr->source);
+	func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
+	Py_XDECREF(fn);
+	Py_XDECREF(args);
+	if (func == NULL)
+		oml_py_raise(scr->name);	/* e.g. a failed import at top level */
+
+	/* Keep it, unless memory is short (then the next call asks again). */
+	if (slot == NULL)
+	{
+		slot = &compiled[compiled_next];
+		compiled_next = (compiled_next + 1) % COMPILED_CACHE_SIZE;
+	}
+	compiled_clear(slot);
+	name = MemoryContextAllocExtended(TopMemoryContext, strlen(scr->name) + 1,
+									  MCXT_ALLOC_NO_OOM);
+	source = MemoryContextAllocExtended(TopMemoryContext, strlen(scr->source) + 1,
+										MCXT_ALLOC_NO_OOM);
+	if (name == NULL || source == NULL)
+	{
+		if (name)
+			pfree(name);
+		if (source)
+			pfree(source);
+		return func;
+	}
+	strcpy(name, scr->name);
+	strcpy(source, scr->source);
+	slot->caller = caller;
+	slot->id = scr->id;
+	slot->name = name;
+	slot->source = source;
+	slot->func = Py_NewRef(func);
+	return func;
 }
 
 /*
@@ -503,18 +631,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 
 		Py_CLEAR(cache->func);
 		oml_py_init();
-		{
-			PyObject   *fn = PyObject_GetAttrString(oml_py_runtime, "get_function");
-			PyObject   *args = Py_BuildValue("(LIss)", (long long) scr.id,
-											 (unsigned int) caller,
-											 scr.name, scr.source);
-
-			func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
-			Py_XDECREF(fn);
-			Py_XDECREF(args);
-			if (func == NULL)
-				oml_py_raise(scr.name);	/* e.g. a failed import at top level */
-		}
+		func = compiled_function(caller, &scr);
 		if (cache->scr.name)
 			pfree(cache->scr.name);
 		if (cache->scr.source)
@@ -937,7 +1054,8 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		oml_py_raise(NULL);
 	if (cache->run_fn == NULL)
 	{
-		cache->run_fn = PyObject_GetAttrString(oml_py_runtime, "run");
+		cache->run_fn = runtime_refs() ? Py_NewRef(rt.run) :
+			PyObject_GetAttrString(oml_py_runtime, "run");
 		if (cache->run_fn == NULL)
 			oml_py_raise(NULL);
 	}
