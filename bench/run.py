@@ -8,9 +8,10 @@ here asserts a time.  `--quick` runs smaller sizes (for a smoke test).
 Every figure is the median of at least three runs, oml_store's and its
 peers' interleaved (ours, peer, peer, ours, ...), shown with the min and
 max.  The run prints the machine and the server settings that matter, and
-sets fsync = on (a real server's setting) for its duration.  Results go to
-bench/results/latest.json and a chart of each ratio against its target to
-bench/results/latest.png (--out DIR to write elsewhere).
+sets fsync = on (a real server's setting) for its duration.  A full run writes
+bench/results/latest.json, the README's table to latest.md and a chart of
+each ratio against its target to latest.png (--out DIR to write elsewhere;
+--quick and --only runs write partial.*).
 
 Peers are what a competent user would write:
   - plpython3u functions doing the same job in the server, written the way
@@ -170,12 +171,14 @@ def record(workload, ours, peers, target=None, unit="s", higher_is_better=None,
                                "samples": value.samples, "ratio": r})
         line += " | %s %.4g%s (x%.2f)" % (name, value, _span(value), r)
     target_peer = None
-    if goal is not None and entry["peers"]:
+    if goal is not None:
         # the strongest of the peers the target names (all for "best peer")
         named = [p for p in entry["peers"]
                  if not vs or vs.lower().startswith("best")
-                 or p["name"].lower().startswith(vs.lower())] or entry["peers"][:1]
-        target_peer = min(named, key=lambda p: p["ratio"])
+                 or p["name"].lower().startswith(vs.lower())]
+        # (no such peer in this run: the target is shown, not checked)
+        target_peer = min(named, key=lambda p: p["ratio"]) if named else None
+    if target_peer is not None:
         entry.update(goal=goal, goal_peer=target_peer["name"],
                      ratio=target_peer["ratio"], met=target_peer["ratio"] >= goal)
         line += "  -> x%.2f vs %s, target %s: %s" % (
@@ -638,6 +641,55 @@ def chart(path, machine):
     plt.close(fig)
 
 
+def markdown(doc):
+    """The results as the README's table."""
+    out = ["| Workload | oml_store (median, min-max) | Peers (median) | Ratio vs target peer | Target | |",
+           "|---|---|---|---|---|---|"]
+
+    def fmt(v):
+        return "%.3g" % v
+
+    for e in doc["results"]:
+        o = e["oml_store"]
+        ours = "%s %s (%s-%s)" % (fmt(o["median"]), e["unit"], fmt(o["min"]), fmt(o["max"]))
+        peers = ", ".join("%s %s (x%.2f)" % (p["name"], fmt(p["median"]), p["ratio"])
+                          for p in e["peers"])
+        if "goal" in e:
+            ratio = "x%.2f vs %s" % (e["ratio"], e["goal_peer"])
+            met = "met" if e["met"] else "**not met**"
+        else:
+            ratio, met = "", ""
+        out.append("| %s | %s | %s | %s | %s | %s |" % (
+            e["workload"], ours, peers, ratio, e.get("target") or "", met))
+    m = doc["machine"]
+    out.append("")
+    out.append("%s, %d runs per figure, %d s: %d cores (%s), %s GB, kernel %s; "
+               "fsync=%s, synchronous_commit=%s, shared_buffers=%s."
+               % (doc["date"], doc["runs"], doc["seconds"], m["cores"], m["cpu"],
+                  m["memory_gb"], m["kernel"], doc["settings"].get("fsync"),
+                  doc["settings"].get("synchronous_commit"),
+                  doc["settings"].get("shared_buffers")))
+    return "\n".join(out) + "\n"
+
+
+def render(path):
+    """Table and chart again from a results file (after a change to the
+    targets or to how they are checked), beside it."""
+    with open(path) as f:
+        doc = json.load(f)
+    for e in doc["results"]:
+        record(e["workload"], e["oml_store"]["samples"],
+               [(p["name"], p["samples"]) for p in e["peers"]],
+               target=e.get("target"), unit=e["unit"])
+    doc["results"] = RESULTS
+    base = os.path.splitext(path)[0]
+    with open(base + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(doc))
+    chart(base + ".png", doc["machine"])
+
+
 def main():
     global RUNS
     ap = argparse.ArgumentParser()
@@ -645,8 +697,15 @@ def main():
     ap.add_argument("--only", help="comma-separated workload numbers, e.g. 1,2")
     ap.add_argument("--runs", type=int, default=3, help="runs per figure (at least 3)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                    help="where latest.json and latest.png go")
+                    help="where the results go")
+    ap.add_argument("--name", help="results file name (default: latest for a full run,"
+                                   " else partial)")
+    ap.add_argument("--render", metavar="JSON",
+                    help="write the table and chart again from a results file")
     args = ap.parse_args()
+    if args.render:
+        render(args.render)
+        return
     RUNS = max(args.runs, 3)
     only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6"}
     if args.quick:
@@ -683,14 +742,19 @@ def main():
     elapsed = time.time() - t0
     print("\nfinished in %.0f s" % elapsed)
     os.makedirs(args.out, exist_ok=True)
+    # A full run is the latest; smaller ones do not replace it.
+    name = args.name or ("latest" if not args.quick and not args.only else "partial")
     doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "args": sys.argv[1:], "runs": RUNS, "seconds": round(elapsed),
            "machine": machine, "settings": settings, "results": RESULTS}
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
+    base = os.path.join(args.out, name)
+    with open(base + ".json", "w") as f:
         json.dump(doc, f, indent=1)
-    chart(os.path.join(args.out, "latest.png"), machine)
-    print("results: %s, chart: %s" % (os.path.join(args.out, "latest.json"),
-                                      os.path.join(args.out, "latest.png")))
+    with open(base + ".md", "w") as f:
+        f.write(markdown(doc))
+    chart(base + ".png", machine)
+    print("\n" + markdown(doc))
+    print("results: %s.json, %s.md, chart: %s.png" % (base, base, base))
 
 
 if __name__ == "__main__":

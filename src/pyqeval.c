@@ -1041,6 +1041,27 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 }
 
 /*
+ * out_fmt (one of read_call's names) as a Python str, a new reference:
+ * made once per backend.
+ */
+static PyObject *
+format_name(const char *out_fmt)
+{
+	static const char *const names[] = {"JSON", "XML", "PNG", "PICKLE", "TEXT"};
+	static PyObject *objs[lengthof(names)];
+
+	for (int i = 0; i < lengthof(names); i++)
+	{
+		if (strcmp(out_fmt, names[i]) != 0)
+			continue;
+		if (objs[i] == NULL)
+			objs[i] = PyUnicode_InternFromString(names[i]);
+		return objs[i] ? Py_NewRef(objs[i]) : NULL;
+	}
+	return PyUnicode_InternFromString(out_fmt);
+}
+
+/*
  * Run the script once on args (stolen) and emit its result.
  */
 static void
@@ -1065,7 +1086,7 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		 PyUnicode_CompareWithASCIIString(cache->fmt_obj, call->out_fmt) != 0))
 	{
 		Py_CLEAR(cache->fmt_obj);
-		cache->fmt_obj = call->out_fmt ? PyUnicode_InternFromString(call->out_fmt) :
+		cache->fmt_obj = call->out_fmt ? format_name(call->out_fmt) :
 			Py_NewRef(Py_None);
 		if (cache->fmt_obj == NULL)
 			oml_py_raise(NULL);
