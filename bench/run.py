@@ -612,6 +612,7 @@ def chart(path, machine):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = [e for e in RESULTS if e.get("goal")]
     if not rows:
@@ -632,6 +633,9 @@ def chart(path, machine):
     ax.set_yticklabels(["%s\nvs %s" % (re.sub(r" \(.*\)$", "", e["workload"]), e["goal_peer"])
                         for e in rows], fontsize=7)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.25, 0.5, 1, 2, 4, 8, 16]))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: "%g" % v))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("ratio (> 1: oml_store better; black tick: target; line: peer's min-max)")
     ax.set_title("oml_store bench %s: %d cores, %s" % (
