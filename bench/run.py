@@ -5,13 +5,25 @@ the PG* variables name a superuser.  Every workload measures oml_store and
 its peers in the same run, on the same data, and prints ratios; nothing
 here asserts a time.  `--quick` runs smaller sizes (for a smoke test).
 
+Every figure is the median of at least three runs, oml_store's and its
+peers' interleaved (ours, peer, peer, ours, ...), shown with the min and
+max.  The run prints the machine and the server settings that matter, and
+sets fsync = on (a real server's setting) for its duration.  A full run writes
+bench/results/latest.json, the README's table to latest.md and a chart of
+each ratio against its target to latest.png (--out DIR to write elsewhere;
+--quick and --only runs write partial.*).
+
 Peers are what a competent user would write:
-  - plpython3u functions doing the same job in the server;
+  - plpython3u functions doing the same job in the server, written the way
+    its documentation recommends (SD caching where it helps);
   - a client pulling data with psycopg2 `COPY ... TO STDOUT` into
     pandas.read_csv (the fastest client path measured here), and the same
     with psycopg 3 (Debian's pure-Python build) for reference;
   - for datastores, a raw bytea INSERT/SELECT of the same pickle through the
     driver, and pickle to a local file (the floor).
+
+Workloads report through record(workload, ours, peers, target=None,
+unit="s"); ours and each peer's value are a number or a list of samples.
 """
 
 import argparse
@@ -19,7 +31,10 @@ import io
 import json
 import os
 import pickle
+import platform
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +49,18 @@ import oml_store as oml  # noqa: E402
 
 DB = "oml_bench"
 RESULTS = []
+RUNS = 3                # runs per figure (>= 3), --runs
+
+# Units where more is better; for the others (times) less is better.
+HIGHER_IS_BETTER = {"MB/s", "GB/s", "tps", "rows/s", "calls/s"}
+
+# Server settings printed with the results.
+SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "wal_level",
+            "shared_buffers", "work_mem", "maintenance_work_mem",
+            "effective_cache_size", "max_wal_size", "wal_compression",
+            "jit", "max_connections", "huge_pages", "data_checksums",
+            "default_toast_compression", "shared_preload_libraries",
+            "server_version")
 
 
 def connect(dbname=DB):
@@ -42,24 +69,192 @@ def connect(dbname=DB):
     return conn
 
 
-def timed(fn, repeat=3):
-    """Best wall time of fn() over repeat runs, in seconds, and its result."""
-    best, result = None, None
-    for _ in range(repeat):
+class Figure(float):
+    """A median (a float, for arithmetic) that keeps its samples."""
+
+    def __new__(cls, samples):
+        samples = [float(v) for v in samples]
+        self = super().__new__(cls, statistics.median(samples))
+        self.samples = samples
+        return self
+
+
+def figure(value):
+    """value (a number, a list of samples or a Figure) as a Figure."""
+    if isinstance(value, Figure):
+        return value
+    if isinstance(value, (list, tuple)):
+        return Figure(value)
+    return Figure([value])
+
+
+def timed(fn, repeat=None):
+    """Median wall time of fn() over repeat (default --runs, at least 3)
+    runs, in seconds, as a Figure with the samples; and fn's last result."""
+    samples, result = [], None
+    for _ in range(max(repeat or RUNS, RUNS)):
         t0 = time.perf_counter()
         result = fn()
-        dt = time.perf_counter() - t0
-        best = dt if best is None else min(best, dt)
-    return best, result
+        samples.append(time.perf_counter() - t0)
+    return Figure(samples), result
 
 
-def record(workload, ours, peers, target=None, unit="s"):
-    """peers: list of (name, seconds).  ratio = peer / ours (>1: we win)."""
-    RESULTS.append((workload, ours, peers, target, unit))
-    line = "%-44s oml_store %9.3f %s" % (workload, ours, unit)
+def interleaved(fns, runs=None, scale=1.0):
+    """Time each of fns (a list of (name, fn)) once per round, in turn, for
+    runs rounds (at least 3): {name: samples, seconds * scale}."""
+    out = {name: [] for name, _ in fns}
+    for _ in range(max(runs or RUNS, RUNS)):
+        for name, fn in fns:
+            t0 = time.perf_counter()
+            fn()
+            out[name].append((time.perf_counter() - t0) * scale)
+    return out
+
+
+def parse_target(target, unit):
+    """(peer prefix, goal) from a target such as "<= 1.0x plpython3u json"
+    or ">= 2x best peer": the goal is a floor on the ratio as record()
+    computes it (> 1: oml_store is better).  "<= Kx peer" bounds oml_store's
+    cost (its time, or the peer's rate over ours) at K times the peer's;
+    ">= Kx peer" asks for K times better.  None when there is no number."""
+    if not target:
+        return None, None
+    m = re.match(r"\s*(<=|>=)\s*([0-9.]+)\s*x\s*(.*)$", target)
+    if not m:
+        return None, None
+    k = float(m.group(2))
+    peer = m.group(3).split(",")[0].strip()
+    if m.group(1) == "<=":
+        return peer, (1.0 / k if k else None)
+    return peer, k
+
+
+def ratio_of(ours, peer, unit, higher_is_better=None):
+    """How much better oml_store is than the peer (> 1: oml_store wins)."""
+    if higher_is_better is None:
+        higher_is_better = unit in HIGHER_IS_BETTER
+    if not ours or not peer:
+        return float("nan")
+    return ours / peer if higher_is_better else peer / ours
+
+
+def _span(f):
+    if len(f.samples) > 1:
+        return " [%.4g-%.4g]" % (min(f.samples), max(f.samples))
+    return ""
+
+
+def record(workload, ours, peers, target=None, unit="s", higher_is_better=None,
+           goal=None, vs=None):
+    """Report one figure.  peers: list of (name, value); ours and each
+    value a number or a list of samples (their median is the figure).
+    ratio = how much better oml_store is (peer / ours for times, ours /
+    peer for rates: > 1, we win).  target: text such as "<= 1.0x
+    plpython3u json" (see parse_target); goal and vs give the floor on the
+    ratio and the peer it is against explicitly.  The ratio checked is
+    against the strongest of the peers whose names start with the target's
+    peer name (of all peers for "best peer")."""
+    ours = figure(ours)
+    peers = [(name, figure(v)) for name, v in peers]
+    t_peer, t_goal = parse_target(target, unit)
+    goal = t_goal if goal is None else goal
+    vs = t_peer if vs is None else vs
+    entry = {"workload": workload, "unit": unit, "target": target,
+             "oml_store": {"median": float(ours), "min": min(ours.samples),
+                           "max": max(ours.samples), "samples": ours.samples},
+             "peers": []}
+    line = "%-46s oml_store %9.4g %s%s" % (workload, ours, unit, _span(ours))
     for name, value in peers:
-        line += " | %s %.3f (x%.2f)" % (name, value, value / ours if ours else float("nan"))
+        r = ratio_of(ours, value, unit, higher_is_better)
+        entry["peers"].append({"name": name, "median": float(value),
+                               "min": min(value.samples), "max": max(value.samples),
+                               "samples": value.samples, "ratio": r})
+        line += " | %s %.4g%s (x%.2f)" % (name, value, _span(value), r)
+    target_peer = None
+    if goal is not None:
+        # the strongest of the peers the target names (all for "best peer")
+        named = [p for p in entry["peers"]
+                 if not vs or vs.lower().startswith("best")
+                 or p["name"].lower().startswith(vs.lower())]
+        # (no such peer in this run: the target is shown, not checked)
+        target_peer = min(named, key=lambda p: p["ratio"]) if named else None
+    if target_peer is not None:
+        entry.update(goal=goal, goal_peer=target_peer["name"],
+                     ratio=target_peer["ratio"], met=target_peer["ratio"] >= goal)
+        line += "  -> x%.2f vs %s, target %s: %s" % (
+            target_peer["ratio"], target_peer["name"], target,
+            "met" if entry["met"] else "NOT met")
+    elif target:
+        line += "  (target %s)" % target
+    RESULTS.append(entry)
     print(line, flush=True)
+
+
+def machine_info():
+    """Cores, CPU model, memory, kernel, Python."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": model,
+            "memory_gb": round(mem / 2 ** 30, 1) if mem else None,
+            "kernel": platform.release(), "os": platform.platform(),
+            "python": sys.version.split()[0],
+            "load_average": list(os.getloadavg())}
+
+
+def server_settings(conn):
+    cur = conn.cursor()
+    cur.execute("SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)"
+                " ORDER BY name", (list(SETTINGS),))
+    out = {}
+    for name, setting, unit in cur.fetchall():
+        out[name] = setting + (" x " + unit if unit and unit[0].isdigit() else (unit or ""))
+    return out
+
+
+def require_fsync(conn):
+    """Write workloads run as on a real server: fsync = on for the run
+    (ALTER SYSTEM, reloaded), whatever the cluster was started with.
+    Returns what to put back."""
+    cur = conn.cursor()
+    cur.execute("SHOW fsync")
+    before = cur.fetchone()[0]
+    if before != "on":
+        cur.execute("ALTER SYSTEM SET fsync = on")
+        cur.execute("SELECT pg_reload_conf()")
+        for _ in range(100):
+            c = connect(os.environ.get("PGDATABASE", "postgres"))
+            k = c.cursor()
+            k.execute("SHOW fsync")
+            now = k.fetchone()[0]
+            c.close()
+            if now == "on":
+                break
+            time.sleep(0.05)
+        else:
+            raise SystemExit("bench: could not turn fsync on")
+    return before
+
+
+def restore_fsync(conn, before):
+    if before != "on":
+        cur = conn.cursor()
+        cur.execute("ALTER SYSTEM RESET fsync")
+        cur.execute("SELECT pg_reload_conf()")
 
 
 def rss_kb(pid):
@@ -102,6 +297,21 @@ def f(x=0):
     return x + 1
 return json.dumps(f(**a))
 $$""")
+    # The same, the way the plpython3u documentation recommends for work
+    # that need not be repeated per call: kept in SD (function f and the
+    # json functions looked up once per session).
+    cur.execute("""CREATE FUNCTION py_triv_sd(par text) RETURNS text
+        LANGUAGE plpython3u AS $$
+try:
+    loads, dumps, f = SD["fns"]
+except KeyError:
+    import json
+    def f(x=0):
+        return x + 1
+    loads, dumps = json.loads, json.dumps
+    SD["fns"] = (loads, dumps, f)
+return dumps(f(**loads(par)))
+$$""")
     cur.execute("""CREATE FUNCTION py_bare(x int) RETURNS int
         LANGUAGE plpython3u AS $$ return x + 1 $$""")
     cur.execute("""SELECT oml.pyqScriptCreate('means', $$
@@ -126,22 +336,23 @@ def bench_calls(conn, n):
     cur = conn.cursor()
     # JIT compiling the outer query would add the same fixed cost to both.
     cur.execute("SET jit = off")
-    ours = py = bare = None
-    for _ in range(3):          # interleaved, best of 3 x 2
-        o, _ = timed(lambda: cur.execute(
-            "SELECT count(*) FROM generate_series(1, %d) g,"
-            " LATERAL oml.pyqEval('{\"x\": ' || g || '}', 'JSON', 'triv') e" % n), 2)
-        p, _ = timed(lambda: cur.execute(
-            "SELECT count(py_triv('{\"x\": ' || g || '}')) FROM generate_series(1, %d) g" % n), 2)
-        b, _ = timed(lambda: cur.execute(
-            "SELECT count(py_bare(g)) FROM generate_series(1, %d) g" % n), 2)
-        ours = o if ours is None else min(ours, o)
-        py = p if py is None else min(py, p)
-        bare = b if bare is None else min(bare, b)
+    queries = [
+        ("oml_store", "SELECT count(*) FROM generate_series(1, %d) g,"
+         " LATERAL oml.pyqEval('{\"x\": ' || g || '}', 'JSON', 'triv') e" % n),
+        ("plpython3u json", "SELECT count(py_triv('{\"x\": ' || g || '}'))"
+         " FROM generate_series(1, %d) g" % n),
+        ("plpython3u json SD", "SELECT count(py_triv_sd('{\"x\": ' || g || '}'))"
+         " FROM generate_series(1, %d) g" % n),
+        ("plpython3u bare", "SELECT count(py_bare(g)) FROM generate_series(1, %d) g" % n),
+    ]
+    for _, q in queries:        # warm: compiled functions, caches
+        cur.execute(q.replace(str(n), "100"))
+    t = interleaved([(name, (lambda q=q: cur.execute(q))) for name, q in queries],
+                    runs=max(RUNS, 5), scale=1e6 / n)
     cur.execute("RESET jit")
-    record("1. %dk pyqEval calls (us/call)" % (n // 1000), ours / n * 1e6,
-           [("plpython3u json", py / n * 1e6), ("plpython3u bare", bare / n * 1e6)],
-           target="<= 1.5x plpython3u json", unit="us")
+    record("1. %dk pyqEval calls in one statement (us/call)" % (n // 1000), t["oml_store"],
+           [(name, t[name]) for name, _ in queries[1:]],
+           target="<= 1.0x plpython3u json", unit="us")
 
 
 # -- 2. table to DataFrame ------------------------------------------------------
@@ -402,16 +613,23 @@ def bench_datastore(conn, mb, rounds=3):
     oml.disconnect()
 
 
-# -- 5. concurrency -------------------------------------------------------------
+# -- 5. one call per statement -------------------------------------------------
 
-def pgbench(sql, clients, seconds):
+def pgbench_bin():
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        if os.path.isfile(os.path.join(d, "pgbench")) and "postgresql" in d:
+            return os.path.join(d, "pgbench")
+    return shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
+
+
+def pgbench(sql, clients, seconds, mode):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(sql + "\n")
         path = f.name
     os.chmod(path, 0o644)
     try:
         out = subprocess.run(
-            ["/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", str(clients), "-j", str(min(clients, 2)),
+            [pgbench_bin(), "-n", "-M", mode, "-c", str(clients), "-j", str(min(clients, 2)),
              "-T", str(seconds), "-f", path, DB],
             capture_output=True, text=True, check=True).stdout
     finally:
@@ -422,15 +640,27 @@ def pgbench(sql, clients, seconds):
 
 
 def bench_concurrency(seconds):
-    ours_sql = "SELECT value FROM oml.pyqEval('{\"x\": 1}', 'JSON', 'triv');"
-    py_sql = "SELECT py_triv('{\"x\": 1}');"
+    """One pyqEval per statement (a BI dashboard's pattern) against the
+    plpython3u json functions, as pgbench transactions per second; the
+    peers' runs interleaved with ours."""
+    sqls = [("oml_store", "SELECT value FROM oml.pyqEval('{\"x\": 1}', 'JSON', 'triv');"),
+            ("plpython3u json", "SELECT py_triv('{\"x\": 1}');"),
+            ("plpython3u json SD", "SELECT py_triv_sd('{\"x\": 1}');")]
     for clients in (1, 8):
-        t_ours, l_ours = pgbench(ours_sql, clients, seconds)
-        t_py, l_py = pgbench(py_sql, clients, seconds)
-        record("5. pgbench -c %d pyqEval (tps)" % clients, t_ours,
-               [("plpython3u", t_py)], unit="tps")
-        record("5. pgbench -c %d pyqEval latency (ms)" % clients, l_ours,
-               [("plpython3u", l_py)], unit="ms")
+        for mode in ("simple", "prepared"):
+            tps = {name: [] for name, _ in sqls}
+            lat = {name: [] for name, _ in sqls}
+            for _ in range(RUNS):
+                for name, sql in sqls:
+                    t, l_ = pgbench(sql, clients, seconds, mode)
+                    tps[name].append(t)
+                    lat[name].append(l_)
+            record("5. pgbench -c %d -M %s, 1 pyqEval/stmt (tps)" % (clients, mode),
+                   tps["oml_store"], [(name, tps[name]) for name, _ in sqls[1:]],
+                   target=">= 1.0x plpython3u", unit="tps")
+            record("5. pgbench -c %d -M %s latency (ms)" % (clients, mode),
+                   lat["oml_store"], [(name, lat[name]) for name, _ in sqls[1:]],
+                   unit="ms")
 
 
 # -- 6. memory ------------------------------------------------------------------
@@ -457,8 +687,95 @@ def bench_memory(n):
     o, p = res["oml_store"], res["plpython3u"]
     print("6. backend RSS after 1k -> %dk calls: oml_store %d -> %d kB (%+d), plpython3u %d -> %d kB (%+d)"
           % (n // 1000, o[0], o[1], o[1] - o[0], p[0], p[1], p[1] - p[0]))
-    RESULTS.append(("6. RSS growth 1k->%dk calls (kB)" % (n // 1000), o[1] - o[0],
-                    [("plpython3u", p[1] - p[0])], "flat", "kB"))
+    record("6. RSS growth 1k->%dk calls (kB)" % (n // 1000), o[1] - o[0],
+           [("plpython3u", p[1] - p[0])], target="flat", unit="kB")
+
+
+def chart(path, machine):
+    """One PNG: each targeted figure's ratio (log scale) against its goal."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    rows = [e for e in RESULTS if e.get("goal")]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.6))
+    ys = list(range(len(rows)))[::-1]
+    for y, e in zip(ys, rows):
+        p = next(p for p in e["peers"] if p["name"] == e["goal_peer"])
+        # the spread: ratio of our median to the peer's min and max
+        lo = ratio_of(e["oml_store"]["median"], p["min"], e["unit"])
+        hi = ratio_of(e["oml_store"]["median"], p["max"], e["unit"])
+        lo, hi = min(lo, hi), max(lo, hi)
+        ax.barh(y, e["ratio"], color="tab:green" if e["met"] else "tab:red", alpha=0.8)
+        ax.plot([lo, hi], [y, y], color="black", linewidth=1)
+        ax.plot([e["goal"], e["goal"]], [y - 0.4, y + 0.4], color="black", linewidth=2)
+        ax.text(e["ratio"], y, " x%.2f" % e["ratio"], va="center", fontsize=8)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(["%s\nvs %s" % (re.sub(r" \(.*\)$", "", e["workload"]), e["goal_peer"])
+                        for e in rows], fontsize=7)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.25, 0.5, 1, 2, 4, 8, 16]))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: "%g" % v))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("ratio (> 1: oml_store better; black tick: target; line: peer's min-max)")
+    ax.set_title("oml_store bench %s: %d cores, %s" % (
+        time.strftime("%Y-%m-%d"), machine["cores"], machine["cpu"]), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def markdown(doc):
+    """The results as the README's table."""
+    out = ["| Workload | oml_store (median, min-max) | Peers (median) | Ratio vs target peer | Target | |",
+           "|---|---|---|---|---|---|"]
+
+    def fmt(v):
+        return "%.3g" % v
+
+    for e in doc["results"]:
+        o = e["oml_store"]
+        ours = "%s %s (%s-%s)" % (fmt(o["median"]), e["unit"], fmt(o["min"]), fmt(o["max"]))
+        peers = ", ".join("%s %s (x%.2f)" % (p["name"], fmt(p["median"]), p["ratio"])
+                          for p in e["peers"])
+        if "goal" in e:
+            ratio = "x%.2f vs %s" % (e["ratio"], e["goal_peer"])
+            met = "met" if e["met"] else "**not met**"
+        else:
+            ratio, met = "", ""
+        out.append("| %s | %s | %s | %s | %s | %s |" % (
+            e["workload"], ours, peers, ratio, e.get("target") or "", met))
+    m = doc["machine"]
+    out.append("")
+    out.append("%s, %d runs per figure, %d s: %d cores (%s), %s GB, kernel %s; "
+               "fsync=%s, synchronous_commit=%s, shared_buffers=%s."
+               % (doc["date"], doc["runs"], doc["seconds"], m["cores"], m["cpu"],
+                  m["memory_gb"], m["kernel"], doc["settings"].get("fsync"),
+                  doc["settings"].get("synchronous_commit"),
+                  doc["settings"].get("shared_buffers")))
+    return "\n".join(out) + "\n"
+
+
+def render(path):
+    """Table and chart again from a results file (after a change to the
+    targets or to how they are checked), beside it."""
+    with open(path) as f:
+        doc = json.load(f)
+    for e in doc["results"]:
+        record(e["workload"], e["oml_store"]["samples"],
+               [(p["name"], p["samples"]) for p in e["peers"]],
+               target=e.get("target"), unit=e["unit"])
+    doc["results"] = RESULTS
+    base = os.path.splitext(path)[0]
+    with open(base + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(doc))
+    chart(base + ".png", doc["machine"])
 
 
 # -- 6b. peak backend memory ------------------------------------------------------
@@ -558,39 +875,71 @@ $$, v_overwrite => true)""")
 
 
 def main():
+    global RUNS
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     ap.add_argument("--only", help="comma-separated workload numbers, e.g. 1,2")
+    ap.add_argument("--runs", type=int, default=3, help="runs per figure (at least 3)")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                    help="where the results go")
+    ap.add_argument("--name", help="results file name (default: latest for a full run,"
+                                   " else partial)")
+    ap.add_argument("--render", metavar="JSON",
+                    help="write the table and chart again from a results file")
     args = ap.parse_args()
+    if args.render:
+        render(args.render)
+        return
+    RUNS = max(args.runs, 3)
     only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6"}
     if args.quick:
-        sizes, calls, big, mb, secs = [10000, 100000], 10000, 100000, 20, 3
+        sizes, calls, big, mb, secs = [10000, 100000], 10000, 100000, 20, 2
     else:
-        sizes, calls, big, mb, secs = [100000, 1000000, 4000000], 100000, 1000000, 200, 10
+        sizes, calls, big, mb, secs = [100000, 1000000, 4000000], 100000, 1000000, 200, 5
     t0 = time.time()
-    print("machine: %d cores, %s; PostgreSQL %s; Python %s"
-          % (os.cpu_count(), os.uname().machine,
-             subprocess.run(["/usr/lib/postgresql/15/bin/postgres", "--version"],
-                            capture_output=True, text=True).stdout.strip(),
-             sys.version.split()[0]), flush=True)
-    conn = setup(sizes if "2" in only or "3" in only or "6" in only else [])
-    if "1" in only:
-        bench_calls(conn, calls)
-    if "2" in only:
-        for n in sizes:
-            bench_table(conn, n, with_peers=(n != sizes[-1] or args.quick or len(sizes) == 1))
-    if "3" in only:
-        bench_scoring(conn, big, max(big // 4, 1))
-    if "4" in only:
-        bench_datastore(conn, mb)
-    if "5" in only:
-        bench_concurrency(secs)
-    if "6" in only:
-        bench_memory(calls)
-        bench_peak_memory(big, 20 if args.quick else 500)
-    print("\nfinished in %.0f s" % (time.time() - t0))
-    print(json.dumps([{"workload": w, "oml_store": o, "peers": dict(p), "unit": u}
-                      for w, o, p, _, u in RESULTS]), file=open(os.environ.get("BENCH_JSON", "/dev/null"), "w"))
+    machine = machine_info()
+    print("machine: %d cores, %s, %s GB memory, kernel %s, load %s; Python %s"
+          % (machine["cores"], machine["cpu"], machine["memory_gb"], machine["kernel"],
+             " ".join("%.2f" % v for v in machine["load_average"]), machine["python"]),
+          flush=True)
+    admin = connect(os.environ.get("PGDATABASE", "postgres"))
+    fsync_before = require_fsync(admin)
+    try:
+        settings = server_settings(admin)
+        print("server: " + ", ".join("%s=%s" % kv for kv in settings.items()), flush=True)
+        conn = setup(sizes if "2" in only or "3" in only or "6" in only else [])
+        if "1" in only:
+            bench_calls(conn, calls)
+        if "2" in only:
+            for n in sizes:
+                bench_table(conn, n, with_peers=(n != sizes[-1] or args.quick or len(sizes) == 1))
+        if "3" in only:
+            bench_scoring(conn, big, max(big // 4, 1))
+        if "4" in only:
+            bench_datastore(conn, mb)
+        if "5" in only:
+            bench_concurrency(secs)
+        if "6" in only:
+            bench_memory(calls)
+            bench_peak_memory(big, 20 if args.quick else 500)
+    finally:
+        restore_fsync(admin, fsync_before)
+    elapsed = time.time() - t0
+    print("\nfinished in %.0f s" % elapsed)
+    os.makedirs(args.out, exist_ok=True)
+    # A full run is the latest; smaller ones do not replace it.
+    name = args.name or ("latest" if not args.quick and not args.only else "partial")
+    doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "args": sys.argv[1:], "runs": RUNS, "seconds": round(elapsed),
+           "machine": machine, "settings": settings, "results": RESULTS}
+    base = os.path.join(args.out, name)
+    with open(base + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(doc))
+    chart(base + ".png", machine)
+    print("\n" + markdown(doc))
+    print("results: %s.json, %s.md, chart: %s.png" % (base, base, base))
 
 
 if __name__ == "__main__":

@@ -81,12 +81,15 @@ demo-run:
 	@env -u PYTHONHOME PYTHONPATH="$(CURDIR)/python" PYTHONNOUSERSITE=1 PYTHONSAFEPATH=1 $(HARNESS_PYTHON) scripts/demo.py
 
 # Benchmarks against plpython3u and client-side Python (bench/run.py):
-#   make bench                      full sizes (under 10 minutes on 2 cores)
+#   make bench                      full sizes (under 10 minutes on 2 cores); writes
+#                                   bench/results/latest.{json,png,md}
 #   make bench BENCH_ARGS=--quick   small sizes;  BENCH_ARGS="--only 1,2"
 .PHONY: bench bench-run
 BENCH_ARGS ?=
+# The bench cluster runs with fsync = on, as a real server (bench/run.py
+# also turns it on for its run, whatever cluster it is given).
 bench: harness-prepare
-	@$(HARNESS_CLUSTER) $(MAKE) --no-print-directory bench-run BENCH_ARGS="$(BENCH_ARGS)"
+	@HARNESS_PG_OPTS="$(HARNESS_PG_OPTS) fsync=on" $(HARNESS_CLUSTER) $(MAKE) --no-print-directory bench-run BENCH_ARGS="$(BENCH_ARGS)"
 
 bench-run:
 	@echo "==================== bench ===================="

@@ -169,6 +169,33 @@ positive_int(FunctionCallInfo fcinfo, int argno, const char *what)
 	return v;
 }
 
+/* The scr_name argument oml_check_name passed last, in TopMemoryContext. */
+static char *checked_name = NULL;
+
+/*
+ * The scr_name argument, checked by oml_check_name unless it is the name
+ * that passed last (the same string passes the same checks: they look at
+ * nothing else).
+ */
+static char *
+checked_script_name(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+
+	if (checked_name != NULL && !PG_ARGISNULL(argno))
+	{
+		name = oml_arg_text(fcinfo, argno);
+		if (strcmp(name, checked_name) == 0)
+			return name;
+	}
+	name = oml_check_name("script", fcinfo, argno);
+	if (checked_name != NULL)
+		pfree(checked_name);
+	checked_name = NULL;
+	checked_name = MemoryContextStrdup(TopMemoryContext, name);
+	return name;
+}
+
 /*
  * Read the arguments of the pyq* function kind.
  */
@@ -220,7 +247,7 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 	}
 	if (!PG_ARGISNULL(par))
 		call->par_lst = oml_arg_text(fcinfo, par);
-	call->scr_name = oml_check_name("script", fcinfo, scr);
+	call->scr_name = checked_script_name(fcinfo, scr);
 	if (!PG_ARGISNULL(scr + 1))
 		call->scr_owner = oml_arg_text(fcinfo, scr + 1);
 
@@ -304,6 +331,136 @@ check_par_lst(const char *par_lst)
 }
 
 /*
+ * Objects of the runtime module the hot path uses, fetched once per
+ * backend (again if the module object changes): its get_function and run,
+ * the JSON scanner json.loads uses, and the two control tuples of a par_lst
+ * without controls.
+ */
+typedef struct RuntimeRefs
+{
+	PyObject   *module;			/* the module they came from (no reference) */
+	PyObject   *get_function;
+	PyObject   *run;
+	PyObject   *scan;
+	PyObject   *default_controls;
+	PyObject   *mutable_controls;
+	PyObject   *prefix;			/* "oml_", the controls' prefix */
+} RuntimeRefs;
+
+static RuntimeRefs rt;
+
+/*
+ * Fill rt for the current runtime module; false (no Python error set) if
+ * the runtime lacks one of them.
+ */
+static bool
+runtime_refs(void)
+{
+	if (likely(rt.module == oml_py_runtime && rt.module != NULL))
+		return true;
+	Py_CLEAR(rt.get_function);
+	Py_CLEAR(rt.run);
+	Py_CLEAR(rt.scan);
+	Py_CLEAR(rt.default_controls);
+	Py_CLEAR(rt.mutable_controls);
+	Py_CLEAR(rt.prefix);
+	rt.module = NULL;
+	if (oml_py_runtime == NULL)
+		return false;
+	rt.get_function = PyObject_GetAttrString(oml_py_runtime, "get_function");
+	rt.run = PyObject_GetAttrString(oml_py_runtime, "run");
+	rt.scan = PyObject_GetAttrString(oml_py_runtime, "_scan_json");
+	rt.default_controls = PyObject_GetAttrString(oml_py_runtime, "_DEFAULT_CONTROLS");
+	rt.mutable_controls = PyObject_GetAttrString(oml_py_runtime, "_MUTABLE_CONTROLS");
+	rt.prefix = PyUnicode_InternFromString("oml_");
+	if (rt.get_function == NULL || rt.run == NULL || rt.scan == NULL ||
+		rt.default_controls == NULL || rt.mutable_controls == NULL ||
+		rt.prefix == NULL)
+	{
+		PyErr_Clear();
+		return false;
+	}
+	rt.module = oml_py_runtime;
+	return true;
+}
+
+/*
+ * The runtime's parse_par_lst for its common case, without its Python
+ * frames: a JSON object (with JSON white space around it) whose keys are
+ * not controls.  Returns the same (kwargs, controls) tuple, or NULL with no
+ * Python error set when the runtime must decide (controls, a value that is
+ * not an object, invalid JSON: it gives the same value or error).
+ */
+static PyObject *
+parse_par_lst_fast(const char *par_lst)
+{
+	PyObject   *text;
+	PyObject   *scanned;
+	PyObject   *params;
+	PyObject   *key;
+	PyObject   *value;
+	Py_ssize_t	pos = 0;
+	Py_ssize_t	start;
+	Py_ssize_t	stop;
+	Py_ssize_t	end;
+	bool		mutable = false;
+	size_t		len;
+
+	if (par_lst == NULL || !runtime_refs())
+		return NULL;
+
+	/* JSON white space is ASCII: byte offsets are character offsets. */
+	len = strlen(par_lst);
+	start = strspn(par_lst, " \t\n\r");
+	if ((size_t) start == len)
+		return NULL;			/* empty: the runtime's case */
+	while (len > 0 && strchr(" \t\n\r", par_lst[len - 1]) != NULL)
+		len--;
+	text = PyUnicode_FromString(par_lst);
+	if (text == NULL)
+	{
+		PyErr_Clear();
+		return NULL;
+	}
+	/* Characters before the trailing white space. */
+	stop = PyUnicode_GET_LENGTH(text) - (Py_ssize_t) (strlen(par_lst) - len);
+	scanned = PyObject_CallFunction(rt.scan, "On", text, start);
+	Py_DECREF(text);
+	if (scanned == NULL)
+	{
+		PyErr_Clear();			/* the runtime reports it */
+		return NULL;
+	}
+	if (!PyTuple_Check(scanned) || PyTuple_GET_SIZE(scanned) != 2 ||
+		(end = PyLong_AsSsize_t(PyTuple_GET_ITEM(scanned, 1))) != stop ||
+		!PyDict_CheckExact(PyTuple_GET_ITEM(scanned, 0)))
+	{
+		PyErr_Clear();
+		Py_DECREF(scanned);
+		return NULL;
+	}
+	params = PyTuple_GET_ITEM(scanned, 0);
+	while (PyDict_Next(params, &pos, &key, &value))
+	{
+		if (!PyUnicode_Check(key) ||
+			PyUnicode_Tailmatch(key, rt.prefix, 0, PY_SSIZE_T_MAX, -1) != 0)
+		{
+			PyErr_Clear();
+			Py_DECREF(scanned);
+			return NULL;		/* a control (or an error): the runtime's */
+		}
+		if (PyList_CheckExact(value) || PyDict_CheckExact(value))
+			mutable = true;
+	}
+	value = Py_BuildValue("(OO)", params,
+						  mutable ? rt.mutable_controls : rt.default_controls);
+	Py_DECREF(scanned);
+	if (value == NULL)
+		oml_py_raise(NULL);
+	return value;
+}
+
+/*
  * oml_service_level is accepted for OML4Py's SQL API, but has nothing to
  * cap here: say so once per statement.
  */
@@ -322,6 +479,114 @@ note_service_level(EvalCache *cache)
 	ereport(NOTICE,
 			(errmsg("oml_service_level \"%s\" has no effect", s),
 			 errdetail("Scripts run in the calling backend, one call at a time: there is no degree of parallelism or job priority to set.")));
+}
+
+/*
+ * The compiled functions this backend ran lately, one per script and role
+ * as the runtime's get_function keeps them, so that a statement's first
+ * call need not ask the runtime: an entry is used only for the same script
+ * id, role, name and exact source, so it is what get_function returns.
+ */
+#define COMPILED_CACHE_SIZE 16
+
+typedef struct CompiledEntry
+{
+	PyObject   *func;			/* NULL: unused */
+	Oid			caller;
+	int64		id;
+	char	   *name;			/* in TopMemoryContext */
+	char	   *source;
+} CompiledEntry;
+
+static CompiledEntry compiled[COMPILED_CACHE_SIZE];
+static int	compiled_next = 0;
+static PyObject *compiled_runtime = NULL;	/* their runtime module */
+
+/*
+ * Empty one entry of compiled.
+ */
+static void
+compiled_clear(CompiledEntry *e)
+{
+	Py_CLEAR(e->func);
+	if (e->name)
+		pfree(e->name);
+	if (e->source)
+		pfree(e->source);
+	e->name = e->source = NULL;
+}
+
+/*
+ * The compiled function of script scr for role caller (a new reference):
+ * from compiled, or from the runtime's get_function (then kept).
+ */
+static PyObject *
+compiled_function(Oid caller, OmlScript *scr)
+{
+	CompiledEntry *slot = NULL;
+	PyObject   *fn;
+	PyObject   *args;
+	PyObject   *func;
+	char	   *name;
+	char	   *source;
+
+	if (compiled_runtime != oml_py_runtime)
+	{
+		for (int i = 0; i < COMPILED_CACHE_SIZE; i++)
+			compiled_clear(&compiled[i]);
+		compiled_runtime = oml_py_runtime;
+	}
+	for (int i = 0; i < COMPILED_CACHE_SIZE; i++)
+	{
+		CompiledEntry *e = &compiled[i];
+
+		if (e->func && e->caller == caller && e->id == scr->id)
+		{
+			if (strcmp(e->name, scr->name) == 0 &&
+				strcmp(e->source, scr->source) == 0)
+				return Py_NewRef(e->func);
+			slot = e;			/* get_function replaces it too */
+			break;
+		}
+	}
+
+	fn = runtime_refs() ? Py_NewRef(rt.get_function) :
+		PyObject_GetAttrString(oml_py_runtime, "get_function");
+	args = Py_BuildValue("(LIss)", (long long) scr->id, (unsigned int) caller,
+						 scr->name, scr->source);
+	func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
+	Py_XDECREF(fn);
+	Py_XDECREF(args);
+	if (func == NULL)
+		oml_py_raise(scr->name);	/* e.g. a failed import at top level */
+
+	/* Keep it, unless memory is short (then the next call asks again). */
+	if (slot == NULL)
+	{
+		slot = &compiled[compiled_next];
+		compiled_next = (compiled_next + 1) % COMPILED_CACHE_SIZE;
+	}
+	compiled_clear(slot);
+	name = MemoryContextAllocExtended(TopMemoryContext, strlen(scr->name) + 1,
+									  MCXT_ALLOC_NO_OOM);
+	source = MemoryContextAllocExtended(TopMemoryContext, strlen(scr->source) + 1,
+										MCXT_ALLOC_NO_OOM);
+	if (name == NULL || source == NULL)
+	{
+		if (name)
+			pfree(name);
+		if (source)
+			pfree(source);
+		return func;
+	}
+	strcpy(name, scr->name);
+	strcpy(source, scr->source);
+	slot->caller = caller;
+	slot->id = scr->id;
+	slot->name = name;
+	slot->source = source;
+	slot->func = Py_NewRef(func);
+	return func;
 }
 
 /*
@@ -366,18 +631,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 
 		Py_CLEAR(cache->func);
 		oml_py_init();
-		{
-			PyObject   *fn = PyObject_GetAttrString(oml_py_runtime, "get_function");
-			PyObject   *args = Py_BuildValue("(LIss)", (long long) scr.id,
-											 (unsigned int) caller,
-											 scr.name, scr.source);
-
-			func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
-			Py_XDECREF(fn);
-			Py_XDECREF(args);
-			if (func == NULL)
-				oml_py_raise(scr.name);	/* e.g. a failed import at top level */
-		}
+		func = compiled_function(caller, &scr);
 		if (cache->scr.name)
 			pfree(cache->scr.name);
 		if (cache->scr.source)
@@ -401,8 +655,10 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		Py_CLEAR(cache->controls);
 		if (call->par_lst)
 			check_par_lst(call->par_lst);
-		parsed = oml_py_runtime_call("parse_par_lst",
-									 Py_BuildValue("(z)", call->par_lst));
+		parsed = parse_par_lst_fast(call->par_lst);
+		if (parsed == NULL)
+			parsed = oml_py_runtime_call("parse_par_lst",
+										 Py_BuildValue("(z)", call->par_lst));
 		if (!PyTuple_Check(parsed) || PyTuple_Size(parsed) != 2)
 			elog(ERROR, "parse_par_lst returned an unexpected value");
 		cache->kwargs = Py_NewRef(PyTuple_GET_ITEM(parsed, 0));
@@ -785,6 +1041,27 @@ emit(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 }
 
 /*
+ * out_fmt (one of read_call's names) as a Python str, a new reference:
+ * made once per backend.
+ */
+static PyObject *
+format_name(const char *out_fmt)
+{
+	static const char *const names[] = {"JSON", "XML", "PNG", "PICKLE", "TEXT"};
+	static PyObject *objs[lengthof(names)];
+
+	for (int i = 0; i < lengthof(names); i++)
+	{
+		if (strcmp(out_fmt, names[i]) != 0)
+			continue;
+		if (objs[i] == NULL)
+			objs[i] = PyUnicode_InternFromString(names[i]);
+		return objs[i] ? Py_NewRef(objs[i]) : NULL;
+	}
+	return PyUnicode_InternFromString(out_fmt);
+}
+
+/*
  * Run the script once on args (stolen) and emit its result.
  */
 static void
@@ -798,7 +1075,8 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		oml_py_raise(NULL);
 	if (cache->run_fn == NULL)
 	{
-		cache->run_fn = PyObject_GetAttrString(oml_py_runtime, "run");
+		cache->run_fn = runtime_refs() ? Py_NewRef(rt.run) :
+			PyObject_GetAttrString(oml_py_runtime, "run");
 		if (cache->run_fn == NULL)
 			oml_py_raise(NULL);
 	}
@@ -808,7 +1086,7 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		 PyUnicode_CompareWithASCIIString(cache->fmt_obj, call->out_fmt) != 0))
 	{
 		Py_CLEAR(cache->fmt_obj);
-		cache->fmt_obj = call->out_fmt ? PyUnicode_InternFromString(call->out_fmt) :
+		cache->fmt_obj = call->out_fmt ? format_name(call->out_fmt) :
 			Py_NewRef(Py_None);
 		if (cache->fmt_obj == NULL)
 			oml_py_raise(NULL);
@@ -1472,13 +1750,58 @@ result_names(TupleDesc desc, bool scalar, int *nlive)
 }
 
 /*
+ * The result columns of the pyq* functions with a text out_fmt, TABLE
+ * (name text, id integer, value text, title text, image bytea), and their
+ * names for the runtime: made once per backend, since every statement's
+ * first call would otherwise build them from pg_proc again.
+ */
+static TupleDesc formatted_desc = NULL;
+static PyObject *formatted_names = NULL;
+static const Oid formatted_types[] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, BYTEAOID};
+static const char *const formatted_cols[] = {"name", "id", "value", "title", "image"};
+
+/*
+ * Is expected (the executor's row type for this call, or NULL) the row
+ * type of formatted output?  Makes formatted_desc on first use.
+ */
+static bool
+formatted_desc_matches(TupleDesc expected)
+{
+	int			n = lengthof(formatted_types);
+
+	if (expected == NULL || expected->natts != n)
+		return false;
+	for (int c = 0; c < n; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(expected, c);
+
+		if (att->attisdropped || att->atttypid != formatted_types[c])
+			return false;
+	}
+	if (formatted_desc == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		TupleDesc	desc = CreateTemplateTupleDesc(n);
+		int			nlive;
+
+		for (int c = 0; c < n; c++)
+			TupleDescInitEntry(desc, c + 1, formatted_cols[c],
+							   formatted_types[c], -1, 0);
+		MemoryContextSwitchTo(oldcxt);
+		formatted_names = result_names(desc, false, &nlive);
+		formatted_desc = desc;
+	}
+	return true;
+}
+
+/*
  * Set up materialize mode.  The result columns (the declared row type, or
  * one column for a scalar out_fmt type such as NULL::float8) are worked out
  * once per statement and kept in the cache; setDesc stays NULL, so the
  * executor checks our rows against what the query expects.
  */
 static void
-init_result(FunctionCallInfo fcinfo, EvalCache *cache)
+init_result(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext oldcxt;
@@ -1489,6 +1812,14 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("set-valued function called in context that cannot accept a set"),
 				 errhint("Call it in FROM: SELECT * FROM oml.pyqEval(...).")));
+	if (cache->desc == NULL && call->out_fmt != NULL &&
+		formatted_desc_matches(rsinfo->expectedDesc))
+	{
+		/* The five columns of formatted output, as the executor expects. */
+		cache->desc = formatted_desc;
+		cache->names = Py_NewRef(formatted_names);
+		cache->nlive = formatted_desc->natts;
+	}
 	if (cache->desc == NULL)
 	{
 		TupleDesc	desc;
@@ -1539,7 +1870,7 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	/* Cancel reaches Python from here to the end of the statement. */
 	oml_py_enter(fcinfo->flinfo->fn_mcxt);
 	cache = get_cache(fcinfo, &call);
-	init_result(fcinfo, cache);
+	init_result(fcinfo, &call, cache);
 	if (call.out_fmt && cache->desc->natts != 5)
 		elog(ERROR, "pyq* function with out_fmt must return five columns");
 

@@ -394,6 +394,25 @@ def get_function(script_id, caller, name, source):
 
 # -- arguments ---------------------------------------------------------------
 
+# json.loads' own C scanner, called directly: the Python layers of
+# json.loads cost more than parsing a short par_lst.
+_scan_json = json.JSONDecoder().scan_once
+_JSON_SPACE = " \t\n\r"        # json.decoder.WHITESPACE
+
+
+def _loads(text):
+    """json.loads(text): the same value, or (by calling json.loads when the
+    scanner stops short) the same error."""
+    try:
+        value, end = _scan_json(text, len(text) - len(text.lstrip(_JSON_SPACE)))
+    except Exception:       # not JSON, too deep, ...: json.loads says which
+        return json.loads(text)
+    # The value ends in a non-space character: only spaces may follow.
+    if len(text.rstrip(_JSON_SPACE)) != end:
+        return json.loads(text)
+    return value
+
+
 def parse_par_lst(text):
     """(kwargs, (input_type, na_omit, graphics, mutable, service_level))
     from a par_lst JSON object; mutable says kwargs hold lists or dicts,
@@ -404,7 +423,7 @@ def parse_par_lst(text):
         # The C caller bounds par_lst's size and nesting first (see
         # check_par_lst in pyqeval.c); these catch what gets past it.
         try:
-            params = json.loads(text)
+            params = _loads(text)
         except RecursionError:
             raise UserError("54001", "par_lst is nested too deeply") from None
         except MemoryError:
@@ -660,7 +679,7 @@ def run(func, args, kwargs, controls, out_fmt, names):
         result = func(*args, **kwargs)
         if type(result) in _JSON_PLAIN:
             try:
-                return [(None, json.dumps(result, allow_nan=False), None, None)]
+                return [(None, _dumps(result), None, None)]
             except (TypeError, ValueError, RecursionError):
                 pass            # numpy values, NaN or deep nesting inside
         return [(None, to_json(result), None, None)]
@@ -707,6 +726,21 @@ def _plain(value):
 
 
 _JSON_PLAIN = (int, str, bool, type(None), list, dict, tuple)
+
+# json.dumps(value, allow_nan=False) builds an encoder on every call; this
+# one is built once.  An int or a str is written the way that encoder
+# writes it (int.__repr__, the ASCII string escape), without its layers.
+_encode = json.JSONEncoder(allow_nan=False).encode
+_encode_str = json.encoder.encode_basestring_ascii
+
+
+def _dumps(value):
+    """json.dumps(value, allow_nan=False)."""
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is str:
+        return _encode_str(value)
+    return _encode(value)
 
 
 _JSON_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
