@@ -533,8 +533,8 @@ oml_job_maint_main(Datum arg)
 		Datum		values[1] = {Float8GetDatum((double) oml_job_retention)};
 
 		oml_spi("DELETE FROM oml.job WHERE state OPERATOR(pg_catalog.=) ANY ('{succeeded,failed,cancelled}')"
-				" AND ended OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
-				" OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)",
+				" AND ended OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp()"
+				" OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))",
 				false, 1, argtypes, values, NULL, -1);
 	}
 	oml_spi("DELETE FROM oml.job j WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_authid a"

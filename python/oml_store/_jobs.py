@@ -42,7 +42,7 @@ class Job:
 
     def info(self) -> dict:
         """All of ``oml.pyqJobStatus``: state, times, script, error."""
-        rows = get_backend().query(
+        rows = _query(
             "SELECT %s FROM oml.pyqJobStatus(%%s::pg_catalog.int8)"
             % ", ".join(_STATUS_COLUMNS), (self.job_id,))
         return dict(zip(_STATUS_COLUMNS, rows[0]))
@@ -50,7 +50,7 @@ class Job:
     def status(self) -> str:
         """The job's state: ``'queued'``, ``'running'``, ``'succeeded'``,
         ``'failed'`` or ``'cancelled'``."""
-        rows = get_backend().query(
+        rows = _query(
             "SELECT state FROM oml.pyqJobStatus(%s::pg_catalog.int8)", (self.job_id,))
         return rows[0][0]
 
@@ -96,7 +96,7 @@ class Job:
                            sqlstate=info["error_sqlstate"] or "55000",
                            detail=info["error_traceback"],
                            hint=info["error_hint"])
-        rows = get_backend().query(
+        rows = _query(
             "SELECT name, image FROM oml.pyqJobResult(%s::pg_catalog.int8,"
             " 'PICKLE'::pg_catalog.text)", (self.job_id,))
         return self._unpack(rows, self._graphics)
@@ -104,14 +104,23 @@ class Job:
     def cancel(self) -> str:
         """Stop the job if it is queued or running (a running one stops
         within a second); returns its state afterwards."""
-        rows = get_backend().query(
+        rows = _query(
             "SELECT oml.pyqJobCancel(%s::pg_catalog.int8)", (self.job_id,))
         return rows[0][0]
 
     def delete(self) -> None:
         """Delete the job and its result (not while it runs)."""
-        get_backend().query("SELECT oml.pyqJobDelete(%s::pg_catalog.int8)",
+        _query("SELECT oml.pyqJobDelete(%s::pg_catalog.int8)",
                             (self.job_id,))
+
+
+def _query(sql, params):
+    """Run one statement in a transaction of its own (or in the caller's
+    open one, as every oml_store call), so that a poll never keeps a
+    transaction open: a job submitted after it commits."""
+    backend = get_backend()
+    with backend.transaction():
+        return backend.query(sql, params)
 
 
 _STATUS_COLUMNS = ["job_id", "owner", "state", "func", "scr_name",
