@@ -18,14 +18,15 @@
 CREATE SEQUENCE oml.job_id_seq;
 REVOKE ALL ON SEQUENCE oml.job_id_seq FROM PUBLIC;
 
--- One asynchronous call.  owner is the submitting role's oid (jobs of a
--- dropped role are deleted by the job machinery); settings are the
+-- One asynchronous call.  owner is the submitting role (regrole, so that
+-- pg_dump writes its name; jobs of a dropped role are deleted by the job
+-- machinery); settings are the
 -- submitter's search_path and the other settings the job applies, as
 -- name/value pairs.  Written only by the extension's C code, as the
 -- extension owner.
 CREATE TABLE oml.job (
 	id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('oml.job_id_seq'),
-	owner oid NOT NULL,
+	owner regrole NOT NULL,
 	func text NOT NULL CHECK (func IN ('pyqEval', 'pyqTableEval', 'pyqRowEval',
 										'pyqGroupEval', 'pyqIndexEval')),
 	inp_nam text,
@@ -65,19 +66,27 @@ CREATE TABLE oml.job_result (
 	PRIMARY KEY (job_id, seq, chunk)
 );
 
--- Every role sees its own jobs (superusers all); results are read only
--- through oml.pyqJobResult.
+SELECT pg_catalog.pg_extension_config_dump('oml.job', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.job_result', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.job_id_seq', '');
+
+-- Every role sees its own jobs and their results (superusers all); only
+-- the extension's functions write, as the extension owner.
 ALTER TABLE oml.job ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.job_result ENABLE ROW LEVEL SECURITY;
 CREATE POLICY job_read ON oml.job FOR SELECT
-	USING (owner OPERATOR(pg_catalog.=)
+	USING (owner::pg_catalog.oid OPERATOR(pg_catalog.=)
 		   (SELECT r.oid FROM pg_catalog.pg_roles r
 			 WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER));
+CREATE POLICY job_result_read ON oml.job_result FOR SELECT
+	USING (EXISTS (SELECT FROM oml.job j
+					WHERE j.id OPERATOR(pg_catalog.=) job_id));
 REVOKE ALL ON oml.job, oml.job_result FROM PUBLIC;
-GRANT SELECT ON oml.job TO PUBLIC;
+GRANT SELECT ON oml.job, oml.job_result TO PUBLIC;
 
 CREATE VIEW oml.all_pyq_jobs WITH (security_invoker = true) AS
 SELECT j.id AS job_id,
-	   pg_catalog.pg_get_userbyid(j.owner)::text AS owner,
+	   pg_catalog.pg_get_userbyid(j.owner::pg_catalog.oid)::text AS owner,
 	   j.func, j.scr_name, j.scr_owner, j.state,
 	   j.submitted, j.started, j.ended,
 	   j.error_sqlstate, j.error_message

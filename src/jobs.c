@@ -521,9 +521,9 @@ find_job(int64 job_id, bool lock, JobInfo *job)
 
 	oml_enter(&ctx, true);
 	if (oml_spi(lock ?
-				"SELECT owner, state, par_lst, error_message FROM oml.job"
+				"SELECT owner::pg_catalog.oid, state, par_lst, error_message FROM oml.job"
 				" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
-				"SELECT owner, state, par_lst, error_message FROM oml.job"
+				"SELECT owner::pg_catalog.oid, state, par_lst, error_message FROM oml.job"
 				" WHERE id OPERATOR(pg_catalog.=) $1",
 				false, 1, argtypes, values, NULL, -1) == 1)
 	{
@@ -574,7 +574,7 @@ oml_pyq_job_status(PG_FUNCTION_ARGS)
 	find_job(job_id, false, &job);
 	InitMaterializedSRF(fcinfo, 0);
 	oml_enter(&ctx, true);
-	oml_spi("SELECT id, pg_catalog.pg_get_userbyid(owner)::pg_catalog.text, state,"
+	oml_spi("SELECT id, pg_catalog.pg_get_userbyid(owner::pg_catalog.oid)::pg_catalog.text, state,"
 			" func, scr_name, scr_owner, submitted, started, ended, result_count,"
 			" result_size, error_sqlstate, error_message, error_traceback, error_hint"
 			" FROM oml.job WHERE id OPERATOR(pg_catalog.=) $1",

@@ -538,7 +538,7 @@ oml_job_maint_main(Datum arg)
 				false, 1, argtypes, values, NULL, -1);
 	}
 	oml_spi("DELETE FROM oml.job j WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_authid a"
-			" WHERE a.oid OPERATOR(pg_catalog.=) j.owner) AND j.state OPERATOR(pg_catalog.<>) 'running'",
+			" WHERE a.oid OPERATOR(pg_catalog.=) j.owner::pg_catalog.oid) AND j.state OPERATOR(pg_catalog.<>) 'running'",
 			false, 0, NULL, NULL, NULL, -1);
 	oml_leave(&ctx);
 	PopActiveSnapshot();
@@ -597,7 +597,7 @@ claim_job(int64 job_id, JobRun *job)
 	oml_enter(&ctx, true);
 	if (oml_spi("UPDATE oml.job SET state = 'running', started = pg_catalog.clock_timestamp(),"
 				" worker_pid = $2 WHERE id OPERATOR(pg_catalog.=) $1"
-				" AND state OPERATOR(pg_catalog.=) 'queued' AND owner OPERATOR(pg_catalog.=) $3"
+				" AND state OPERATOR(pg_catalog.=) 'queued' AND owner::pg_catalog.oid OPERATOR(pg_catalog.=) $3"
 				" RETURNING func, inp_nam, par_lst, row_num, grp_col, ord_col, times_num,"
 				" scr_name, scr_owner, settings",
 				false, 3, argtypes, values, NULL, -1) == 1)
