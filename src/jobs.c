@@ -130,11 +130,13 @@ oml_jobs_init(void)
 {
 	BackgroundWorker worker;
 
-	DefineCustomIntVariable("oml_store.job_workers",
-							"Number of async jobs that run at once.",
-							"Each running job is a background worker, counted in max_worker_processes.",
-							&oml_job_workers, 2, 0, OML_JOB_MAX_WORKERS,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/* A server-start setting can only be made by a preloaded library. */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("oml_store.job_workers",
+								"Number of async jobs that run at once.",
+								"Each running job is a background worker, counted in max_worker_processes.",
+								&oml_job_workers, 2, 0, OML_JOB_MAX_WORKERS,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("oml_store.job_retention",
 							"How long the status and result of a finished async job are kept.",
 							"0 keeps them until oml.pyqJobDelete.",

@@ -352,3 +352,62 @@ def test_client_job_errors(alice):
         oml.do_eval("square", async_mode="yes")
     with pytest.raises(TypeError):
         oml.do_eval("square", oml_async_flag=True)
+
+
+def test_without_preloaded_library(admin):
+    """A server without shared_preload_libraries: async calls fail with
+    55000 and a hint, everything else works (a throwaway cluster of the
+    same installation, on a Unix socket only)."""
+    import os
+    import pathlib
+    import shutil
+    import subprocess
+    import tempfile
+
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="oml_nopreload_"))
+    bindir = admin.sql("SELECT setting FROM pg_config WHERE name = 'BINDIR'")[0][0]
+    data = tmp_path / "data"
+    as_owner = []
+    if os.geteuid() == 0:           # initdb and postgres refuse root
+        as_owner = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(tmp_path, "postgres")
+    subprocess.run(as_owner + [os.path.join(bindir, "initdb"), "-D", str(data),
+                               "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                               "--locale=C.UTF-8"],
+                   check=True, capture_output=True)
+    port = "55%03d" % (os.getpid() % 1000)
+    server = subprocess.Popen(
+        as_owner + [os.path.join(bindir, "postgres"), "-D", str(data), "-p", port,
+                    "-k", str(tmp_path), "-c", "listen_addresses=",
+                    "-c", "shared_preload_libraries="],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = psycopg2.connect(host=str(tmp_path), port=port,
+                                        user="postgres", dbname="postgres")
+                break
+            except psycopg2.OperationalError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        conn.autocommit = True
+        with closing(conn), conn.cursor() as cur:
+            cur.execute("CREATE EXTENSION oml_store")
+            cur.execute("SELECT oml.pyqScriptCreate('sq', %s)",
+                        ("def f(n=1):\n    return n * n\n",))
+            with pytest.raises(psycopg2.Error) as exc:
+                cur.execute("""SELECT * FROM oml.pyqEval('{"oml_async_flag": true}', 'JSON', 'sq')""")
+            assert exc.value.pgcode == "55000"
+            assert exc.value.diag.message_primary == "asynchronous jobs are not available"
+            assert "shared_preload_libraries" in exc.value.diag.message_hint
+            cur.execute("""SELECT value FROM oml.pyqEval('{"n": 3}', 'JSON', 'sq')""")
+            assert cur.fetchone() == ("9",)
+            cur.execute("SELECT count(*) FROM oml.user_pyq_jobs")
+            assert cur.fetchone() == (0,)
+            cur.execute("SHOW oml_store.job_timeout")
+            assert cur.fetchone() == ("0",)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        shutil.rmtree(tmp_path, ignore_errors=True)
