@@ -16,7 +16,10 @@
 -----------------------------------------------------------------------------
 
 CREATE SEQUENCE oml.job_id_seq;
+-- readable, as the other id sequences, so that a dump by a role that
+-- row-level security limits fails at the table data, naming the way
 REVOKE ALL ON SEQUENCE oml.job_id_seq FROM PUBLIC;
+GRANT SELECT ON SEQUENCE oml.job_id_seq TO PUBLIC;
 
 -- One asynchronous call.  owner is the submitting role (regrole, so that
 -- pg_dump writes its name; jobs of a dropped role are deleted by the job
