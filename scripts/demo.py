@@ -143,6 +143,14 @@ def main():
     print(query)
     show(sql_as("bob", query))
 
+    step("bob scores it again as an async job: back at once, fetched when done")
+    connect_as("bob")
+    job = oml.table_apply("houses", "score_houses", func_owner="alice",
+                          oml_input_type="pandas.DataFrame", async_mode=True)
+    print("submitted job", job.job_id, "->", job.wait(timeout=120))
+    show(job.result().head(3))
+    show(sql_as("bob", "SELECT job_id, func, scr_name, state FROM oml.user_pyq_jobs"))
+
     step("alice deletes the datastore")
     connect_as("alice")
     with warnings.catch_warnings():

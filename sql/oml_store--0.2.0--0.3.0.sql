@@ -8,3 +8,123 @@
 -- own section below, with a comment header naming it.
 
 \echo Use "ALTER EXTENSION oml_store UPDATE" to load this file. \quit
+
+-----------------------------------------------------------------------------
+-- Async jobs (issue 10, part 1): pyq* calls with "oml_async_flag": true
+-- become rows of oml.job, run later by background workers as the
+-- submitting role; results are kept in chunks in oml.job_result.
+-----------------------------------------------------------------------------
+
+CREATE SEQUENCE oml.job_id_seq;
+-- readable, as the other id sequences, so that a dump by a role that
+-- row-level security limits fails at the table data, naming the way
+REVOKE ALL ON SEQUENCE oml.job_id_seq FROM PUBLIC;
+GRANT SELECT ON SEQUENCE oml.job_id_seq TO PUBLIC;
+
+-- One asynchronous call.  owner is the submitting role (regrole, so that
+-- pg_dump writes its name; jobs of a dropped role are deleted by the job
+-- machinery); settings are the
+-- submitter's search_path and the other settings the job applies, as
+-- name/value pairs.  Written only by the extension's C code, as the
+-- extension owner.
+CREATE TABLE oml.job (
+	id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('oml.job_id_seq'),
+	owner regrole NOT NULL,
+	func text NOT NULL CHECK (func IN ('pyqEval', 'pyqTableEval', 'pyqRowEval',
+										'pyqGroupEval', 'pyqIndexEval')),
+	inp_nam text,
+	par_lst text,
+	out_fmt text,
+	row_num integer,
+	grp_col text,
+	ord_col text,
+	times_num integer,
+	scr_name text NOT NULL,
+	scr_owner text,
+	settings text[] NOT NULL,
+	state text NOT NULL DEFAULT 'queued'
+		CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+	submitted timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
+	started timestamptz,
+	ended timestamptz,
+	worker_pid integer,
+	result_count integer,
+	result_size bigint,
+	error_sqlstate text,
+	error_message text,
+	error_traceback text,
+	error_hint text
+);
+CREATE INDEX job_owner ON oml.job (owner);
+CREATE INDEX job_state ON oml.job (state) WHERE state IN ('queued', 'running');
+
+-- The results: one per script call (seq from 1; name as the synchronous
+-- call labels it), each the pickled (result, figures) in chunks.
+CREATE TABLE oml.job_result (
+	job_id bigint NOT NULL REFERENCES oml.job ON DELETE CASCADE,
+	seq integer NOT NULL,
+	name text,
+	chunk integer NOT NULL,
+	data bytea NOT NULL,
+	PRIMARY KEY (job_id, seq, chunk)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('oml.job', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.job_result', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.job_id_seq', '');
+
+-- Every role sees its own jobs and their results (superusers all); only
+-- the extension's functions write, as the extension owner.
+ALTER TABLE oml.job ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.job_result ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_read ON oml.job FOR SELECT
+	USING (owner::pg_catalog.oid OPERATOR(pg_catalog.=)
+		   (SELECT r.oid FROM pg_catalog.pg_roles r
+			 WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER));
+CREATE POLICY job_result_read ON oml.job_result FOR SELECT
+	USING (EXISTS (SELECT FROM oml.job j
+					WHERE j.id OPERATOR(pg_catalog.=) job_id));
+REVOKE ALL ON oml.job, oml.job_result FROM PUBLIC;
+GRANT SELECT ON oml.job, oml.job_result TO PUBLIC;
+
+CREATE VIEW oml.all_pyq_jobs WITH (security_invoker = true) AS
+SELECT j.id AS job_id,
+	   pg_catalog.pg_get_userbyid(j.owner::pg_catalog.oid)::text AS owner,
+	   j.func, j.scr_name, j.scr_owner, j.state,
+	   j.submitted, j.started, j.ended,
+	   j.error_sqlstate, j.error_message
+  FROM oml.job j;
+CREATE VIEW oml.user_pyq_jobs WITH (security_invoker = true) AS
+SELECT job_id, func, scr_name, scr_owner, state, submitted, started, ended,
+	   error_sqlstate, error_message
+  FROM oml.all_pyq_jobs
+ WHERE owner OPERATOR(pg_catalog.=) CURRENT_USER;
+GRANT SELECT ON oml.all_pyq_jobs, oml.user_pyq_jobs TO PUBLIC;
+
+CREATE FUNCTION oml.pyqJobStatus(job_id bigint)
+RETURNS TABLE (job_id bigint, owner text, state text, func text,
+			   scr_name text, scr_owner text, submitted timestamptz,
+			   started timestamptz, ended timestamptz, result_count integer,
+			   result_size bigint, error_sqlstate text, error_message text,
+			   error_traceback text, error_hint text)
+AS 'MODULE_PATHNAME', 'oml_pyq_job_status'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION oml.pyqJobResult(job_id bigint, out_fmt text)
+RETURNS TABLE (name text, id integer, value text, title text, image bytea)
+AS 'MODULE_PATHNAME', 'oml_pyq_job_result'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+CREATE FUNCTION oml.pyqJobResult(job_id bigint, out_fmt anyelement)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'oml_pyq_job_result'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+
+CREATE FUNCTION oml.pyqJobCancel(job_id bigint)
+RETURNS text
+AS 'MODULE_PATHNAME', 'oml_pyq_job_cancel'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION oml.pyqJobDelete(job_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_pyq_job_delete'
+LANGUAGE C VOLATILE STRICT;

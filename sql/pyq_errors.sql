@@ -152,8 +152,9 @@ SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqTableEval('t', '{"oml
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqTableEval('t', '{"oml_input_type": "pandas.dataframe"}', 'JSON', 'ok')$q$);
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqTableEval('t', '{"oml_na_omit": 1}', 'JSON', 'ok')$q$);
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqTableEval('t', '{"oml_graphics_flag": "yes"}', 'JSON', 'ok')$q$);
-SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval('{"oml_async_flag": true}', 'JSON', 'ok')$q$);
-SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval('{"oml_async_flag": "TRUE"}', 'JSON', 'ok')$q$);
+-- oml_async_flag true (also as a string) submits a job (see jobs.sql)
+SELECT value::jsonb ? 'job_id' AS submitted FROM oml.pyqEval('{"oml_async_flag": true}', 'JSON', 'ok');
+SELECT value::jsonb ? 'job_id' AS submitted FROM oml.pyqEval('{"oml_async_flag": "TRUE"}', 'JSON', 'ok');
 -- accepted: false flags, flags as strings, oml_parallel_flag
 SELECT value FROM oml.pyqTableEval('t', '{"oml_async_flag": false, "oml_parallel_flag": true, "oml_na_omit": "false", "oml_graphics_flag": false}', 'JSON', 'ok');
 

@@ -169,9 +169,9 @@ SELECT count(*) FROM generate_series(1, 3) g,
 	LATERAL oml.pyqEval('{"oml_service_level": "MEDIUM", "g": ' || g || '}', 'JSON', 'pyqo_kw') e;
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval('{"oml_service_level": "URGENT"}', 'JSON', 'pyqo_kw')$q$);
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval('{"oml_service_level": 2}', 'JSON', 'pyqo_kw')$q$);
--- unknown oml_ keys and async stay refused
+-- unknown oml_ keys stay refused; async submits a job (see jobs.sql)
 SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval('{"oml_priority": "HIGH"}', 'JSON', 'pyqo_kw')$q$);
-SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval('{"oml_async_flag": true, "oml_service_level": "LOW"}', 'JSON', 'pyqo_kw')$q$);
+SELECT value::jsonb ? 'job_id' AS submitted FROM oml.pyqEval('{"oml_async_flag": true, "oml_service_level": "LOW"}', 'JSON', 'pyqo_kw');
 
 -- 6. XML is well-formed for any Python string
 SELECT oml.pyqScriptCreate('pyqo_chars', $$

@@ -108,4 +108,30 @@ extern bool oml_ds_next_chunk(OmlChunkStream *stream, const char **data,
 /* pyruntime.c (without Python's headers) */
 extern void oml_runtime_define_gucs(void);
 
+/* Async jobs (jobs.c, jobworker.c; the shared memory in jobs.h) */
+typedef struct OmlJobRequest
+{
+	const char *func;			/* pyqEval, pyqTableEval, ... */
+	const char *inp_nam;
+	const char *par_lst;
+	const char *out_fmt;
+	int			row_num;		/* 0: none */
+	const char *grp_col;
+	const char *ord_col;
+	int			times_num;		/* 0: none */
+	const char *scr_name;
+	const char *scr_owner;
+} OmlJobRequest;
+typedef bool (*OmlStoredNext) (void *arg, char **label, bytea **data);
+extern bool oml_in_job_worker;
+extern bool oml_job_top_call;
+extern void oml_jobs_init(void);
+extern bool oml_json_flag(const char *par_lst, const char *key);
+extern bool oml_job_should_submit(const char *par_lst);
+extern Datum oml_job_submit(FunctionCallInfo fcinfo, const OmlJobRequest *req);
+extern void oml_job_store_result(int64 job_id, int seq, const char *name,
+								 bytea *data);
+extern void oml_pyq_emit_stored(FunctionCallInfo fcinfo, int fmt_argno,
+								bool graphics, OmlStoredNext next, void *arg);
+
 #endif							/* OML_STORE_H */

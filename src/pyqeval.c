@@ -197,6 +197,48 @@ checked_script_name(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * The out_fmt argument fmt: JSON, XML, PNG, PICKLE, TEXT (a NULL out_fmt
+ * of the text overloads) or NULL for relational output.  JOB (the pickled
+ * result and figures, kept for pyqJobResult) only in a job worker.
+ */
+static char *
+read_out_fmt(FunctionCallInfo fcinfo, int fmt)
+{
+	Oid			fmt_type = get_fn_expr_argtype(fcinfo->flinfo, fmt);
+
+	if ((fmt_type == TEXTOID || fmt_type == UNKNOWNOID) && PG_ARGISNULL(fmt))
+	{
+		/*
+		 * NULL::text picks the overloads that return name, id, value, title,
+		 * image (text is not polymorphic): text output, each result value
+		 * as text in value.
+		 */
+		return "TEXT";
+	}
+	else if (fmt_type == TEXTOID || fmt_type == UNKNOWNOID)
+	{
+		char	   *f = oml_arg_text(fcinfo, fmt);
+
+		if (pg_strcasecmp(f, "json") == 0)
+			return "JSON";
+		else if (pg_strcasecmp(f, "xml") == 0)
+			return "XML";
+		else if (pg_strcasecmp(f, "png") == 0)
+			return "PNG";
+		else if (pg_strcasecmp(f, "pickle") == 0)
+			return "PICKLE";
+		else if (oml_in_job_worker && strcmp(f, "JOB") == 0)
+			return "JOB";
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown out_fmt \"%s\"", f),
+					 errhint("Use 'JSON', 'XML' or 'PNG', or for rows pass NULL::a_row_type (or NULL::record with a column definition list).")));
+	}
+	return NULL;
+}
+
+/*
  * Read the arguments of the pyq* function kind.
  */
 static void
@@ -205,7 +247,6 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 	int			par = 0,
 				fmt = 1,
 				scr = 2;
-	Oid			fmt_type;
 
 	memset(call, 0, sizeof(EvalCall));
 	call->kind = kind;
@@ -251,34 +292,7 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 	if (!PG_ARGISNULL(scr + 1))
 		call->scr_owner = oml_arg_text(fcinfo, scr + 1);
 
-	fmt_type = get_fn_expr_argtype(fcinfo->flinfo, fmt);
-	if ((fmt_type == TEXTOID || fmt_type == UNKNOWNOID) && PG_ARGISNULL(fmt))
-	{
-		/*
-		 * NULL::text picks the overloads that return name, id, value, title,
-		 * image (text is not polymorphic): text output, each result value
-		 * as text in value.
-		 */
-		call->out_fmt = "TEXT";
-	}
-	else if (fmt_type == TEXTOID || fmt_type == UNKNOWNOID)
-	{
-		char	   *f = oml_arg_text(fcinfo, fmt);
-
-		if (pg_strcasecmp(f, "json") == 0)
-			call->out_fmt = "JSON";
-		else if (pg_strcasecmp(f, "xml") == 0)
-			call->out_fmt = "XML";
-		else if (pg_strcasecmp(f, "png") == 0)
-			call->out_fmt = "PNG";
-		else if (pg_strcasecmp(f, "pickle") == 0)
-			call->out_fmt = "PICKLE";
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown out_fmt \"%s\"", f),
-					 errhint("Use 'JSON', 'XML' or 'PNG', or for rows pass NULL::a_row_type (or NULL::record with a column definition list).")));
-	}
+	call->out_fmt = read_out_fmt(fcinfo, fmt);
 }
 
 /*
@@ -1856,6 +1870,29 @@ init_result(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache)
 }
 
 /*
+ * Submit the call as an async job (jobs.c) instead of running it.
+ */
+static Datum
+submit_call(FunctionCallInfo fcinfo, EvalCall *call)
+{
+	static const char *const names[] = {"pyqEval", "pyqTableEval", "pyqRowEval",
+	"pyqGroupEval", "pyqIndexEval"};
+	OmlJobRequest req;
+
+	req.func = names[call->kind];
+	req.inp_nam = call->inp_nam;
+	req.par_lst = call->par_lst;
+	req.out_fmt = call->out_fmt;
+	req.row_num = call->row_num;
+	req.grp_col = call->grp_col;
+	req.ord_col = call->ord_col;
+	req.times_num = call->times_num;
+	req.scr_name = call->scr_name;
+	req.scr_owner = call->scr_owner;
+	return oml_job_submit(fcinfo, &req);
+}
+
+/*
  * The body shared by the five pyq* functions.
  */
 static Datum
@@ -1867,6 +1904,8 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 
 	oml_require_schema_version();
 	read_call(fcinfo, kind, &call);
+	if (oml_job_should_submit(call.par_lst))
+		return submit_call(fcinfo, &call);
 	/* Cancel reaches Python from here to the end of the statement. */
 	oml_py_enter(fcinfo->flinfo->fn_mcxt);
 	cache = get_cache(fcinfo, &call);
@@ -1957,4 +1996,86 @@ Datum
 oml_pyq_index_eval(PG_FUNCTION_ARGS)
 {
 	return pyq_common(fcinfo, EVAL_INDEX);
+}
+
+/*
+ * The rows of results an async job stored (jobs.c), in the out_fmt of this
+ * call's argument fmt_argno: next gives each stored result, the pickled
+ * (result, figures) of one script call, and its label; the runtime's
+ * replay formats it as run formats a fresh result.  graphics: the job's
+ * oml_graphics_flag.
+ */
+void
+oml_pyq_emit_stored(FunctionCallInfo fcinfo, int fmt_argno, bool graphics,
+					OmlStoredNext next, void *arg)
+{
+	EvalCall	call;
+	EvalCache  *volatile cache;
+	EvalRefs	refs = {NULL, NULL, NULL};
+	MemoryContext fn_mcxt = fcinfo->flinfo->fn_mcxt;
+	PyObject   *volatile replay = NULL;
+
+	memset(&call, 0, sizeof(call));
+	call.out_fmt = read_out_fmt(fcinfo, fmt_argno);
+	oml_py_enter(fn_mcxt);
+	oml_py_init();
+	cache = (EvalCache *) fcinfo->flinfo->fn_extra;
+	if (cache == NULL)
+	{
+		MemoryContextCallback *cb;
+
+		cache = MemoryContextAllocZero(fn_mcxt, sizeof(EvalCache));
+		cb = MemoryContextAllocZero(fn_mcxt, sizeof(MemoryContextCallback));
+		cb->func = cache_release;
+		cb->arg = cache;
+		MemoryContextRegisterResetCallback(fn_mcxt, cb);
+		cache->scr.name = MemoryContextStrdup(fn_mcxt, "pyqJobResult");
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	init_result(fcinfo, cache);
+	if (call.out_fmt && cache->desc->natts != 5)
+		elog(ERROR, "pyq* function with out_fmt must return five columns");
+
+	PG_TRY();
+	{
+		char	   *label;
+		bytea	   *data;
+
+		replay = PyObject_GetAttrString(oml_py_runtime, "replay");
+		if (replay == NULL)
+			oml_py_raise(NULL);
+		while (next(arg, &label, &data))
+		{
+			PyObject   *args;
+
+			CHECK_FOR_INTERRUPTS();
+			args = Py_BuildValue("(NzOO)",
+								 PyBytes_FromStringAndSize(VARDATA_ANY(data),
+														   VARSIZE_ANY_EXHDR(data)),
+								 call.out_fmt,
+								 cache->names ? cache->names : Py_None,
+								 graphics ? Py_True : Py_False);
+			pfree(data);
+			if (args == NULL)
+				oml_py_raise(NULL);
+			refs.rows = oml_py_call_guarded(replay, args, NULL);
+			Py_DECREF(args);
+			if (refs.rows == NULL)
+				oml_py_raise(NULL);
+			if (!PyList_Check(refs.rows) && !PyTuple_Check(refs.rows))
+				elog(ERROR, "oml_store runtime returned %s instead of rows",
+					 Py_TYPE(refs.rows)->tp_name);
+			emit(fcinfo, &call, cache, &refs, label);
+		}
+	}
+	PG_FINALLY();
+	{
+		PyObject   *r = replay;
+
+		oml_py_release(&r);
+		oml_py_release(&refs.rows);
+	}
+	PG_END_TRY();
+	CHECK_FOR_INTERRUPTS();
+	oml_state_flush_output();
 }

@@ -37,6 +37,7 @@ from ._connection import connect, disconnect, isconnected
 from ._errors import OMLError
 from ._eval import do_eval, table_apply, row_apply, group_apply, index_apply
 from ._graphics import GraphicsResult, Image
+from ._jobs import Job
 from ._grant import grant, revoke
 from ._sql import sql
 
@@ -44,5 +45,5 @@ OMLError.__module__ = __name__          # shown as oml_store.OMLError
 
 __all__ = ["connect", "disconnect", "isconnected", "ds", "grant", "revoke",
            "OMLError", "script", "do_eval", "table_apply", "row_apply",
-           "group_apply", "index_apply", "sql", "GraphicsResult", "Image",
+           "group_apply", "index_apply", "sql", "GraphicsResult", "Image", "Job",
            "__version__"]

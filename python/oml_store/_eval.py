@@ -35,11 +35,12 @@ from . import script as _script
 from ._backend import get_backend
 from ._errors import OMLError
 from ._graphics import GraphicsResult, Image
+from ._jobs import Job
 
 from .script import Func
 
 __all__ = ["do_eval", "table_apply", "row_apply", "group_apply",
-           "index_apply", "GraphicsResult", "Image"]
+           "index_apply", "GraphicsResult", "Image", "Job"]
 
 _TEMP_PREFIX = "oml_tmp_"
 
@@ -64,15 +65,22 @@ def _json_default(value):
                     " %s is not" % type(value).__name__)
 
 
-def _par_lst(kwargs, graphics):
+def _par_lst(kwargs, graphics, async_mode=False):
     if not isinstance(graphics, bool):
         raise TypeError("graphics must be a bool, not %s"
                         % type(graphics).__name__)
+    if not isinstance(async_mode, bool):
+        raise TypeError("async_mode must be a bool, not %s"
+                        % type(async_mode).__name__)
     if "oml_graphics_flag" in kwargs:
         raise TypeError("pass graphics=True instead of oml_graphics_flag")
+    if "oml_async_flag" in kwargs:
+        raise TypeError("pass async_mode=True instead of oml_async_flag")
     params = dict(kwargs)
     if graphics:
         params["oml_graphics_flag"] = True
+    if async_mode:
+        params["oml_async_flag"] = True
     try:
         return json.dumps(params, default=_json_default)
     except ValueError as exc:       # circular references
@@ -114,12 +122,24 @@ def _check_data(data):
 
 # -- running --------------------------------------------------------------------
 
-def _run(func, func_owner, sql, params):
+def _run(func, func_owner, sql, params, async_mode=False):
     """Run sql, whose last two placeholders are the script name and owner,
-    with params before them; return its (name, image) rows."""
+    with params before them; return its (name, image) rows, or with
+    async_mode the submitted job's id."""
     if func_owner is not None and not isinstance(func_owner, str):
         raise TypeError("func_owner must be a str or None, not %s"
                         % type(func_owner).__name__)
+    if async_mode:
+        if not isinstance(func, str) or _is_source(func):
+            raise ValueError("async_mode=True needs a stored script's name as"
+                             " func: a job runs later, in another session,"
+                             " where a temporary script does not exist")
+        backend = get_backend()
+        with backend.transaction():
+            rows = backend.query_as_caller(
+                sql.replace("SELECT name, image", "SELECT id, value", 1),
+                params + (func, func_owner))
+        return json.loads(rows[0][1])["job_id"]
     if isinstance(func, str) and not _is_source(func):
         backend = get_backend()
         with backend.transaction():
@@ -171,10 +191,15 @@ def _numbered(rows, graphics):
             for _, image in sorted(rows, key=lambda r: int(r[0]))]
 
 
+def _grouped(rows, graphics):
+    return {key: _unpack(image, graphics) for key, image in rows}
+
+
 # -- the API --------------------------------------------------------------------
 
 def do_eval(func: Func, func_owner: Optional[str] = None,
-            graphics: bool = False, **kwargs: Any) -> Any:
+            graphics: bool = False, *, async_mode: bool = False,
+            **kwargs: Any) -> Any:
     """Run a function in the database server and return its result.
 
     Parameters
@@ -190,6 +215,12 @@ def do_eval(func: Func, func_owner: Optional[str] = None,
         Capture the matplotlib figures the function draws: the result is
         then a :class:`GraphicsResult`, which Jupyter displays as the
         pictures and whose ``save(path)`` writes them to PNG files.
+    async_mode : bool, default False
+        Submit the call as an async job (OML4Py's ``oml_async_flag``) and
+        return at once a :class:`Job`, whose ``result()`` gives what the
+        call would have returned.  ``func`` must name a stored script.
+        The job runs in a background worker as the current role once the
+        current transaction commits.
     **kwargs
         Keyword arguments of the function (JSON-serialisable values), and
         ``oml_*`` controls.
@@ -198,7 +229,8 @@ def do_eval(func: Func, func_owner: Optional[str] = None,
     -------
     object
         What the function returned; with ``graphics=True`` a
-        :class:`GraphicsResult` holding it and the figures.
+        :class:`GraphicsResult` holding it and the figures; with
+        ``async_mode=True`` a :class:`Job`.
 
     Raises
     ------
@@ -215,12 +247,15 @@ def do_eval(func: Func, func_owner: Optional[str] = None,
     rows = _run(func, func_owner,
                 "SELECT name, image FROM oml.pyqEval(%s::pg_catalog.text,"
                 " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
-                (_par_lst(kwargs, graphics),))
+                (_par_lst(kwargs, graphics, async_mode),), async_mode)
+    if async_mode:
+        return Job(rows, _single, graphics)
     return _single(rows, graphics)
 
 
 def table_apply(data: str, func: Func, func_owner: Optional[str] = None,
-                graphics: bool = False, **kwargs: Any) -> Any:
+                graphics: bool = False, *, async_mode: bool = False,
+            **kwargs: Any) -> Any:
     """Run a function on a whole table or query result in the server.
 
     Parameters
@@ -231,8 +266,8 @@ def table_apply(data: str, func: Func, func_owner: Optional[str] = None,
         argument: per ``oml_input_type`` a pandas DataFrame, a NumPy
         recarray or (``'default'``) a 2-D float ndarray when every column is
         numeric, else a DataFrame.
-    func, func_owner, graphics, **kwargs
-        As for :func:`do_eval`.
+    func, func_owner, graphics, async_mode, **kwargs
+        As for :func:`do_eval` (``async_mode=True``: a :class:`Job`).
 
     Returns
     -------
@@ -249,21 +284,23 @@ def table_apply(data: str, func: Func, func_owner: Optional[str] = None,
     rows = _run(func, func_owner,
                 "SELECT name, image FROM oml.pyqTableEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                 " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
-                (data, _par_lst(kwargs, graphics)))
+                (data, _par_lst(kwargs, graphics, async_mode)), async_mode)
+    if async_mode:
+        return Job(rows, _single, graphics)
     return _single(rows, graphics)
 
 
 def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
-              rows: int = 1, graphics: bool = False,
-              **kwargs: Any) -> list[Any]:
+              rows: int = 1, graphics: bool = False, *,
+              async_mode: bool = False, **kwargs: Any) -> list[Any]:
     """Run a function on chunks of rows of a table or query result.
 
     Parameters
     ----------
     data : str
         A table or view name or a SELECT query (see :func:`table_apply`).
-    func, func_owner, graphics, **kwargs
-        As for :func:`do_eval`.
+    func, func_owner, graphics, async_mode, **kwargs
+        As for :func:`do_eval` (``async_mode=True``: a :class:`Job`).
     rows : int, default 1
         The most rows per chunk (positive).
 
@@ -277,14 +314,16 @@ def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqRowEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (data, _par_lst(kwargs, graphics), rows))
+               (data, _par_lst(kwargs, graphics, async_mode), rows), async_mode)
+    if async_mode:
+        return Job(out, _numbered, graphics)
     return _numbered(out, graphics)
 
 
 def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
                 func_owner: Optional[str] = None,
                 orderby: Union[str, Sequence[str], None] = None,
-                graphics: bool = False,
+                graphics: bool = False, *, async_mode: bool = False,
                 **kwargs: Any) -> dict[Optional[str], Any]:
     """Run a function on each group of rows of a table or query result.
 
@@ -294,8 +333,8 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
         A table or view name or a SELECT query (see :func:`table_apply`).
     index : str or list of str
         The column(s) whose values form the groups, named exactly.
-    func, func_owner, graphics, **kwargs
-        As for :func:`do_eval`.
+    func, func_owner, graphics, async_mode, **kwargs
+        As for :func:`do_eval` (``async_mode=True``: a :class:`Job`).
     orderby : str or list of str, optional
         The column(s) ordering the rows within each group.
 
@@ -314,12 +353,16 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqGroupEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (data, _par_lst(kwargs, graphics), grp_col, ord_col))
-    return {key: _unpack(image, graphics) for key, image in out}
+               (data, _par_lst(kwargs, graphics, async_mode), grp_col, ord_col),
+               async_mode)
+    if async_mode:
+        return Job(out, _grouped, graphics)
+    return _grouped(out, graphics)
 
 
 def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
-                graphics: bool = False, **kwargs: Any) -> list[Any]:
+                graphics: bool = False, *, async_mode: bool = False,
+                **kwargs: Any) -> list[Any]:
     """Run a function ``times`` times, with 1, 2, ... ``times`` as its first
     argument.
 
@@ -327,8 +370,8 @@ def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
     ----------
     times : int
         How many times (positive).
-    func, func_owner, graphics, **kwargs
-        As for :func:`do_eval`.
+    func, func_owner, graphics, async_mode, **kwargs
+        As for :func:`do_eval` (``async_mode=True``: a :class:`Job`).
 
     Returns
     -------
@@ -339,5 +382,7 @@ def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqIndexEval(%s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (_par_lst(kwargs, graphics), times))
+               (_par_lst(kwargs, graphics, async_mode), times), async_mode)
+    if async_mode:
+        return Job(out, _numbered, graphics)
     return _numbered(out, graphics)

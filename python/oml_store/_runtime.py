@@ -461,10 +461,7 @@ def parse_par_lst(text):
                                 hint="Use one of %s." % ", ".join(_INPUT_TYPES))
             input_type = value
         elif key == "oml_async_flag":
-            if _flag(key, value):
-                raise UserError("0A000", "asynchronous execution is not"
-                                " supported yet",
-                                hint="Leave oml_async_flag false.")
+            _flag(key, value)   # a true one was submitted as a job in C
         elif key == "oml_parallel_flag":
             _flag(key, value)   # accepted; runs in this backend
         elif key == "oml_na_omit":
@@ -683,12 +680,32 @@ def run(func, args, kwargs, controls, out_fmt, names):
             except (TypeError, ValueError, RecursionError):
                 pass            # numpy values, NaN or deep nesting inside
         return [(None, to_json(result), None, None)]
+    if out_fmt == "JOB":
+        # An async job: the result and any figures drawn, formatted when
+        # fetched (replay).  Figures as for XML: when pyplot is used.
+        invoked = invoke(func, args, kwargs, controls, "XML")
+        return format_output(invoked, "PICKLE")
     invoked = invoke(func, args, kwargs, controls, out_fmt)
     if out_fmt is None:
         return to_rows(invoked, names)
     if out_fmt == "TEXT":
         return to_text_rows(invoked)
     return format_output(invoked, out_fmt, controls[2])
+
+
+def replay(data, out_fmt, names, graphics):
+    """Rows of an async job's stored result (the pickled (result,
+    figures) of one call, written by the job worker as the extension
+    owner) for out_fmt, as run would give them for a fresh result."""
+    if out_fmt == "PICKLE":
+        return [(None, None, None, data)]
+    import pickle
+    invoked = pickle.loads(data)
+    if out_fmt is None:
+        return to_rows(invoked, names)
+    if out_fmt == "TEXT":
+        return to_text_rows(invoked)
+    return format_output(invoked, out_fmt, graphics)
 
 
 def _figure_title(fig):

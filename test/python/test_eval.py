@@ -628,8 +628,9 @@ def test_server_side_argument_errors(alice):
     err = expect_error("22023", oml.do_eval, double, x=1,
                        oml_input_type="nope")
     assert 'unknown oml_input_type "nope"' in err.message
-    err = expect_error("0A000", oml.do_eval, double, x=1, oml_async_flag=True)
-    assert "asynchronous" in err.message
+    # async is async_mode=True (test_jobs.py), not the SQL control
+    with pytest.raises(TypeError, match="async_mode"):
+        oml.do_eval(double, x=1, oml_async_flag=True)
     err = expect_error("22023", oml.do_eval, double, x=1, oml_bogus=1)
     assert 'unknown control "oml_bogus"' in err.message
     # A keyword the function does not take is a Python error.
@@ -762,21 +763,27 @@ def test_signatures():
                 inspect.signature(f).parameters.values()]
 
     e = inspect.Parameter.empty
+    # OML4Py's parameters, then the keyword-only async_mode (issue 10)
+    am = ("async_mode", False)
     assert params(oml.do_eval) == [("func", e), ("func_owner", None),
-                                   ("graphics", False), ("kwargs", e)]
+                                   ("graphics", False), am, ("kwargs", e)]
     assert params(oml.table_apply) == [("data", e), ("func", e),
                                        ("func_owner", None),
-                                       ("graphics", False), ("kwargs", e)]
+                                       ("graphics", False), am, ("kwargs", e)]
     assert params(oml.row_apply) == [("data", e), ("func", e),
                                      ("func_owner", None), ("rows", 1),
-                                     ("graphics", False), ("kwargs", e)]
+                                     ("graphics", False), am, ("kwargs", e)]
     assert params(oml.group_apply) == [("data", e), ("index", e), ("func", e),
                                        ("func_owner", None),
                                        ("orderby", None), ("graphics", False),
-                                       ("kwargs", e)]
+                                       am, ("kwargs", e)]
     assert params(oml.index_apply) == [("times", e), ("func", e),
                                        ("func_owner", None),
-                                       ("graphics", False), ("kwargs", e)]
+                                       ("graphics", False), am, ("kwargs", e)]
+    for f in (oml.do_eval, oml.table_apply, oml.row_apply, oml.group_apply,
+              oml.index_apply):
+        assert (inspect.signature(f).parameters["async_mode"].kind
+                is inspect.Parameter.KEYWORD_ONLY)
 
 
 def test_name_or_source(alice):
