@@ -68,9 +68,9 @@ report_damaged(const char *ds_name, const ReadItem *item, const char *why)
  * been written by a trusted role (42501 otherwise, naming the object and
  * its writer, before any bytes are read).
  */
-void
-oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
-					const OmlObjectReader *reader)
+static void
+read_objects(const char *name, Oid owner, ArrayType *objs,
+			 const OmlObjectReader *reader, bool require_trusted)
 {
 	Oid			caller = GetUserId();
 	OmlContext	ctx;
@@ -125,7 +125,7 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 	/* The rule, for every object, before any bytes leave the catalog. */
 	for (int i = 0; i < nitems; i++)
 	{
-		if (!items[i].trusted)
+		if (require_trusted && !items[i].trusted)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("object \"%s\" of datastore \"%s\" was written by role \"%s\", which is not trusted",
@@ -181,6 +181,29 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 	MemoryContextDelete(chunkcxt);
 	PopActiveSnapshot();
 	oml_leave(&ctx);
+}
+
+/*
+ * Read the objects of a datastore for unpickling in the server: every one
+ * must have been written by a trusted role.
+ */
+void
+oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
+					const OmlObjectReader *reader)
+{
+	read_objects(name, owner, objs, reader, true);
+}
+
+/*
+ * Read the objects of a datastore the caller may read, whoever wrote them:
+ * for unpickling in the sandbox (sandbox.c), where it cannot hurt the
+ * server.
+ */
+void
+oml_ds_read_readable(const char *name, Oid owner, ArrayType *objs,
+					 const OmlObjectReader *reader)
+{
+	read_objects(name, owner, objs, reader, false);
 }
 
 /*

@@ -37,6 +37,7 @@ typedef struct OmlScript
 	uint64		serial;			/* same serial, same lookup result */
 	char	   *name;
 	char	   *source;			/* NULL if the caller knew this serial */
+	bool		sandbox;		/* created to run in the sandbox */
 } OmlScript;
 
 /* catalog.c */
@@ -100,8 +101,17 @@ typedef struct OmlObjectReader
 /* dsread.c */
 extern void oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 								const OmlObjectReader *reader);
+extern void oml_ds_read_readable(const char *name, Oid owner, ArrayType *objs,
+								 const OmlObjectReader *reader);
 
 /* pyruntime.c (without Python's headers) */
 extern void oml_runtime_define_gucs(void);
+
+/* sandbox.c: sandboxed scripts (see the README, Sandbox) */
+typedef struct OmlSandbox OmlSandbox;
+extern bool oml_sandbox_all;
+extern void oml_sandbox_init(void);
+extern void oml_sandbox_close(OmlSandbox *sb);
+extern bool oml_sandbox_may_create(Oid roleid);
 
 #endif							/* OML_STORE_H */

@@ -125,6 +125,7 @@ typedef struct LoadCall
 	const char *owner;
 	PyObject   *objs;
 	LoadState  *st;
+	bool		trusted_only;	/* refuse objects of untrusted writers */
 } LoadCall;
 
 /*
@@ -142,19 +143,22 @@ load_run(void *arg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("datastore and owner names must not be empty")));
 	ownerid = lc->owner ? get_role_oid(lc->owner, false) : GetUserId();
-	oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs), &reader);
+	if (lc->trusted_only)
+		oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs), &reader);
+	else
+		oml_ds_read_readable(lc->name, ownerid, names_array(lc->objs), &reader);
 }
 
 /*
- * _oml.load_objects(name, owner=None, objs=None): [(name, bytes,
- * compression)] of the readable datastore's objects, all written by
- * trusted roles; an SPIError (42501 for an untrusted writer) otherwise.
+ * [(name, bytes, compression)] of the readable datastore's objects, for
+ * args (name, owner=None, objs=None); with trusted_only all written by
+ * trusted roles, an SPIError (42501 for an untrusted writer) otherwise.
  */
-PyObject *
-oml_py_load_objects(PyObject *self, PyObject *args)
+static PyObject *
+load_objects(PyObject *args, bool trusted_only)
 {
 	LoadState	st;
-	LoadCall	lc = {NULL, NULL, NULL, &st};
+	LoadCall	lc = {NULL, NULL, NULL, &st, trusted_only};
 
 	if (!PyArg_ParseTuple(args, "s|zO", &lc.name, &lc.owner, &lc.objs) ||
 		!oml_py_on_main_thread())
@@ -176,4 +180,23 @@ oml_py_load_objects(PyObject *self, PyObject *args)
 		return NULL;
 	}
 	return st.list;
+}
+
+/*
+ * _oml.load_objects(name, owner=None, objs=None) inside the server.
+ */
+PyObject *
+oml_py_load_objects(PyObject *self, PyObject *args)
+{
+	return load_objects(args, true);
+}
+
+/*
+ * The same for the sandbox (sandbox.c): objects the caller may read,
+ * whoever wrote them, since they are unpickled in the sandbox.
+ */
+PyObject *
+oml_py_load_readable(PyObject *self, PyObject *args)
+{
+	return load_objects(args, false);
 }
