@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -41,6 +42,7 @@
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "oml_store.h"
@@ -71,6 +73,9 @@ struct OmlSandbox
 	int64		script_id;
 	char	   *source;			/* what the child compiled */
 	Oid			caller;
+	int			subxacts;		/* subtransactions the child has open */
+	MemoryContext subxact_cxt[32];	/* what to return to at their end */
+	ResourceOwner subxact_owner[32];
 };
 
 /* Settings. */
@@ -739,6 +744,47 @@ spawn_child(OmlSandbox *sb)
 }
 
 /*
+ * A subtransaction action a child asked for: it stays open across the
+ * child's requests (its block of statements), so it is ours, not Python's.
+ */
+static void
+subxact(OmlSandbox *sb, const char *action)
+{
+	if (strcmp(action, "begin") == 0)
+	{
+		if (sb->subxacts >= lengthof(sb->subxact_cxt))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many nested oml_store transactions")));
+		sb->subxact_cxt[sb->subxacts] = CurrentMemoryContext;
+		sb->subxact_owner[sb->subxacts] = CurrentResourceOwner;
+		BeginInternalSubTransaction(NULL);
+		sb->subxacts++;
+		MemoryContextSwitchTo(sb->subxact_cxt[sb->subxacts - 1]);
+		return;
+	}
+	if (sb->subxacts <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("no oml_store transaction of this script is open")));
+	sb->subxacts--;
+	if (strcmp(action, "commit") == 0)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(sb->subxact_cxt[sb->subxacts]);
+	CurrentResourceOwner = sb->subxact_owner[sb->subxacts];
+}
+
+/* Roll back the subtransactions a child left open. */
+static void
+close_subxacts(OmlSandbox *sb)
+{
+	while (sb->subxacts > 0)
+		subxact(sb, "rollback");
+}
+
+/*
  * Wait for the child's answer to what was just sent, serving its requests
  * meanwhile; the decoded result (new reference) for 'R', NULL for 'K'.
  */
@@ -783,8 +829,22 @@ await_answer(OmlSandbox *sb, const char *scr_name, TimestampTz start)
 
 					res = host_call("serve", Py_BuildValue("(NiO)", PyBytes_FromStringAndSize(f.payload, f.len),
 														   f.fd, load_readable_fn));
-					fd = (int) PyLong_AsLong(res);
-					Py_DECREF(res);
+					if (PyTuple_Check(res))
+					{
+						const char *action = PyUnicode_AsUTF8(PyTuple_GetItem(res, 1));
+
+						if (action == NULL)
+							elog(ERROR, "sandbox serve returned a bad action");
+						subxact(sb, action);
+						Py_DECREF(res);
+						res = Py_BuildValue("(sO)", "ok", Py_None);
+						fd = host_pack(res);
+					}
+					else
+					{
+						fd = (int) PyLong_AsLong(res);
+						Py_DECREF(res);
+					}
 					if (!send_frame(sb->call_fd, 'r', NULL, 0, fd))
 					{
 						close(fd);
@@ -869,11 +929,29 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 			close(fd);
 		}
 		rows = await_answer(sb, scr->name, start);
+		if (sb->subxacts > 0)
+		{
+			close_subxacts(sb);
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("RuntimeError: a transaction opened by the script was left open and has been rolled back")));
+		}
 	}
 	PG_CATCH();
 	{
 		Py_XDECREF(call);
 		oml_sandbox_close(sb);
+		if (sb->subxacts > 0)
+		{
+			/* Ours first, so that the caller's error handling finds its own. */
+			MemoryContext ecxt = MemoryContextSwitchTo(sb->subxact_cxt[0]);
+			ErrorData  *edata = CopyErrorData();
+
+			FlushErrorState();
+			close_subxacts(sb);
+			MemoryContextSwitchTo(ecxt);
+			ReThrowError(edata);
+		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

@@ -370,7 +370,8 @@ def unpack(payload, fd):
 def serve(payload, fd, load_readable):
     """Backend: run one request of a child (plain-encoded (op, args)) as the
     calling role; the reply for the child: an fd of a memfd holding
-    ("ok", value) or ("error", message, sqlstate, detail, hint)."""
+    ("ok", value) or ("error", message, sqlstate, detail, hint).  For a
+    subtransaction request, ("subxact", action): the caller runs it."""
     import _oml
     request = unpack(payload, fd)
     if type(request) is not tuple or not request or type(request[0]) is not str:
@@ -396,7 +397,8 @@ def serve(payload, fd, load_readable):
             value = load_readable(name, owner, names)
         elif op == "subxact" and len(args) == 1 and args[0] in (
                 "begin", "commit", "rollback"):
-            value = _oml.subxact(args[0])
+            # Run by sandbox.c itself: a subtransaction outlives this call.
+            return ("subxact", args[0])
         else:
             raise ValueError("sandbox sent an unknown request %r" % op[:40])
         reply = ("ok", value)
