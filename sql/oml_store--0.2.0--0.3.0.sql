@@ -42,7 +42,7 @@ LANGUAGE C VOLATILE;
 -- The sandbox limits set for each role (ALTER ROLE ... SET, by superusers):
 -- the role's own setting for this database or for all databases, NULL when
 -- the role has none (the server's setting applies).
-CREATE VIEW oml.sandbox_limits AS
+CREATE VIEW oml.sandbox_limits WITH (security_invoker = true) AS
 SELECT r.rolname::text AS role,
 	   pg_catalog.pg_has_role(r.oid, 'oml_sandbox_user', 'USAGE') AS sandbox_user,
 	   l.memory, l.cpu_time, l.wall_time, l.max_per_role, l.file_size

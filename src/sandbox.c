@@ -915,7 +915,7 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 				report_end(sb, scr->name);
 			}
 			close(fd);
-			(void) await_answer(sb, scr->name, start);
+			Py_XDECREF(await_answer(sb, scr->name, start));
 		}
 		{
 			int			fd = host_pack(call);

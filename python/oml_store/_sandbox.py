@@ -429,14 +429,35 @@ def error_tuple(payload, fd):
 
 # -- the zygote ---------------------------------------------------------------
 
+def _font_cache_dir(root):
+    """matplotlib's cache for the zygote: one per OS user, kept between
+    zygotes so that the font list is built once; only when it is a real
+    directory of ours that nobody else can write (else a fresh one)."""
+    import stat
+    shared = "/tmp/oml_sandbox_mpl.%d" % os.getuid()
+    try:
+        os.mkdir(shared, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        shared = None
+    if shared:
+        st = os.lstat(shared)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() \
+                and stat.S_IMODE(st.st_mode) == 0o700:
+            return shared
+    fresh = os.path.join(root, "mpl")
+    os.makedirs(fresh, mode=0o700, exist_ok=True)
+    return fresh
+
+
 def zygote_prepare():
     """Import what scripts use before the zygote locks anything down, so a
     child starts warm."""
     import types
-    root = os.environ.get("OML_SANDBOX_ROOT")
+    root = os.environ.pop("OML_SANDBOX_ROOT", None)
     if root:
-        os.makedirs(os.path.join(root, "mpl"), mode=0o700, exist_ok=True)
-        os.environ["MPLCONFIGDIR"] = os.path.join(root, "mpl")
+        os.environ["MPLCONFIGDIR"] = _font_cache_dir(root)
     # _spi imports _oml at the top; each child puts its own in its place.
     sys.modules.setdefault("_oml", types.ModuleType("_oml"))
     import socket  # noqa: F401

@@ -7,9 +7,10 @@
  * A backend starts this program by fork and an immediate exec, with a clean
  * environment, stdin/stdout/stderr on /dev/null and one control socket as
  * fd 3.  The zygote initialises Python, imports numpy, pandas, matplotlib
- * (Agg) and the oml_store package, then moves into new user, network and IPC
- * namespaces (no network interface but an unconfigured loopback, no System V
- * IPC shared with anyone) and waits.  It never runs user code.
+ * (Agg) and the oml_store package (after checking the kernel features the
+ * children need and moving into new user, network and IPC namespaces: no
+ * network interface but an unconfigured loopback, no System V IPC shared
+ * with anyone) and waits.  It never runs user code.
  *
  * For each statement the backend sends a spawn request carrying the child's
  * own socket; the zygote clones a child into a new PID namespace and sends
@@ -630,9 +631,10 @@ main(int argc, char **argv)
 	snprintf(tmp_root, sizeof(tmp_root), "/tmp/oml_sandbox.XXXXXX");
 	if (mkdtemp(tmp_root) == NULL)
 		fail("private temporary directory (mkdtemp)");
-	init_python(pkgdir);
 	check_features();
 	enter_namespaces();
+	setenv("OML_SANDBOX_ROOT", tmp_root, 1);
+	init_python(pkgdir);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
