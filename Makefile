@@ -35,7 +35,7 @@ include $(PGXS)
 SANDBOX_PROG = src/sandbox/oml_sandbox
 EXTRA_CLEAN = $(SANDBOX_PROG)
 all: $(SANDBOX_PROG)
-$(SANDBOX_PROG): src/sandbox/oml_sandbox.c
+$(SANDBOX_PROG): src/sandbox/oml_sandbox.c src/sandbox/frame.h
 	$(CC) $(CFLAGS) $(PG_CFLAGS) $(shell $(PYTHON_CONFIG) --includes) -o $@ $< \
 		$(shell $(PYTHON_CONFIG) --embed --ldflags) -lseccomp
 

@@ -46,9 +46,10 @@
 #include "utils/timestamp.h"
 
 #include "oml_store.h"
+#include "sandbox/frame.h"
 
 /* Frames carry [uint32 length][type][payload]; inline payloads are small. */
-#define FRAME_HEAD 5
+#define FRAME_HEAD OML_FRAME_HEAD
 #define FRAME_MAX (64 * 1024)
 
 /* What a spawn request asks (same layout as oml_sandbox.c's). */
@@ -166,39 +167,9 @@ zygote_forget(void)
 static bool
 send_frame(int sock, char type, const void *payload, uint32 len, int fd)
 {
-	char		head[FRAME_HEAD];
-	struct iovec iov[2];
-	struct msghdr msg = {0};
-	union
-	{
-		char		buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	}			cm;
-
-	memcpy(head, &len, 4);
-	head[4] = type;
-	iov[0].iov_base = head;
-	iov[0].iov_len = FRAME_HEAD;
-	iov[1].iov_base = (void *) payload;
-	iov[1].iov_len = len;
-	msg.msg_iov = iov;
-	msg.msg_iovlen = len ? 2 : 1;
-	if (fd >= 0)
-	{
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		msg.msg_control = cm.buf;
-		msg.msg_controllen = sizeof(cm.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
 	for (;;)
 	{
-		ssize_t		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		ssize_t		n = oml_frame_send(sock, type, payload, len, fd);
 
 		if (n == (ssize_t) (FRAME_HEAD + len))
 			return true;
@@ -446,7 +417,8 @@ zygote_start(void)
 			signal(sig, SIG_DFL);
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* The zygote cleans up and ends on SIGHUP (or EOF). */
+		prctl(PR_SET_PDEATHSIG, SIGHUP);
 		if (getppid() != parent)
 			_exit(125);
 		setsid();

@@ -105,7 +105,8 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 	char	   *source;
 	bool		is_global = oml_check_bool("v_global", fcinfo, 2);
 	bool		overwrite = oml_check_bool("v_overwrite", fcinfo, 3);
-	bool		sandbox = PG_NARGS() > 5 && oml_check_bool("v_sandbox", fcinfo, 5);
+	bool		with_flag = PG_NARGS() > 5; /* not the 0.1.0 signature */
+	bool		sandbox = with_flag && oml_check_bool("v_sandbox", fcinfo, 5);
 	Oid			caller = GetUserId();
 	OmlContext	ctx;
 	Oid			argtypes[6] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, BOOLOID};
@@ -176,14 +177,21 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 					 errmsg("permission denied to replace global script \"%s\"", name),
 					 errdetail("Only its creator or a superuser can replace it.")));
 		values[0] = oml_spi_value(0, 0, &isnull);
-		oml_spi("UPDATE oml.script SET source = $4, description = $5,"
-				" sandbox = $6, created = now() WHERE id = $1",
-				false, 6, uptypes, values, nulls, 1);
+		oml_spi(with_flag ?
+				"UPDATE oml.script SET source = $4, description = $5,"
+				" sandbox = $6, created = now() WHERE id = $1" :
+				"UPDATE oml.script SET source = $4, description = $5,"
+				" created = now() WHERE id = $1",
+				false, with_flag ? 6 : 5, uptypes, values, nulls, 1);
 	}
-	else if (oml_spi("INSERT INTO oml.script (id, owner, name, is_global, source, description, sandbox)"
+	else if (oml_spi(with_flag ?
+					 "INSERT INTO oml.script (id, owner, name, is_global, source, description, sandbox)"
 					 " VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5, $6)"
+					 " ON CONFLICT DO NOTHING" :
+					 "INSERT INTO oml.script (id, owner, name, is_global, source, description)"
+					 " VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5)"
 					 " ON CONFLICT DO NOTHING",
-					 false, 6, argtypes, values, nulls, -1) == 0)
+					 false, with_flag ? 6 : 5, argtypes, values, nulls, -1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to concurrent update"),

@@ -57,6 +57,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "frame.h"
+
 #define CTL_FD 3
 
 /*
@@ -119,37 +121,8 @@ static int	landlock_abi;
 static int
 send_frame(int sock, char type, const void *payload, uint32_t len, int fd)
 {
-	char		head[5];
-	struct iovec iov[2];
-	struct msghdr msg = {0};
-	union
-	{
-		char		buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	}			cm;
-
-	memcpy(head, &len, 4);
-	head[4] = type;
-	iov[0].iov_base = head;
-	iov[0].iov_len = 5;
-	iov[1].iov_base = (void *) payload;
-	iov[1].iov_len = len;
-	msg.msg_iov = iov;
-	msg.msg_iovlen = len ? 2 : 1;
-	if (fd >= 0)
-	{
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		msg.msg_control = cm.buf;
-		msg.msg_controllen = sizeof(cm.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t) (5 + len);
+	return oml_frame_send(sock, type, payload, len, fd) ==
+		(ssize_t) (OML_FRAME_HEAD + len);
 }
 
 /* Report a missing feature to the backend and end. */
@@ -412,8 +385,11 @@ lock_down(int call_fd, const char *dir, const char *pkgdir,
 		  const SpawnRequest *req)
 {
 	uint64_t	base;
+	sigset_t	none;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (call_fd != CTL_FD)
 	{
 		if (dup2(call_fd, CTL_FD) < 0)
@@ -638,6 +614,7 @@ main(int argc, char **argv)
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);	/* the backend died (PR_SET_PDEATHSIG) */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0)
@@ -663,6 +640,8 @@ main(int argc, char **argv)
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
+				break;
+			if (si.ssi_signo == SIGHUP)
 				break;
 			reap();
 		}
