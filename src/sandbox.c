@@ -511,17 +511,37 @@ host_call(const char *fname, PyObject *args)
 	return res;
 }
 
-/* Pickle obj (stolen) into a sealed memfd; its fd. */
-static int
-host_pack(PyObject *obj)
+/*
+ * Send obj (stolen) to the child as a frame of type: pickled, inline when
+ * small, else in a sealed memfd.  False if the child is gone.
+ */
+static bool
+host_send(int sock, char type, PyObject *obj)
 {
 	PyObject   *res = host_call("pack", Py_BuildValue("(N)", obj));
-	long		fd = PyLong_AsLong(res);
+	bool		ok;
 
+	if (PyBytes_Check(res))
+	{
+		if (PyBytes_GET_SIZE(res) > FRAME_MAX)
+			elog(ERROR, "sandbox pack returned too much to send inline");
+		ok = send_frame(sock, type, PyBytes_AS_STRING(res),
+						(uint32) PyBytes_GET_SIZE(res), -1);
+	}
+	else
+	{
+		int			fd = (int) PyLong_AsLong(res);
+
+		if (fd < 0)
+		{
+			Py_DECREF(res);
+			elog(ERROR, "sandbox pack returned no descriptor");
+		}
+		ok = send_frame(sock, type, NULL, 0, fd);
+		close(fd);
+	}
 	Py_DECREF(res);
-	if (fd < 0)
-		elog(ERROR, "sandbox pack returned no descriptor");
-	return (int) fd;
+	return ok;
 }
 
 /* Release a per-role slot. */
@@ -797,32 +817,21 @@ await_answer(OmlSandbox *sb, const char *scr_name, TimestampTz start)
 				break;
 			case 'q':
 				{
-					int			fd;
-
 					res = host_call("serve", Py_BuildValue("(NiO)", PyBytes_FromStringAndSize(f.payload, f.len),
 														   f.fd, load_readable_fn));
-					if (PyTuple_Check(res))
+					if (PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 3 &&
+						PyUnicode_Check(PyTuple_GET_ITEM(res, 1)))
 					{
-						const char *action = PyUnicode_AsUTF8(PyTuple_GetItem(res, 1));
+						const char *action = PyUnicode_AsUTF8(PyTuple_GET_ITEM(res, 1));
 
 						if (action == NULL)
 							elog(ERROR, "sandbox serve returned a bad action");
 						subxact(sb, action);
 						Py_DECREF(res);
 						res = Py_BuildValue("(sO)", "ok", Py_None);
-						fd = host_pack(res);
 					}
-					else
-					{
-						fd = (int) PyLong_AsLong(res);
-						Py_DECREF(res);
-					}
-					if (!send_frame(sb->call_fd, 'r', NULL, 0, fd))
-					{
-						close(fd);
+					if (!host_send(sb->call_fd, 'r', res))
 						report_end(sb, scr_name);
-					}
-					close(fd);
 					break;
 				}
 			default:
@@ -875,30 +884,20 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 	{
 		if (sb->call_fd < 0)
 		{
-			int			fd;
-
 			spawn_child(sb);
-			fd = host_pack(Py_BuildValue("(LIss)", (long long) scr->id,
+			if (!host_send(sb->call_fd, 'C',
+						   Py_BuildValue("(LIss)", (long long) scr->id,
 										 (unsigned int) sb->caller,
-										 scr->name, scr->source));
-			if (!send_frame(sb->call_fd, 'C', NULL, 0, fd))
-			{
-				close(fd);
+										 scr->name, scr->source)))
 				report_end(sb, scr->name);
-			}
-			close(fd);
 			Py_XDECREF(await_answer(sb, scr->name, start));
 		}
 		{
-			int			fd = host_pack(call);
+			PyObject   *obj = call;
 
 			call = NULL;
-			if (!send_frame(sb->call_fd, 'I', NULL, 0, fd))
-			{
-				close(fd);
+			if (!host_send(sb->call_fd, 'I', obj))
 				report_end(sb, scr->name);
-			}
-			close(fd);
 		}
 		rows = await_answer(sb, scr->name, start);
 		if (sb->subxacts > 0)

@@ -116,9 +116,70 @@ def _unpickle_map(m):
     return obj
 
 
+class _Frame:
+    """A DataFrame on its way to the child: numeric, boolean and datetime
+    columns as arrays, text columns as one NUL-joined blob (pickling a
+    million str one by one is the slow part), the rest as they are."""
+
+    def __init__(self, df):
+        import pandas as pd
+        self.names = list(df.columns)
+        self.cols = []
+        for i in range(df.shape[1]):
+            col = df.iloc[:, i]
+            dtype = col.dtype
+            if isinstance(dtype, pd.DatetimeTZDtype):
+                self.cols.append(("tz", col.array.asi8, str(dtype.tz)))
+            elif dtype != object:
+                self.cols.append(("a", col.to_numpy(), None))
+            else:
+                values = col.tolist()
+                out = []
+                if len(values) > 64 and _enc_strings(values, out):
+                    self.cols.append(("z", b"".join(bytes(p) for p in out), None))
+                else:
+                    self.cols.append(("o", values, None))
+
+    def frame(self):
+        import numpy as np
+        import pandas as pd
+        data = {}
+        for i, (kind, values, extra) in enumerate(self.cols):
+            if kind == "tz":
+                values = pd.DatetimeIndex(np.asarray(values).view("M8[ns]")) \
+                    .tz_localize("UTC").tz_convert(extra)
+            elif kind == "z":
+                values = pd.Series(decode(values), dtype=object)
+            elif kind == "o":
+                values = pd.Series(values, dtype=object)
+            data[i] = values
+        df = pd.DataFrame(data, copy=False)
+        df.columns = self.names
+        return df
+
+
+def _frames_out(args):
+    """args with each DataFrame as a _Frame."""
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return args
+    return tuple(_Frame(a) if isinstance(a, pd.DataFrame) else a for a in args)
+
+
+def _frames_in(args):
+    """args with each _Frame as its DataFrame again."""
+    return tuple(a.frame() if isinstance(a, _Frame) else a for a in args)
+
+
 def pack(obj):
-    """Backend: an fd of a sealed memfd holding obj for the child."""
-    return _memfd(_pickle_parts(obj))
+    """Backend: what goes to the child, pickled: bytes when small (sent
+    inline), else the fd of a sealed memfd holding it."""
+    if type(obj) is tuple and len(obj) == 5 and type(obj[0]) is tuple:
+        obj = (_frames_out(obj[0]),) + obj[1:]      # a call's input
+    parts = _pickle_parts(obj)
+    if sum(memoryview(p).nbytes for p in parts) <= _INLINE_MAX - 1024:
+        return pickle.dumps(obj, protocol=5)
+    return _memfd(parts)
 
 
 # -- plain values (child -> backend) ------------------------------------------
@@ -158,14 +219,7 @@ def _enc(obj, out, depth):
         out.append(b"b" + _len(len(obj)))
         out.append(bytes(obj))
     elif t is list or t is tuple:
-        if t is list and len(obj) > 64 and all(type(x) is str for x in obj):
-            encoded = [x.encode("utf-8", "surrogatepass") for x in obj]
-            import numpy as np
-            lens = np.fromiter(map(len, encoded), dtype="<i8",
-                               count=len(encoded))
-            out.append(b"S" + _len(len(encoded)))
-            out.append(lens.tobytes())
-            out.append(b"".join(encoded))
+        if t is list and len(obj) > 64 and _enc_strings(obj, out):
             return
         out.append((b"l" if t is list else b"t") + _len(len(obj)))
         for x in obj:
@@ -177,6 +231,29 @@ def _enc(obj, out, depth):
             _enc(v, out, depth + 1)
     else:
         _enc_other(obj, out, depth)
+
+
+def _enc_strings(items, out):
+    """A list of str and None as one blob: tag Z, count, a None mask (or
+    none), the strings joined by NUL (when none holds one).  False when
+    the list is not of that form."""
+    types = set(map(type, items))
+    if not types <= {str, type(None)} or str not in types:
+        return False
+    mask = b""
+    if type(None) in types:
+        import numpy as np
+        mask = np.fromiter((x is None for x in items), dtype="|b1",
+                           count=len(items)).tobytes()
+        items = ["" if x is None else x for x in items]
+    joined = "\0".join(items)
+    if len(items) > 1 and joined.count("\0") != len(items) - 1:
+        return False
+    blob = joined.encode("utf-8", "surrogatepass")
+    out.append(b"Z" + _len(len(items)) + _len(len(mask)) + mask
+               + _len(len(blob)))
+    out.append(blob)
+    return True
 
 
 def _enc_other(obj, out, depth):
@@ -321,6 +398,15 @@ class _Reader:
             starts = [0] + ends[:-1]
             return [blob[a:b].decode("utf-8", "surrogatepass")
                     for a, b in zip(starts, ends)]
+        if tag == b"Z":
+            n = self.length()
+            mask = bytes(self.take(self.length()))
+            items = self.text().split("\0") if n else []
+            if len(items) != n or (mask and len(mask) != n):
+                raise ValueError("sandbox sent a malformed string list")
+            if mask:
+                items = [None if m else x for m, x in zip(mask, items)]
+            return items
         if tag == b"M":
             return datetime.datetime.fromisoformat(self.text())
         if tag == b"D":
@@ -369,9 +455,9 @@ def unpack(payload, fd):
 
 def serve(payload, fd, load_readable):
     """Backend: run one request of a child (plain-encoded (op, args)) as the
-    calling role; the reply for the child: an fd of a memfd holding
-    ("ok", value) or ("error", message, sqlstate, detail, hint).  For a
-    subtransaction request, ("subxact", action): the caller runs it."""
+    calling role; the reply for the child (sandbox.c packs it): ("ok",
+    value) or ("error", message, sqlstate, detail, hint).  For a
+    subtransaction request, ("subxact", action, None): sandbox.c runs it."""
     import _oml
     request = unpack(payload, fd)
     if type(request) is not tuple or not request or type(request[0]) is not str:
@@ -398,7 +484,7 @@ def serve(payload, fd, load_readable):
         elif op == "subxact" and len(args) == 1 and args[0] in (
                 "begin", "commit", "rollback"):
             # Run by sandbox.c itself: a subtransaction outlives this call.
-            return ("subxact", args[0])
+            return ("subxact", args[0], None)
         else:
             raise ValueError("sandbox sent an unknown request %r" % op[:40])
         reply = ("ok", value)
@@ -406,7 +492,7 @@ def serve(payload, fd, load_readable):
         reply = ("error", str(exc.args[0]) if exc.args else "SQL error",
                  getattr(exc, "sqlstate", None), getattr(exc, "detail", None),
                  getattr(exc, "hint", None))
-    return pack(reply)
+    return reply
 
 
 def write(payload, fd):
@@ -519,7 +605,7 @@ class _Channel:
         """(type, object) of the backend's next frame; (None, None) at EOF."""
         import socket
         data, anc, flags, _ = self.sock.recvmsg(
-            _INLINE_MAX + 64, socket.CMSG_SPACE(struct.calcsize("i")))
+            2 * _INLINE_MAX, socket.CMSG_SPACE(struct.calcsize("i")))
         if not data:
             return None, None
         fd = -1
@@ -615,6 +701,7 @@ def child_main(fd, tmpdir):
                 chan.send(b"K")
             elif kind == b"I":
                 args, kwargs, controls, out_fmt, names = obj
+                args = _frames_in(args)
                 rows = _runtime.run(func, args, kwargs, controls, out_fmt, names)
                 obj = args = None
                 chan.send_value(b"R", rows)

@@ -125,6 +125,8 @@ send_frame(int sock, char type, const void *payload, uint32_t len, int fd)
 		(ssize_t) (OML_FRAME_HEAD + len);
 }
 
+static void rm_tree(const char *dir);
+
 /* Report a missing feature to the backend and end. */
 static void
 fail(const char *what)
@@ -133,6 +135,8 @@ fail(const char *what)
 
 	snprintf(buf, sizeof(buf), "%s: %s", what, strerror(errno));
 	send_frame(CTL_FD, 'F', buf, strlen(buf), -1);
+	if (tmp_root[0] == '/')
+		rm_tree(tmp_root);
 	_exit(1);
 }
 
@@ -606,7 +610,10 @@ main(int argc, char **argv)
 	umask(077);
 	snprintf(tmp_root, sizeof(tmp_root), "/tmp/oml_sandbox.XXXXXX");
 	if (mkdtemp(tmp_root) == NULL)
+	{
+		tmp_root[0] = '\0';
 		fail("private temporary directory (mkdtemp)");
+	}
 	check_features();
 	enter_namespaces();
 	setenv("OML_SANDBOX_ROOT", tmp_root, 1);

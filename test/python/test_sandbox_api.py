@@ -247,3 +247,16 @@ def test_untrusted_pickles_never_unpickled_in_process(s, database):
     sql_as(SANDY, "SELECT oml.pyqGrant('mine2', 'datastore', NULL)")
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         s.one("SELECT value FROM oml.pyqEval('{}', 'JSON', 'inload', %s)", (ALICE,))
+
+
+def test_text_columns_with_nulls_both_ways(s):
+    """Text columns cross as one blob with a NULL mask, in and out."""
+    create(s, "ident", "def f(df):\n    return df\n")
+    rows = s.sql("SELECT * FROM oml.pyqTableEval($$SELECT i, CASE WHEN i %% 7 = 0"
+                 " THEN NULL ELSE 'é' || i END AS t FROM generate_series(1, 500) i$$,"
+                 " '{\"oml_input_type\": \"pandas.DataFrame\"}', NULL::record,"
+                 " 'ident') AS r(i int, t text)")
+    assert rows == [(i, None if i % 7 == 0 else "é%d" % i) for i in range(1, 501)]
+    create(s, "nul", "def f():\n    return {'t': ['a\\x00b'] * 100}\n")
+    with pytest.raises(psycopg2.Error):        # text cannot hold NUL
+        s.sql("SELECT * FROM oml.pyqEval('{}', NULL::record, 'nul') AS r(t text)")
