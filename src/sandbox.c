@@ -344,8 +344,14 @@ zygote_wait(char want, uint32 id, int timeout_ms, int *value, int *fd)
 		}
 		if (f.fd >= 0)
 			close(f.fd);
-		if (f.type == 'X' && nended < MAX_ENDED)
+		if (f.type == 'X')
 		{
+			/* Keep the newest: old entries are of children closed since. */
+			if (nended == MAX_ENDED)
+			{
+				memmove(&ended[0], &ended[1], sizeof(ended[0]) * (MAX_ENDED - 1));
+				nended--;
+			}
 			ended[nended].id = v[0];
 			ended[nended].status = v[1];
 			nended++;

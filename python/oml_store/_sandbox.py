@@ -650,10 +650,18 @@ def _make_oml(chan):
         exc.sqlstate, exc.detail, exc.hint = reply[2], reply[3], reply[4]
         raise exc
 
+    def param(v):
+        if type(v) in (str, int, float, bool, bytes, type(None)):
+            return v
+        if isinstance(v, (bytearray, memoryview)):
+            return bytes(v)
+        np = sys.modules.get("numpy")
+        if np is not None and isinstance(v, np.generic):
+            return v.item()
+        return v        # encode() turns anything else into plain values
+
     def params(values):
-        return [v if type(v) in (str, int, float, bool, type(None)) else
-                (v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes))
-                 else str(v)) for v in values]
+        return [param(v) for v in values]
 
     mod.execute = lambda sql, values, pinned: request(
         "execute", sql, params(values), bool(pinned))

@@ -260,3 +260,26 @@ def test_text_columns_with_nulls_both_ways(s):
     create(s, "nul", "def f():\n    return {'t': ['a\\x00b'] * 100}\n")
     with pytest.raises(psycopg2.Error):        # text cannot hold NUL
         s.sql("SELECT * FROM oml.pyqEval('{}', NULL::record, 'nul') AS r(t text)")
+
+
+def test_ds_save_inside_the_sandbox(s, database):
+    """A sandboxed script saves a datastore (through the backend, in a
+    subtransaction); a failed save inside leaves nothing."""
+    create(s, "saver", """
+        def f():
+            import oml, pandas as pd
+            oml.ds.save({"df": pd.DataFrame({"v": [1, 2, 3]})}, "boxed_ds",
+                        overwrite=True)
+            try:
+                oml.ds.save({"x": 1}, "boxed_ds")    # exists: refused
+            except oml.OMLError as e:
+                return e.sqlstate
+    """)
+    assert json.loads(s.one("SELECT value FROM oml.pyqEval('{}', 'JSON', 'saver')")
+                      ) is not None
+    oml.connect(user=SANDY, password=PASSWORD, dbname=database)
+    try:
+        assert int(oml.ds.load("boxed_ds", to_globals=False)["df"]["v"].sum()) == 6
+        assert list(oml.ds.describe("boxed_ds")["object_name"]) == ["df"]
+    finally:
+        oml.disconnect()
