@@ -37,7 +37,7 @@ EXTRA_CLEAN = $(SANDBOX_PROG)
 all: $(SANDBOX_PROG)
 $(SANDBOX_PROG): src/sandbox/oml_sandbox.c src/sandbox/frame.h
 	$(CC) $(CFLAGS) $(PG_CFLAGS) $(shell $(PYTHON_CONFIG) --includes) -o $@ $< \
-		$(shell $(PYTHON_CONFIG) --embed --ldflags) -lseccomp
+		$(LDFLAGS) $(shell $(PYTHON_CONFIG) --embed --ldflags) -lseccomp
 
 install: install-sandbox
 .PHONY: install-sandbox
