@@ -55,6 +55,13 @@ def _memfd(parts):
                 n = os.write(fd, view)
                 view = view[n:]
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno == 27:         # EFBIG: RLIMIT_FSIZE
+            raise OSError(27, "the data to send (%d bytes) exceeds"
+                          " oml_store.sandbox_file_size; a superuser can raise it"
+                          % sum(memoryview(p).nbytes for p in parts)) from None
+        raise
     except BaseException:
         os.close(fd)
         raise

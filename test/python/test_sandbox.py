@@ -648,3 +648,13 @@ def test_program_refuses_without_user_namespaces():
     (length,) = struct.unpack("<I", frame[:4])
     assert b"namespaces" in frame[5:5 + length]
     assert p.returncode == 1
+
+
+def test_result_larger_than_file_size(session, boss, unharmed):
+    """A result goes back in a memfd, which RLIMIT_FSIZE bounds too: a
+    clear error naming the setting."""
+    with pytest.raises(psycopg2.errors.ExternalRoutineException) as e:
+        boss.run(session, "bigres", "def f():\n    return 'x' * (4 << 20)\n",
+                 sandbox_file_size="1MB")
+    assert "oml_store.sandbox_file_size" in str(e.value)
+    assert_usable(session)
