@@ -29,6 +29,27 @@ endif
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# The sandbox program (src/sandbox/oml_sandbox.c): a fresh process that
+# embeds Python and locks itself down with libseccomp, Landlock and
+# namespaces; installed beside the library.
+SANDBOX_PROG = src/sandbox/oml_sandbox
+EXTRA_CLEAN = $(SANDBOX_PROG)
+all: $(SANDBOX_PROG)
+$(SANDBOX_PROG): src/sandbox/oml_sandbox.c src/sandbox/frame.h
+	$(CC) $(CFLAGS) $(PG_CFLAGS) $(shell $(PYTHON_CONFIG) --includes) -o $@ $< \
+		$(LDFLAGS) $(shell $(PYTHON_CONFIG) --embed --ldflags) -lseccomp
+
+install: install-sandbox
+.PHONY: install-sandbox
+install-sandbox: $(SANDBOX_PROG)
+	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)'
+	$(INSTALL_PROGRAM) $(SANDBOX_PROG) '$(DESTDIR)$(pkglibdir)/oml_sandbox'
+
+uninstall: uninstall-sandbox
+.PHONY: uninstall-sandbox
+uninstall-sandbox:
+	rm -f '$(DESTDIR)$(pkglibdir)/oml_sandbox'
+
 # The Python package, installed where the embedded runtime finds it.
 PY_PKG_DIR = $(datadir)/extension/oml_store_python/oml_store
 PY_PKG_FILES = $(wildcard python/oml_store/*.py)

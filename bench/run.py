@@ -874,6 +874,72 @@ $$, v_overwrite => true)""")
     oml.disconnect()
 
 
+# -- 9. sandbox ------------------------------------------------------------------
+
+def bench_sandbox(conn, rows, calls):
+    """The sandbox beside the in-process path: start-up of a session's
+    sandbox, one statement in a warm session, per-call cost inside one
+    statement, and rows in and out (a table through the identity script)."""
+    cur = conn.cursor()
+    cur.execute("SET jit = off")
+    cur.execute("DROP TABLE IF EXISTS sb_t")
+    cur.execute("CREATE TABLE sb_t AS SELECT g AS id, random() AS a, random() AS b,"
+                " random() AS c, md5(g::text) AS s FROM generate_series(1, %d) g" % rows)
+    cur.execute("VACUUM ANALYZE sb_t")
+    for box in (False, True):
+        sfx = "_sb" if box else ""
+        cur.execute("SELECT oml.pyqScriptCreate('triv%s', $$def f(x=0):\n    return x + 1\n$$,"
+                    " v_overwrite => true, v_sandbox => %s)" % (sfx, box))
+        cur.execute("SELECT oml.pyqScriptCreate('ident%s', $$def f(df):\n    return df\n$$,"
+                    " v_overwrite => true, v_sandbox => %s)" % (sfx, box))
+
+    def one(c, name):
+        c.execute("SELECT value FROM oml.pyqEval('{}', 'JSON', '%s')" % name)
+        return c.fetchall()
+
+    # Start-up: a new session's first sandboxed statement (starts its zygote).
+    starts = []
+    for _ in range(3):
+        c2 = connect()
+        k = c2.cursor()
+        k.execute("SELECT 1")
+        t0 = time.perf_counter()
+        one(k, "triv_sb")
+        starts.append(time.perf_counter() - t0)
+        c2.close()
+    c2 = connect()
+    k = c2.cursor()
+    t0 = time.perf_counter()
+    one(k, "triv")
+    first_inproc = time.perf_counter() - t0
+    c2.close()
+    record("9. sandbox start-up, new session (ms)", min(starts) * 1e3,
+           [("in-process first call", first_inproc * 1e3)], unit="ms")
+    # One statement in a warm session: a fresh child forked from the zygote.
+    one(cur, "triv_sb")
+    one(cur, "triv")
+    warm, _ = timed(lambda: one(cur, "triv_sb"), 20)
+    inproc, _ = timed(lambda: one(cur, "triv"), 20)
+    record("9. sandbox first call, warm session (ms)", warm * 1e3,
+           [("in-process statement", inproc * 1e3)], target="<= 50 ms", unit="ms")
+    # Per call inside one statement (one child serves them all).
+    q = "SELECT count(*) FROM oml.pyqIndexEval('{}', 'JSON', %d, '%s')"
+    sb, _ = timed(lambda: cur.execute(q % (calls, "triv_sb")), 3)
+    ip, _ = timed(lambda: cur.execute(q % (calls, "triv")), 3)
+    record("9. sandbox per call, %d in one statement (us)" % calls, sb / calls * 1e6,
+           [("in-process", ip / calls * 1e6)], target="<= 2x in-process", unit="us")
+    # Rows in and out.
+    q = ("SELECT count(*) FROM oml.pyqTableEval('SELECT id, a, b, c, s FROM sb_t',"
+         " '{\"oml_input_type\": \"pandas.DataFrame\"}', NULL::record, '%s')"
+         " AS r(id int, a float8, b float8, c float8, s text)")
+    sb, _ = timed(lambda: cur.execute(q % "ident_sb"), 3)
+    ip, _ = timed(lambda: cur.execute(q % "ident"), 3)
+    record("9. sandbox %d rows in and out (s)" % rows, sb, [("in-process", ip)],
+           target="<= 1.5x in-process")
+    cur.execute("DROP TABLE sb_t")
+    cur.execute("RESET jit")
+
+
 def main():
     global RUNS
     ap = argparse.ArgumentParser()
@@ -891,7 +957,7 @@ def main():
         render(args.render)
         return
     RUNS = max(args.runs, 3)
-    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6"}
+    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "9"}
     if args.quick:
         sizes, calls, big, mb, secs = [10000, 100000], 10000, 100000, 20, 2
     else:
@@ -922,6 +988,8 @@ def main():
         if "6" in only:
             bench_memory(calls)
             bench_peak_memory(big, 20 if args.quick else 500)
+        if "9" in only:
+            bench_sandbox(conn, big, min(calls, 10000))
     finally:
         restore_fsync(admin, fsync_before)
     elapsed = time.time() - t0

@@ -20,6 +20,7 @@ PACKAGES=(
     postgresql-plpython3-15
     postgresql-contrib
     python3.11-dev
+    libseccomp-dev
     python3-numpy
     python3-pandas
     python3-sklearn
@@ -40,6 +41,7 @@ PACKAGES=(
 DEB_PACKAGES=(
     debhelper
     dpkg-dev
+    libseccomp-dev
     fakeroot
     postgresql-server-dev-all
     dh-python

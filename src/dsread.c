@@ -140,9 +140,9 @@ oml_ds_next_chunk(OmlChunkStream *stream, const char **data, Size *len)
  * read).  The reader runs as the caller; every chunk is read from the
  * snapshot the objects were listed from.
  */
-void
-oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
-					const OmlObjectReader *reader)
+static void
+read_objects(const char *name, Oid owner, ArrayType *objs,
+			 const OmlObjectReader *reader, bool require_trusted)
 {
 	Oid			caller = GetUserId();
 	OmlContext	ctx;
@@ -200,7 +200,7 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 	/* The rule, for every object, before any bytes leave the catalog. */
 	for (int i = 0; i < nitems; i++)
 	{
-		if (!items[i].trusted)
+		if (require_trusted && !items[i].trusted)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("object \"%s\" of datastore \"%s\" was written by role \"%s\", which is not trusted",
@@ -237,6 +237,29 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 	}
 	MemoryContextDelete(stream.cxt);
 	UnregisterSnapshotFromOwner(snapshot, owner_at_start);
+}
+
+/*
+ * Read the objects of a datastore for unpickling in the server: every one
+ * must have been written by a trusted role.
+ */
+void
+oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
+					const OmlObjectReader *reader)
+{
+	read_objects(name, owner, objs, reader, true);
+}
+
+/*
+ * Read the objects of a datastore the caller may read, whoever wrote them:
+ * for unpickling in the sandbox (sandbox.c), where it cannot hurt the
+ * server.
+ */
+void
+oml_ds_read_readable(const char *name, Oid owner, ArrayType *objs,
+					 const OmlObjectReader *reader)
+{
+	read_objects(name, owner, objs, reader, false);
 }
 
 /*

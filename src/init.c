@@ -29,5 +29,6 @@ _PG_init(void)
 	oml_runtime_define_gucs();
 	oml_roles_init();
 	oml_jobs_init();
+	oml_sandbox_init();
 	MarkGUCPrefixReserved("oml_store");
 }

@@ -37,6 +37,7 @@ typedef struct OmlScript
 	uint64		serial;			/* same serial, same lookup result */
 	char	   *name;
 	char	   *source;			/* NULL if the caller knew this serial */
+	bool		sandbox;		/* created to run in the sandbox */
 } OmlScript;
 
 /* catalog.c */
@@ -104,6 +105,8 @@ extern void oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 								const OmlObjectReader *reader);
 extern bool oml_ds_next_chunk(OmlChunkStream *stream, const char **data,
 							  Size *len);
+extern void oml_ds_read_readable(const char *name, Oid owner, ArrayType *objs,
+								 const OmlObjectReader *reader);
 
 /* pyruntime.c (without Python's headers) */
 extern void oml_runtime_define_gucs(void);
@@ -133,5 +136,11 @@ extern void oml_job_store_result(int64 job_id, int seq, const char *name,
 								 bytea *data);
 extern void oml_pyq_emit_stored(FunctionCallInfo fcinfo, int fmt_argno,
 								bool graphics, OmlStoredNext next, void *arg);
+/* sandbox.c: sandboxed scripts (see the README, Sandbox) */
+typedef struct OmlSandbox OmlSandbox;
+extern bool oml_sandbox_all;
+extern void oml_sandbox_init(void);
+extern void oml_sandbox_close(OmlSandbox *sb);
+extern bool oml_sandbox_may_create(Oid roleid);
 
 #endif							/* OML_STORE_H */

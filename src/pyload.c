@@ -276,6 +276,7 @@ typedef struct LoadCall
 	const char *owner;
 	PyObject   *objs;
 	LoadState  *st;
+	bool		trusted_only;	/* refuse objects of untrusted writers */
 } LoadCall;
 
 /*
@@ -294,23 +295,27 @@ load_run(void *arg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("datastore and owner names must not be empty")));
 	ownerid = lc->owner ? get_role_oid(lc->owner, false) : GetUserId();
-	oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs), &reader);
+	if (lc->trusted_only)
+		oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs), &reader);
+	else
+		oml_ds_read_readable(lc->name, ownerid, names_array(lc->objs), &reader);
 }
 
 /*
  * _oml.load_objects(name, owner=None, objs=None, unpickle=None): the
- * readable datastore's objects, all written by trusted roles, as
- * [(name, bytes, compression)], or with unpickle as [(name, object)], each
- * object being unpickle(fill, compression) with fill(buffer) reading its
- * bytes chunk by chunk (streamed: the bytes are never whole in memory).
- * An SPIError (42501 for an untrusted writer, before any bytes are read)
- * otherwise, or the error unpickle raised.
+ * readable datastore's objects as [(name, bytes, compression)], or with
+ * unpickle as [(name, object)], each object being unpickle(fill,
+ * compression) with fill(buffer) reading its bytes chunk by chunk
+ * (streamed: the bytes are never whole in memory).  With trusted_only all
+ * must be written by trusted roles: an SPIError (42501 for an untrusted
+ * writer, before any bytes are read) otherwise, or the error unpickle
+ * raised.
  */
-PyObject *
-oml_py_load_objects(PyObject *self, PyObject *args)
+static PyObject *
+load_objects(PyObject *args, bool trusted_only)
 {
 	LoadState	st;
-	LoadCall	lc = {NULL, NULL, NULL, &st};
+	LoadCall	lc = {NULL, NULL, NULL, &st, trusted_only};
 
 	memset(&st, 0, sizeof(st));
 	if (!PyArg_ParseTuple(args, "s|zOO", &lc.name, &lc.owner, &lc.objs,
@@ -345,4 +350,23 @@ oml_py_load_objects(PyObject *self, PyObject *args)
 		return NULL;
 	}
 	return st.list;
+}
+
+/*
+ * _oml.load_objects(name, owner=None, objs=None) inside the server.
+ */
+PyObject *
+oml_py_load_objects(PyObject *self, PyObject *args)
+{
+	return load_objects(args, true);
+}
+
+/*
+ * The same for the sandbox (sandbox.c): objects the caller may read,
+ * whoever wrote them, since they are unpickled in the sandbox.
+ */
+PyObject *
+oml_py_load_readable(PyObject *self, PyObject *args)
+{
+	return load_objects(args, false);
 }

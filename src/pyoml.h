@@ -51,6 +51,8 @@
 #include "access/tupdesc.h"
 #include "executor/spi.h"
 
+#include "oml_store.h"
+
 /* pyruntime.c */
 extern PyObject *oml_py_runtime;	/* module oml_store._runtime */
 extern void oml_py_init(void);
@@ -65,6 +67,7 @@ extern void oml_py_release(PyObject **obj);
 
 /* pyload.c */
 extern PyObject *oml_py_load_objects(PyObject *self, PyObject *args);
+extern PyObject *oml_py_load_readable(PyObject *self, PyObject *args);
 extern void oml_py_enter(MemoryContext cxt);
 extern void oml_py_clear_error(void);
 extern bool oml_py_tracer_on(void);
@@ -107,5 +110,9 @@ extern PyObject *oml_spi_result_to_columns(SPITupleTable *tuptable,
 										   uint64 nrows);
 extern PyObject *oml_execute_to_columns(SPIPlanPtr plan, ParamListInfo params,
 										int *rc);
+
+/* sandbox.c */
+extern PyObject *oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt,
+								 const OmlScript *scr, PyObject *call);
 
 #endif							/* PYOML_H */

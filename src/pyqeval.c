@@ -106,6 +106,8 @@ typedef struct EvalCache
 	TupleDesc	desc;			/* result columns, in fn_mcxt */
 	int			nlive;			/* its columns that are not dropped */
 	PyObject   *names;			/* their names (None: unnamed), a tuple */
+	bool		sandboxed;		/* func is None: the script runs in ... */
+	OmlSandbox *sandbox;		/* ... this sandbox (sandbox.c) */
 } EvalCache;
 
 /*
@@ -133,6 +135,7 @@ cache_release(void *arg)
 	oml_py_release(&cache->run_fn);
 	oml_py_release(&cache->fmt_obj);
 	oml_py_release(&cache->names);
+	oml_sandbox_close(cache->sandbox);
 }
 
 /*
@@ -637,7 +640,8 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 						  have_func ? cache->scr.serial : 0, &scr);
 	/* scr.source is NULL when the lookup result is the one we have */
 	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
-		strcmp(cache->scr.source, scr.source) == 0)
+		strcmp(cache->scr.source, scr.source) == 0 &&
+		cache->sandboxed == (scr.sandbox || oml_sandbox_all))
 		cache->scr.serial = scr.serial; /* found again, same source */
 	else if (scr.source != NULL)
 	{
@@ -645,7 +649,12 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 
 		Py_CLEAR(cache->func);
 		oml_py_init();
-		func = compiled_function(caller, &scr);
+		/* A sandboxed script is compiled in its sandbox, never here. */
+		cache->sandboxed = scr.sandbox || oml_sandbox_all;
+		if (cache->sandboxed)
+			func = Py_NewRef(Py_None);
+		else
+			func = compiled_function(caller, &scr);
 		if (cache->scr.name)
 			pfree(cache->scr.name);
 		if (cache->scr.source)
@@ -1105,13 +1114,24 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		if (cache->fmt_obj == NULL)
 			oml_py_raise(NULL);
 	}
-	callargs = Py_BuildValue("(OOOOOO)", cache->func, refs->args,
-							 cache->kwargs, cache->controls, cache->fmt_obj,
-							 cache->names);
-	if (callargs == NULL)
-		oml_py_raise(NULL);
-	refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);
-	Py_DECREF(callargs);
+	if (cache->sandboxed)
+	{
+		callargs = Py_BuildValue("(OOOOO)", refs->args, cache->kwargs,
+								 cache->controls, cache->fmt_obj, cache->names);
+		Py_CLEAR(refs->args);
+		refs->rows = oml_sandbox_run(&cache->sandbox, fcinfo->flinfo->fn_mcxt,
+									 &cache->scr, callargs);
+	}
+	else
+	{
+		callargs = Py_BuildValue("(OOOOOO)", cache->func, refs->args,
+								 cache->kwargs, cache->controls, cache->fmt_obj,
+								 cache->names);
+		if (callargs == NULL)
+			oml_py_raise(NULL);
+		refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);
+		Py_DECREF(callargs);
+	}
 	Py_CLEAR(refs->args);
 	if (refs->rows == NULL)
 		oml_py_raise(cache->scr.name);

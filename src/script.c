@@ -96,7 +96,7 @@ check_source(const char *name, const char *source)
 
 /*
  * SQL oml.pyqScriptCreate(v_name, v_script, v_global, v_overwrite,
- * v_description).
+ * v_description, v_sandbox).
  */
 Datum
 oml_pyq_script_create(PG_FUNCTION_ARGS)
@@ -105,14 +105,33 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 	char	   *source;
 	bool		is_global = oml_check_bool("v_global", fcinfo, 2);
 	bool		overwrite = oml_check_bool("v_overwrite", fcinfo, 3);
+	bool		with_flag = PG_NARGS() > 5; /* not the 0.1.0 signature */
+	bool		sandbox = with_flag && oml_check_bool("v_sandbox", fcinfo, 5);
 	Oid			caller = GetUserId();
 	OmlContext	ctx;
-	Oid			argtypes[5] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[6] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, BOOLOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 
-	require_trusted("create scripts");
+	if (!oml_role_is_trusted(caller) && oml_sandbox_may_create(caller))
+	{
+		/* Members of oml_sandbox_user: private sandboxed scripts only. */
+		if (!sandbox)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to create scripts that run inside the server"),
+					 errdetail("Members of oml_sandbox_user create sandboxed scripts only."),
+					 errhint("Pass v_sandbox => true.")));
+		if (is_global)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to create global scripts"),
+					 errdetail("A global script is found by name by every role, which would then run code of a role it does not trust with its own rights; members of oml_sandbox_user create private scripts and grant them."),
+					 errhint("Create a private script and share it with oml.pyqGrant.")));
+	}
+	else
+		require_trusted("create scripts");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -136,6 +155,7 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 		nulls[4] = 'n';
 	else
 		values[4] = PG_GETARG_DATUM(4);
+	values[5] = BoolGetDatum(sandbox);
 
 	if (oml_spi(is_global ?
 				"SELECT id, owner FROM oml.script WHERE name = $2 AND is_global AND $3 FOR UPDATE" :
@@ -143,7 +163,7 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 				false, 3, argtypes, values, nulls, -1) > 0)
 	{
 		Oid			owner = DatumGetObjectId(oml_spi_value(0, 1, &isnull));
-		Oid			uptypes[5] = {INT8OID, TEXTOID, BOOLOID, TEXTOID, TEXTOID};
+		Oid			uptypes[6] = {INT8OID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, BOOLOID};
 
 		if (!overwrite)
 			ereport(ERROR,
@@ -157,14 +177,21 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 					 errmsg("permission denied to replace global script \"%s\"", name),
 					 errdetail("Only its creator or a superuser can replace it.")));
 		values[0] = oml_spi_value(0, 0, &isnull);
-		oml_spi("UPDATE oml.script SET source = $4, description = $5,"
+		oml_spi(with_flag ?
+				"UPDATE oml.script SET source = $4, description = $5,"
+				" sandbox = $6, created = now() WHERE id = $1" :
+				"UPDATE oml.script SET source = $4, description = $5,"
 				" created = now() WHERE id = $1",
-				false, 5, uptypes, values, nulls, 1);
+				false, with_flag ? 6 : 5, uptypes, values, nulls, 1);
 	}
-	else if (oml_spi("INSERT INTO oml.script (id, owner, name, is_global, source, description)"
+	else if (oml_spi(with_flag ?
+					 "INSERT INTO oml.script (id, owner, name, is_global, source, description, sandbox)"
+					 " VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5, $6)"
+					 " ON CONFLICT DO NOTHING" :
+					 "INSERT INTO oml.script (id, owner, name, is_global, source, description)"
 					 " VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5)"
 					 " ON CONFLICT DO NOTHING",
-					 false, 5, argtypes, values, nulls, -1) == 0)
+					 false, with_flag ? 6 : 5, argtypes, values, nulls, -1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to concurrent update"),

@@ -92,6 +92,7 @@ typedef struct ScriptCacheEntry
 	bool		is_global;
 	Acl		   *acl;			/* NULL for none */
 	char	   *source;
+	bool		sandbox;		/* runs in the sandbox (sandbox.c) */
 	/* when it is valid */
 	bool		current;		/* valid while generation is unchanged */
 	uint64		generation;
@@ -301,14 +302,14 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 	values[0] = ObjectIdGetDatum(owner_key);
 	values[1] = CStringGetTextDatum(name);
 	if (oml_spi(owner_name == NULL ?
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
+				"SELECT id, owner, is_global, acl, source, xmin::text::bigint, sandbox"
 				" FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
 				" ORDER BY is_global LIMIT 1" :
 				OidIsValid(owner_key) ?
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
+				"SELECT id, owner, is_global, acl, source, xmin::text::bigint, sandbox"
 				" FROM oml.script WHERE name = $2 AND owner = $1"
 				" ORDER BY is_global LIMIT 1" :
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint"
+				"SELECT id, owner, is_global, acl, source, xmin::text::bigint, sandbox"
 				" FROM oml.script WHERE name = $2 AND is_global LIMIT 1",
 				true, 2, argtypes, values, NULL, -1) == 0)
 	{
@@ -348,6 +349,7 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 	found->acl = isnull ? NULL : DatumGetAclPCopy(acl);
 	found->source = TextDatumGetCString(oml_spi_value(0, 4, &isnull));
 	found->version = DatumGetInt64(oml_spi_value(0, 5, &isnull));
+	found->sandbox = DatumGetBool(oml_spi_value(0, 6, &isnull));
 	MemoryContextSwitchTo(old);
 	oml_leave(&ctx);
 
@@ -468,4 +470,5 @@ oml_script_find_known(const char *name, const char *owner_name,
 	scr->serial = found.serial;
 	scr->name = pstrdup(name);
 	scr->source = found.source;
+	scr->sandbox = found.sandbox;
 }

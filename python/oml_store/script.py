@@ -141,7 +141,7 @@ def _source_of(func):
 # -- create, drop ---------------------------------------------------------------
 
 def create(name: str, func: Func, is_global: bool = False,
-           overwrite: bool = False) -> None:
+           overwrite: bool = False, *, sandbox: bool = False) -> None:
     """Create a script in the script repository.
 
     Parameters
@@ -163,6 +163,10 @@ def create(name: str, func: Func, is_global: bool = False,
     overwrite : bool, default False
         Replace a script of that name (a global one only by its creator or a
         superuser).
+    sandbox : bool, default False
+        Create a sandboxed script, which always runs in the sandbox, an
+        isolated process (members of ``oml_sandbox_user`` may create only
+        these; see the README, Sandbox).
 
     Returns
     -------
@@ -191,10 +195,16 @@ def create(name: str, func: Func, is_global: bool = False,
     source = _source_of(func)
     check_bool(is_global, "is_global")
     check_bool(overwrite, "overwrite")
+    check_bool(sandbox, "sandbox")
     backend = get_backend()
     with backend.transaction():
-        backend.query("SELECT oml.pyqScriptCreate(%s, %s, %s, %s)",
-                      (name, source, is_global, overwrite))
+        if sandbox:
+            backend.query("SELECT oml.pyqScriptCreate(%s, %s, %s, %s,"
+                          " v_sandbox => true)",
+                          (name, source, is_global, overwrite))
+        else:
+            backend.query("SELECT oml.pyqScriptCreate(%s, %s, %s, %s)",
+                          (name, source, is_global, overwrite))
 
 
 def drop(name: str, is_global: bool = False, silent: bool = False) -> None:

@@ -650,6 +650,9 @@ def test_package_surface():
         assert name in oml.__all__
         assert getattr(oml, name) is not None
     assert list(inspect.signature(oml.script.create).parameters) == [
-        "name", "func", "is_global", "overwrite"]
+        "name", "func", "is_global", "overwrite", "sandbox"]
+    # OML4Py's four, then the sandbox flag, by keyword only.
+    assert inspect.signature(oml.script.create).parameters[
+        "sandbox"].kind is inspect.Parameter.KEYWORD_ONLY
     assert list(inspect.signature(oml.script.dir).parameters) == [
         "name", "regex_match", "sctype"]

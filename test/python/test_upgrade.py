@@ -232,6 +232,10 @@ def test_update_with_data(dbs, release):
     # The same session works once the schema is updated.
     scur.execute("SELECT value FROM oml.pyqEval('{}', 'JSON', 'global_s')")
     assert scur.fetchall() == [("2",)]
+    # Scripts of earlier releases are not sandboxed: they run in process.
+    with old.cursor() as cur:
+        cur.execute("SELECT name, sandbox FROM oml.script ORDER BY name")
+        assert cur.fetchall() == [("global_s", False), ("private_s", False)]
     scur.execute("SELECT * FROM oml.ds_describe('alice_ds') ORDER BY 1")
     assert scur.fetchall() == [("empty", "NoneType", 0, 1, 1, 1), ("obj", "bytes", 3, 2, 3, 4)]
     session.close()
