@@ -69,14 +69,20 @@ report_missing(const char *name, Oid owner, Oid caller)
 					name, GetUserNameFromId(owner, false))));
 }
 
+/* What a usage grant allows a lookup for reading (registry.c). */
+#define USAGE_NONE 0			/* nothing: read is needed */
+#define USAGE_DESCRIBE 1		/* any usage grant */
+#define USAGE_LOAD 2			/* a usage grant, inside a script run */
+
 /*
  * Look up datastore name of owner, inside oml_enter(as_owner).  With
- * for_read, the caller must be able to read it; otherwise it must be the
- * caller's own (the lookup then locks the row).
+ * for_read, the caller must be able to read it (or, per usage, hold a
+ * usage grant); otherwise it must be the caller's own (the lookup then
+ * locks the row).
  */
 static void
-find_datastore(Oid caller, Oid owner, const char *name, bool for_read,
-			   DsRow *row)
+find_datastore_usage(Oid caller, Oid owner, const char *name, bool for_read,
+					 int usage, DsRow *row)
 {
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2];
@@ -95,12 +101,26 @@ find_datastore(Oid caller, Oid owner, const char *name, bool for_read,
 	row->name = pstrdup(name);
 	acl = oml_spi_value(0, 1, &isnull);
 	if (for_read &&
-		!oml_role_can_read(caller, owner, isnull ? NULL : DatumGetAclP(acl)))
+		!oml_role_can_read(caller, owner, isnull ? NULL : DatumGetAclP(acl)) &&
+		!(usage == USAGE_DESCRIBE && !isnull &&
+		  aclmask(DatumGetAclP(acl), caller, owner, ACL_USAGE, ACLMASK_ANY) != 0) &&
+		!(usage == USAGE_LOAD && !isnull &&
+		  oml_ds_usage_allowed(caller, owner, DatumGetAclP(acl))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for datastore \"%s\" of role \"%s\"",
 						name, GetUserNameFromId(owner, false)),
 				 errhint("Its owner can share it with oml.pyqGrant.")));
+}
+
+/*
+ * find_datastore_usage for which a usage grant does not count.
+ */
+static void
+find_datastore(Oid caller, Oid owner, const char *name, bool for_read,
+			   DsRow *row)
+{
+	find_datastore_usage(caller, owner, name, for_read, USAGE_NONE, row);
 }
 
 /*
@@ -645,7 +665,8 @@ oml_ds_describe(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	oml_enter(&ctx, true);
-	find_datastore(caller, owner, name, true, &row);
+	/* A usage grant lets one see what a datastore holds (registry.c). */
+	find_datastore_usage(caller, owner, name, true, USAGE_DESCRIBE, &row);
 	values[0] = Int64GetDatum(row.id);
 	oml_spi("SELECT name, class, size, length, nrow, ncol"
 			" FROM oml.datastore_object WHERE ds_id = $1"
@@ -801,6 +822,19 @@ oml_ds_find_readable(Oid caller, Oid owner, const char *name)
 	DsRow		row;
 
 	find_datastore(caller, owner, name, true, &row);
+	return row.id;
+}
+
+/*
+ * oml_ds_find_readable for the loader, where a usage grant counts inside
+ * a script run (registry.c).
+ */
+int64
+oml_ds_find_loadable(Oid caller, Oid owner, const char *name)
+{
+	DsRow		row;
+
+	find_datastore_usage(caller, owner, name, true, USAGE_LOAD, &row);
 	return row.id;
 }
 

@@ -89,7 +89,8 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 	PushCopiedSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
 
-	ds_id = oml_ds_find_readable(caller, owner, name);
+	/* The in-server loader may honour a usage grant (registry.c). */
+	ds_id = oml_ds_find_loadable(caller, owner, name);
 	values[0] = Int64GetDatum(ds_id);
 	if (objs)
 	{

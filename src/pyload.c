@@ -142,7 +142,21 @@ load_run(void *arg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("datastore and owner names must not be empty")));
 	ownerid = lc->owner ? get_role_oid(lc->owner, false) : GetUserId();
-	oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs), &reader);
+	{
+		/* Only this reader may honour usage grants (registry.c). */
+		bool		prev = oml_registry_load_begin(true);
+
+		PG_TRY();
+		{
+			oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs),
+								&reader);
+		}
+		PG_FINALLY();
+		{
+			(void) oml_registry_load_begin(prev);
+		}
+		PG_END_TRY();
+	}
 }
 
 /*

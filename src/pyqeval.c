@@ -355,7 +355,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 
 	have_func = cache->func != NULL && cache->caller == caller;
 	oml_script_find_known(call->scr_name, call->scr_owner,
-						  have_func ? cache->scr.serial : 0, &scr);
+						  have_func ? cache->scr.serial : 0, true, &scr);
 	/* scr.source is NULL when the lookup result is the one we have */
 	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
 		strcmp(cache->scr.source, scr.source) == 0)
@@ -384,12 +384,18 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 			pfree(cache->scr.source);
 		cache->caller = caller;
 		cache->scr.id = scr.id;
-		cache->scr.version = scr.version;
 		cache->scr.serial = scr.serial;
 		cache->scr.name = MemoryContextStrdup(fn_mcxt, scr.name);
 		cache->scr.source = MemoryContextStrdup(fn_mcxt, scr.source);
 		cache->func = func;
 	}
+	/* Which version runs, and whose script it is (registry.c). */
+	if (cache->scr.alias)
+		pfree(cache->scr.alias);
+	cache->scr.alias = scr.alias ? MemoryContextStrdup(fn_mcxt, scr.alias) : NULL;
+	cache->scr.version = scr.version;
+	cache->scr.owner = scr.owner;
+	cache->scr.is_global = scr.is_global;
 
 	if (cache->kwargs == NULL ||
 		(cache->par_lst == NULL) != (call->par_lst == NULL) ||
@@ -818,7 +824,20 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 							 cache->names);
 	if (callargs == NULL)
 		oml_py_raise(NULL);
-	refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);
+	{
+		/* The loader honours usage grants only inside this (registry.c). */
+		Oid			prev = oml_registry_run_begin(cache->scr.owner);
+
+		PG_TRY();
+		{
+			refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);
+		}
+		PG_FINALLY();
+		{
+			oml_registry_run_end(prev);
+		}
+		PG_END_TRY();
+	}
 	Py_DECREF(callargs);
 	Py_CLEAR(refs->args);
 	if (refs->rows == NULL)
