@@ -109,6 +109,7 @@ extern void oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 
 /* registry.c: script versions and aliases, usage grants (issue 11) */
 extern void oml_registry_init(void);
+extern bool oml_registry_available(void);
 extern Oid	oml_registry_run_begin(Oid owner);
 extern void oml_registry_run_end(Oid prev);
 extern bool oml_registry_load_begin(bool on);

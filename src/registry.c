@@ -38,12 +38,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 
 #include "oml_store.h"
 
@@ -59,6 +61,20 @@ static Oid	running_script_owner = InvalidOid;
 
 /* Is the in-server loader (pyload.c) reading now? */
 static bool loading_in_script = false;
+
+/*
+ * Does this database's schema have the registry (0.3.0 on)?  A library
+ * newer than the schema still creates and loads scripts there, without
+ * versions, until ALTER EXTENSION oml_store UPDATE.
+ */
+bool
+oml_registry_available(void)
+{
+	Oid			nsp = get_namespace_oid("oml", true);
+
+	return OidIsValid(nsp) &&
+		OidIsValid(get_relname_relid("script_version", nsp));
+}
 
 /*
  * Define the registry's settings; called from _PG_init.

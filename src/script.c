@@ -161,7 +161,8 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 				" created = now() WHERE id = $1",
 				false, 5, uptypes, values, nulls, 1);
 		/* The previous source stays as a version (registry.c). */
-		(void) oml_script_add_version(DatumGetInt64(values[0]), false, caller,
+		if (oml_registry_available())
+			(void) oml_script_add_version(DatumGetInt64(values[0]), false, caller,
 									  values[3], values[4], nulls[4] == 'n');
 	}
 	else
@@ -176,9 +177,10 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 					 errmsg("could not serialize access due to concurrent update"),
 					 errdetail("Another session created script \"%s\" after this transaction's snapshot was taken.",
 							   name)));
-		(void) oml_script_add_version(DatumGetInt64(oml_spi_value(0, 0, &isnull)),
-									  true, caller, values[3], values[4],
-									  nulls[4] == 'n');
+		if (oml_registry_available())
+			(void) oml_script_add_version(DatumGetInt64(oml_spi_value(0, 0, &isnull)),
+										  true, caller, values[3], values[4],
+										  nulls[4] == 'n');
 	}
 	oml_leave(&ctx);
 	PG_RETURN_VOID();

@@ -284,6 +284,7 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 	const char *lookup_name = name;
 	char	   *tail = NULL;
 	int			nfound;
+	bool		registry;
 
 	/* Invalidations of oml.script count from here on. */
 	relid = get_relname_relid("script", get_namespace_oid("oml", false));
@@ -306,28 +307,41 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 			snap->curcid == latest->curcid;
 	}
 
+	/* A schema from before 0.3.0 has no versions: everything is 1. */
+	registry = oml_registry_available();
 	oml_enter(&ctx, true);
 	values[0] = ObjectIdGetDatum(owner_key);
 	for (;;)
 	{
 		values[1] = CStringGetTextDatum(lookup_name);
 		nfound = oml_spi(owner_name == NULL ?
-						 "SELECT id, owner, is_global, acl, source, version"
-						 " FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
-						 " ORDER BY is_global LIMIT 1" :
+						 (registry ?
+						  "SELECT id, owner, is_global, acl, source, version"
+						  " FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
+						  " ORDER BY is_global LIMIT 1" :
+						  "SELECT id, owner, is_global, acl, source, 1"
+						  " FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
+						  " ORDER BY is_global LIMIT 1") :
 						 OidIsValid(owner_key) ?
-						 "SELECT id, owner, is_global, acl, source, version"
-						 " FROM oml.script WHERE name = $2 AND owner = $1"
-						 " ORDER BY is_global LIMIT 1" :
-						 "SELECT id, owner, is_global, acl, source, version"
-						 " FROM oml.script WHERE name = $2 AND is_global LIMIT 1",
+						 (registry ?
+						  "SELECT id, owner, is_global, acl, source, version"
+						  " FROM oml.script WHERE name = $2 AND owner = $1"
+						  " ORDER BY is_global LIMIT 1" :
+						  "SELECT id, owner, is_global, acl, source, 1"
+						  " FROM oml.script WHERE name = $2 AND owner = $1"
+						  " ORDER BY is_global LIMIT 1") :
+						 (registry ?
+						  "SELECT id, owner, is_global, acl, source, version"
+						  " FROM oml.script WHERE name = $2 AND is_global LIMIT 1" :
+						  "SELECT id, owner, is_global, acl, source, 1"
+						  " FROM oml.script WHERE name = $2 AND is_global LIMIT 1"),
 						 true, 2, argtypes, values, NULL, -1);
 
 		/*
 		 * Not found by its whole name: "a@b" is script a at version or
 		 * alias b (registry.c).
 		 */
-		if (nfound > 0 || tail != NULL ||
+		if (nfound > 0 || tail != NULL || !registry ||
 			!oml_script_ref_split(name, (char **) &lookup_name, &tail) ||
 			lookup_name[0] == '\0')
 			break;
