@@ -312,7 +312,7 @@ oml_script_add_version(int64 script_id, bool is_new, Oid creator,
 	{
 		oml_spi("SELECT COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1"
 				" FROM oml.script_version WHERE script_id OPERATOR(pg_catalog.=) $1",
-				true, 1, argtypes, values, NULL, 1);
+				false, 1, argtypes, values, NULL, 1);
 		version = DatumGetInt32(oml_spi_value(0, 0, &isnull));
 	}
 	values[1] = Int32GetDatum(version);
@@ -350,7 +350,10 @@ oml_script_add_version(int64 script_id, bool is_new, Oid creator,
 /*
  * Find and lock caller's script for a registry change (private:
  * the caller's own; global: one the caller created, or any for a
- * superuser); returns its id and stores its current version.
+ * superuser); returns its id and stores its current version.  Queries
+ * after the lock run with read_only false, so that (in READ COMMITTED)
+ * each takes a new snapshot and sees what the lock's previous holder
+ * committed.
  */
 static int64
 lock_own_script(Oid caller, const char *name, bool is_global, int32 *current)
@@ -408,7 +411,7 @@ oml_script_alias_set(PG_FUNCTION_ARGS)
 	values[3] = CStringGetTextDatum(GetUserNameFromId(ctx.save_userid, false));
 	if (oml_spi("SELECT FROM oml.script_version WHERE script_id OPERATOR(pg_catalog.=) $1"
 				" AND version OPERATOR(pg_catalog.=) $3",
-				true, 4, argtypes, values, NULL, -1) == 0)
+				false, 4, argtypes, values, NULL, -1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("script \"%s\" has no version %d", name, version),
@@ -492,7 +495,7 @@ oml_script_version_drop(PG_FUNCTION_ARGS)
 					   " WHERE script_id OPERATOR(pg_catalog.=) $1"
 					   " AND version OPERATOR(pg_catalog.=) $2"
 					   " ORDER BY alias COLLATE \"C\"",
-					   true, 2, argtypes, values, NULL, -1);
+					   false, 2, argtypes, values, NULL, -1);
 	if (naliases > 0)
 	{
 		bool		isnull;
