@@ -6,7 +6,10 @@
  *
  * Read grants are stored as aclitem[] with the SELECT bit, granted by the
  * owner, so aclmask() gives PUBLIC, role membership and inheritance exactly
- * as PostgreSQL does for its own objects.
+ * as PostgreSQL does for its own objects.  The weaker grants of the
+ * registry (registry.c) use the EXECUTE bit (run a script without reading
+ * it) and the USAGE bit (let scripts load a datastore); row-level security
+ * and every reader but the ones named there look at SELECT only.
  *
  *-------------------------------------------------------------------------
  */
