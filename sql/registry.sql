@@ -311,6 +311,36 @@ SELECT count(*) > 0 AS readable FROM oml.ds_read('model', 'regress_reg_alice');
 RESET ROLE;
 
 --
+-- Tracebacks show an execute-only caller no source lines
+--
+SET ROLE regress_reg_alice;
+SELECT oml.pyqScriptCreate('boom', $$
+def f(x=1):
+    secret = "s3cr3t"
+    return secret[x * 10]
+$$);
+SELECT oml.pyqGrant('boom', 'pyqscript', 'regress_reg_carol', 'execute');
+SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'boom')$q$);
+RESET ROLE;
+SET ROLE regress_reg_carol;
+SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'boom', 'regress_reg_alice')$q$);
+RESET ROLE;
+-- ... also when a read grant turns into execute in the same session
+SET ROLE regress_reg_alice;
+SELECT oml.pyqGrant('boom', 'pyqscript', 'regress_reg_group');
+RESET ROLE;
+SET ROLE regress_reg_bob;
+SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'boom', 'regress_reg_alice')$q$);
+RESET ROLE;
+SET ROLE regress_reg_alice;
+SELECT oml.pyqGrant('boom', 'pyqscript', 'regress_reg_bob', 'execute');
+RESET ROLE;
+REVOKE regress_reg_group FROM regress_reg_bob;
+SET ROLE regress_reg_bob;
+SELECT * FROM pg_temp.expect_error($q$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'boom', 'regress_reg_alice')$q$);
+RESET ROLE;
+
+--
 -- Dropping a script drops its versions and aliases
 --
 RESET ROLE;

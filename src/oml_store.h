@@ -38,6 +38,8 @@ typedef struct OmlScript
 	char	   *alias;			/* the alias the reference named, or NULL */
 	Oid			owner;			/* the script's owner (creator if global) */
 	bool		is_global;
+	bool		readable;		/* may the caller read its source (not
+								 * just execute it)? */
 	uint64		serial;			/* same serial, same lookup result */
 	char	   *name;			/* the reference as given, e.g. "score@prod" */
 	char	   *source;			/* NULL if the caller knew this serial */

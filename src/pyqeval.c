@@ -356,8 +356,15 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 	have_func = cache->func != NULL && cache->caller == caller;
 	oml_script_find_known(call->scr_name, call->scr_owner,
 						  have_func ? cache->scr.serial : 0, true, &scr);
+	/*
+	 * The same result, but the caller's right to read it changed (role
+	 * membership): compile again, so tracebacks show lines only to readers.
+	 */
+	if (scr.source == NULL && cache->scr.readable != scr.readable)
+		oml_script_find_known(call->scr_name, call->scr_owner, 0, true, &scr);
 	/* scr.source is NULL when the lookup result is the one we have */
 	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
+		cache->scr.readable == scr.readable &&
 		strcmp(cache->scr.source, scr.source) == 0)
 		cache->scr.serial = scr.serial; /* found again, same source */
 	else if (scr.source != NULL)
@@ -368,9 +375,10 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		oml_py_init();
 		{
 			PyObject   *fn = PyObject_GetAttrString(oml_py_runtime, "get_function");
-			PyObject   *args = Py_BuildValue("(LIss)", (long long) scr.id,
+			PyObject   *args = Py_BuildValue("(LIssO)", (long long) scr.id,
 											 (unsigned int) caller,
-											 scr.name, scr.source);
+											 scr.name, scr.source,
+											 scr.readable ? Py_True : Py_False);
 
 			func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
 			Py_XDECREF(fn);
@@ -396,6 +404,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 	cache->scr.version = scr.version;
 	cache->scr.owner = scr.owner;
 	cache->scr.is_global = scr.is_global;
+	cache->scr.readable = scr.readable;
 
 	if (cache->kwargs == NULL ||
 		(cache->par_lst == NULL) != (call->par_lst == NULL) ||

@@ -531,6 +531,8 @@ oml_script_find_known(const char *name, const char *owner_name,
 	scr->alias = found.alias[0] ? pstrdup(found.alias) : NULL;
 	scr->owner = found.owner;
 	scr->is_global = found.is_global;
+	scr->readable = found.is_global ||
+		oml_role_can_read(caller, found.owner, found.acl);
 	scr->serial = found.serial;
 	scr->name = pstrdup(name);
 	scr->source = found.source;
