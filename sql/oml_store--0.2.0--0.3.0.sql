@@ -163,3 +163,141 @@ SELECT 'pyqscript', s.name,
  WHERE NOT s.is_global
    AND s.owner OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER);
 GRANT SELECT ON oml.user_pyq_grants TO PUBLIC;
+
+-- Datastore versions (opt in) and aliases: see src/dsversion.c.  A
+-- datastore saved with versioned => true keeps, on overwrite, its previous
+-- objects and bytes here; appends and deletes of objects change the
+-- current version in place.  Kept objects name their writer as text.
+ALTER TABLE oml.datastore ADD COLUMN versioned boolean NOT NULL DEFAULT false;
+ALTER TABLE oml.datastore ADD COLUMN version integer NOT NULL DEFAULT 1;
+
+CREATE TABLE oml.datastore_version (
+	ds_id bigint NOT NULL REFERENCES oml.datastore (id) ON DELETE CASCADE,
+	version integer NOT NULL CHECK (version > 0),
+	description text,
+	created timestamptz NOT NULL,
+	PRIMARY KEY (ds_id, version)
+);
+CREATE TABLE oml.datastore_version_object (
+	id bigint PRIMARY KEY,
+	ds_id bigint NOT NULL,
+	version integer NOT NULL,
+	name text NOT NULL,
+	class text NOT NULL,
+	size bigint NOT NULL,
+	length bigint NOT NULL,
+	nrow bigint NOT NULL,
+	ncol bigint NOT NULL,
+	nchunks integer NOT NULL,
+	compression text NOT NULL,
+	writer text NOT NULL,
+	trusted boolean NOT NULL,
+	created timestamptz NOT NULL,
+	UNIQUE (ds_id, version, name),
+	FOREIGN KEY (ds_id, version) REFERENCES oml.datastore_version (ds_id, version) ON DELETE CASCADE
+);
+CREATE TABLE oml.datastore_version_chunk (
+	obj_id bigint NOT NULL REFERENCES oml.datastore_version_object (id) ON DELETE CASCADE,
+	seq integer NOT NULL,
+	data bytea NOT NULL,
+	PRIMARY KEY (obj_id, seq)
+);
+ALTER TABLE oml.datastore_version_chunk ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE oml.datastore_alias (
+	ds_id bigint NOT NULL REFERENCES oml.datastore (id) ON DELETE CASCADE,
+	alias text NOT NULL,
+	version integer NOT NULL,
+	set_by text NOT NULL,
+	set_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (ds_id, alias)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('oml.datastore_version', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.datastore_version_object', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.datastore_version_chunk', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.datastore_alias', '');
+
+ALTER TABLE oml.datastore_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.datastore_version_object ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.datastore_version_chunk ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.datastore_alias ENABLE ROW LEVEL SECURITY;
+CREATE POLICY datastore_version_read ON oml.datastore_version FOR SELECT
+	USING (EXISTS (SELECT FROM oml.datastore d WHERE d.id OPERATOR(pg_catalog.=) ds_id));
+CREATE POLICY datastore_version_object_read ON oml.datastore_version_object FOR SELECT
+	USING (EXISTS (SELECT FROM oml.datastore d WHERE d.id OPERATOR(pg_catalog.=) ds_id));
+CREATE POLICY datastore_version_chunk_read ON oml.datastore_version_chunk FOR SELECT
+	USING (EXISTS (SELECT FROM oml.datastore_version_object o WHERE o.id OPERATOR(pg_catalog.=) obj_id));
+CREATE POLICY datastore_alias_read ON oml.datastore_alias FOR SELECT
+	USING (EXISTS (SELECT FROM oml.datastore d WHERE d.id OPERATOR(pg_catalog.=) ds_id));
+REVOKE ALL ON oml.datastore_version, oml.datastore_version_object,
+	oml.datastore_version_chunk, oml.datastore_alias FROM PUBLIC;
+GRANT SELECT ON oml.datastore_version, oml.datastore_version_object,
+	oml.datastore_version_chunk, oml.datastore_alias TO PUBLIC;
+
+-- Versions of the readable datastores: the kept ones and the current one.
+CREATE VIEW oml.datastore_versions WITH (security_invoker = true) AS
+SELECT pg_catalog.pg_get_userbyid(d.owner)::text AS dsowner,
+	   d.name AS dsname,
+	   v.version,
+	   v.created,
+	   v.description,
+	   v.nobj,
+	   v.dssize,
+	   v.version OPERATOR(pg_catalog.=) d.version AS is_current,
+	   ARRAY(SELECT a.alias FROM oml.datastore_alias a
+			  WHERE a.ds_id OPERATOR(pg_catalog.=) d.id
+				AND a.version OPERATOR(pg_catalog.=) v.version
+			  ORDER BY a.alias COLLATE "C") AS aliases
+  FROM oml.datastore d,
+	   LATERAL (SELECT d.version, d.created, d.description,
+					   (SELECT pg_catalog.count(*) FROM oml.datastore_object o
+						 WHERE o.ds_id OPERATOR(pg_catalog.=) d.id) AS nobj,
+					   (SELECT COALESCE(pg_catalog.sum(o.size), 0)::bigint FROM oml.datastore_object o
+						 WHERE o.ds_id OPERATOR(pg_catalog.=) d.id) AS dssize
+				UNION ALL
+				SELECT k.version, k.created, k.description,
+					   (SELECT pg_catalog.count(*) FROM oml.datastore_version_object o
+						 WHERE o.ds_id OPERATOR(pg_catalog.=) k.ds_id
+						   AND o.version OPERATOR(pg_catalog.=) k.version),
+					   (SELECT COALESCE(pg_catalog.sum(o.size), 0)::bigint FROM oml.datastore_version_object o
+						 WHERE o.ds_id OPERATOR(pg_catalog.=) k.ds_id
+						   AND o.version OPERATOR(pg_catalog.=) k.version)
+				  FROM oml.datastore_version k
+				 WHERE k.ds_id OPERATOR(pg_catalog.=) d.id) v
+ WHERE d.versioned
+	OR EXISTS (SELECT FROM oml.datastore_version k WHERE k.ds_id OPERATOR(pg_catalog.=) d.id);
+GRANT SELECT ON oml.datastore_versions TO PUBLIC;
+
+DROP FUNCTION oml.ds_save_begin(text, text, boolean, boolean, boolean);
+CREATE FUNCTION oml.ds_save_begin(ds_name text,
+								  description text DEFAULT NULL,
+								  grantable boolean DEFAULT false,
+								  overwrite boolean DEFAULT false,
+								  append boolean DEFAULT false,
+								  versioned boolean DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'oml_ds_save_begin'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION oml.ds_alias_set(ds_name text, v_alias text, v_version integer DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'oml_ds_alias_set'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION oml.ds_alias_drop(ds_name text, v_alias text, v_silent boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_ds_alias_drop'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION oml.ds_version_drop(ds_name text, v_version integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_ds_version_drop'
+LANGUAGE C VOLATILE;
+-- What a client needs to load a version (read right required).
+CREATE FUNCTION oml.ds_version_objects(ds_name text, ds_owner text DEFAULT NULL,
+									   objs text[] DEFAULT NULL,
+									   v_version integer DEFAULT NULL,
+									   v_alias text DEFAULT NULL)
+RETURNS TABLE (object_name text, object_id bigint, size bigint,
+			   nchunks integer, compression text, trusted boolean,
+			   writer text, kept boolean)
+AS 'MODULE_PATHNAME', 'oml_ds_version_objects'
+LANGUAGE C STABLE;

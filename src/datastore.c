@@ -232,6 +232,10 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
+	/* versioned (0.3.0 on): NULL keeps what the datastore has (dsversion.c) */
+	bool		registry = oml_registry_available();
+	int			versioned = (PG_NARGS() > 5 && !PG_ARGISNULL(5)) ?
+		(PG_GETARG_BOOL(5) ? 1 : 0) : -1;
 
 	if (overwrite && append)
 		ereport(ERROR,
@@ -250,7 +254,9 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 		values[2] = PG_GETARG_DATUM(1);
 	values[3] = BoolGetDatum(grantable);
 
-	if (oml_spi("SELECT id FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE",
+	if (oml_spi(registry ?
+				"SELECT id, versioned FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE" :
+				"SELECT id, false FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE",
 				false, 2, argtypes, values, nulls, -1) == 0)
 	{
 		if (oml_spi("INSERT INTO oml.datastore (id, owner, name, description, grantable)"
@@ -278,6 +284,10 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 		{
 			Oid			uptypes[4] = {INT8OID, TEXTOID, TEXTOID, BOOLOID};
 
+			/* A versioned datastore keeps what it had as a version. */
+			if (versioned == 1 ||
+				(versioned == -1 && DatumGetBool(oml_spi_value(0, 1, &isnull))))
+				oml_ds_archive_current(id);
 			/* A new datastore under the old name: keep its grants if allowed. */
 			idval[0] = Int64GetDatum(id);
 			oml_spi("DELETE FROM oml.datastore_object WHERE ds_id = $1",
@@ -288,6 +298,16 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 					" WHERE id = $1",
 					false, 4, uptypes, values, nulls, 1);
 		}
+	}
+	if (registry && versioned != -1)
+	{
+		Oid			vtypes[2] = {INT8OID, BOOLOID};
+		Datum		vvalues[2];
+
+		vvalues[0] = Int64GetDatum(id);
+		vvalues[1] = BoolGetDatum(versioned == 1);
+		oml_spi("UPDATE oml.datastore SET versioned = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+				false, 2, vtypes, vvalues, NULL, 1);
 	}
 	oml_leave(&ctx);
 	PG_RETURN_INT64(id);

@@ -122,9 +122,16 @@ extern void oml_script_resolve_ref(int64 script_id, const char *tail,
 								   const char *ref_name, const char *base,
 								   MemoryContext cxt, int32 *version,
 								   char **source, char *alias_out);
+extern char *oml_check_alias(FunctionCallInfo fcinfo, int argno);
 extern int32 oml_script_add_version(int64 script_id, bool is_new, Oid creator,
 									Datum source, Datum description,
 									bool description_null);
+
+/* dsversion.c: versions and aliases of datastores (issue 11) */
+extern void oml_dsversion_init(void);
+extern void oml_ds_version_request(bool set, int32 version, const char *alias);
+extern int32 oml_ds_version_resolve(int64 ds_id, const char *name);
+extern void oml_ds_archive_current(int64 ds_id);
 
 /* pyruntime.c (without Python's headers) */
 extern void oml_runtime_define_gucs(void);

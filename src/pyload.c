@@ -125,6 +125,8 @@ typedef struct LoadCall
 	const char *owner;
 	PyObject   *objs;
 	LoadState  *st;
+	int			version;		/* a kept version (dsversion.c), 0: none */
+	const char *alias;			/* or the version an alias names */
 } LoadCall;
 
 /*
@@ -148,11 +150,14 @@ load_run(void *arg)
 
 		PG_TRY();
 		{
+			oml_ds_version_request(lc->version > 0 || lc->alias != NULL,
+								   lc->version, lc->alias);
 			oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs),
 								&reader);
 		}
 		PG_FINALLY();
 		{
+			oml_ds_version_request(false, 0, NULL);
 			(void) oml_registry_load_begin(prev);
 		}
 		PG_END_TRY();
@@ -160,17 +165,19 @@ load_run(void *arg)
 }
 
 /*
- * _oml.load_objects(name, owner=None, objs=None): [(name, bytes,
- * compression)] of the readable datastore's objects, all written by
- * trusted roles; an SPIError (42501 for an untrusted writer) otherwise.
+ * _oml.load_objects(name, owner=None, objs=None, version=0, alias=None):
+ * [(name, bytes, compression)] of the readable datastore's objects (of a
+ * kept version when version or alias is given), all written by trusted
+ * roles; an SPIError (42501 for an untrusted writer) otherwise.
  */
 PyObject *
 oml_py_load_objects(PyObject *self, PyObject *args)
 {
 	LoadState	st;
-	LoadCall	lc = {NULL, NULL, NULL, &st};
+	LoadCall	lc = {NULL, NULL, NULL, &st, 0, NULL};
 
-	if (!PyArg_ParseTuple(args, "s|zO", &lc.name, &lc.owner, &lc.objs) ||
+	if (!PyArg_ParseTuple(args, "s|zOiz", &lc.name, &lc.owner, &lc.objs,
+						  &lc.version, &lc.alias) ||
 		!oml_py_on_main_thread())
 		return NULL;
 	if (lc.objs != NULL && lc.objs != Py_None && !PyList_Check(lc.objs))

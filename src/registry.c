@@ -90,6 +90,7 @@ oml_registry_init(void)
 							0, 0, INT_MAX,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	oml_dsversion_init();
 }
 
 /*
@@ -201,8 +202,8 @@ parse_version(const char *s, int32 *version)
  * Check an alias name: 1 to 63 characters, a letter or '_' first, then
  * letters, digits, '_', '-' and '.'; so it can never read as a version.
  */
-static char *
-check_alias(FunctionCallInfo fcinfo, int argno)
+char *
+oml_check_alias(FunctionCallInfo fcinfo, int argno)
 {
 	char	   *alias;
 
@@ -393,7 +394,7 @@ Datum
 oml_script_alias_set(PG_FUNCTION_ARGS)
 {
 	char	   *name = oml_check_name_to_drop("script", fcinfo, 0);
-	char	   *alias = check_alias(fcinfo, 1);
+	char	   *alias = oml_check_alias(fcinfo, 1);
 	bool		is_global = oml_check_bool("v_global", fcinfo, 3);
 	OmlContext	ctx;
 	int64		id;

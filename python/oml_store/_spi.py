@@ -107,11 +107,14 @@ class SpiBackend(Backend):
         call, whose input query is the caller's); rows as for query."""
         return self._execute(sql, params, False)
 
-    def load_objects(self, name, owner, names):
-        """[(name, bytes, compression)] of a datastore's objects: read by
-        the extension, which refuses objects not written by trusted roles."""
+    def load_objects(self, name, owner, names, version=None, alias=None):
+        """[(name, bytes, compression)] of a datastore's objects (of a kept
+        version when version or alias is given): read by the extension,
+        which refuses objects not written by trusted roles."""
         try:
-            return _oml.load_objects(name, owner, names)
+            if version is None and alias is None:
+                return _oml.load_objects(name, owner, names)
+            return _oml.load_objects(name, owner, names, version or 0, alias)
         except _oml.SPIError as exc:
             raise _translate(exc) from None
 

@@ -261,7 +261,8 @@ def _put(backend, ds_id, obj_name, obj, compression, bar):
 def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
          grantable: bool = False, overwrite: bool = False,
          append: bool = False, compression: bool = False, *,
-         progress: Optional[bool] = None) -> None:
+         progress: Optional[bool] = None,
+         versioned: Optional[bool] = None) -> None:
     """Save Python objects to a datastore of the current role.
 
     Parameters
@@ -347,8 +348,11 @@ def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
     with Progress(progress, "save %s" % name, total) as bar, \
             backend.transaction():
         [[ds_id]] = backend.query(
-            "SELECT oml.ds_save_begin(%s, %s, %s, %s, %s)",
-            (name, description, grantable, overwrite, append))
+            "SELECT oml.ds_save_begin(%s, %s, %s, %s, %s)"
+            if versioned is None else
+            "SELECT oml.ds_save_begin(%s, %s, %s, %s, %s, %s)",
+            (name, description, grantable, overwrite, append)
+            + (() if versioned is None else (versioned,)))
         for obj_name, obj in objs.items():
             bar.postfix(obj_name)
             _put(backend, ds_id, obj_name, obj, compression, bar)
@@ -419,9 +423,11 @@ def _in_server(backend):
     return hasattr(backend, "load_objects")
 
 
-def _read(backend, obj_name, obj_id, size, nchunks, bar):
-    """The stored bytes of one object: with COPY when the backend has it,
+def _read(backend, obj_name, obj_id, size, nchunks, bar, kept=False):
+    """The stored bytes of one object (kept: of a kept version, in
+    oml.datastore_version_chunk): with COPY when the backend has it,
     else fetched one chunk at a time; bar counts them."""
+    table = "datastore_version_chunk" if kept else "datastore_chunk"
     buf = bytearray(size)
     if hasattr(backend, "copy_out"):
         reader = _CopyReader(buf)
@@ -433,9 +439,9 @@ def _read(backend, obj_name, obj_id, size, nchunks, bar):
             return n
 
         backend.copy_out(
-            "COPY (SELECT data FROM oml.datastore_chunk"
+            "COPY (SELECT data FROM oml.%s"
             " WHERE obj_id OPERATOR(pg_catalog.=) %d ORDER BY seq)"
-            " TO STDOUT (FORMAT binary)" % int(obj_id),
+            " TO STDOUT (FORMAT binary)" % (table, int(obj_id)),
             write)
         if reader.pos != size or not reader.done:
             raise OMLError("object \"%s\" is damaged: its chunks do not add up"
@@ -444,8 +450,12 @@ def _read(backend, obj_name, obj_id, size, nchunks, bar):
         return buf
     pos = 0
     for seq in range(nchunks):
-        [[chunk]] = backend.query("SELECT oml.ds_get_chunk(%s, %s)",
-                                  (obj_id, seq))
+        [[chunk]] = (backend.query("SELECT oml.ds_get_chunk(%s, %s)",
+                                   (obj_id, seq)) if not kept else
+                     backend.query("SELECT data FROM oml.datastore_version_chunk"
+                                   " WHERE obj_id OPERATOR(pg_catalog.=) %s"
+                                   " AND seq OPERATOR(pg_catalog.=) %s",
+                                   (obj_id, seq)))
         n = len(chunk)
         if pos + n > size:
             break
@@ -473,7 +483,8 @@ def _unpickle(data, compression, restricted=False):
 def load(name: str, objs: Union[str, Iterable[str], None] = None,
          owner: Optional[str] = None, to_globals: bool = True,
          trusted: Optional[bool] = None, *,
-         progress: Optional[bool] = None) -> Union[list[str], dict[str, Any]]:
+         progress: Optional[bool] = None, version: Optional[int] = None,
+         alias: Optional[str] = None) -> Union[list[str], dict[str, Any]]:
     """Load Python objects from a datastore.
 
     Parameters
@@ -531,6 +542,13 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
     check_bool(to_globals, "to_globals")
     check_bool(trusted, "trusted", optional=True)
     check_bool(progress, "progress", optional=True)
+    if version is not None and (not isinstance(version, int)
+                                or isinstance(version, bool)):
+        raise TypeError("version must be an int or None, not %s"
+                        % type(version).__name__)
+    check_str(alias, "alias", optional=True)
+    if version is not None and alias is not None:
+        raise TypeError("give version or alias, not both")
     caller_globals = sys._getframe(1).f_globals if to_globals else None
     if trusted is None:
         trusted = TRUST_ALL
@@ -539,7 +557,9 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
     loaded = {}
     if hasattr(backend, "load_objects"):
         # In the server: the extension reads the bytes and decides trust.
-        objects = backend.load_objects(name, owner, names)
+        objects = (backend.load_objects(name, owner, names)
+                   if version is None and alias is None else
+                   backend.load_objects(name, owner, names, version, alias))
         while objects:
             obj_name, data, compression = objects.pop(0)
             loaded[obj_name] = _unpickle(data, compression)
@@ -547,18 +567,25 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
     else:
         # One snapshot: the objects listed are the ones whose chunks are read.
         with backend.transaction(snapshot=True):
-            rows = backend.query(
-                "SELECT object_name, object_id, size, nchunks, compression,"
-                " trusted, writer OPERATOR(pg_catalog.=) CURRENT_USER"
-                " FROM oml.ds_objects(%s, %s, %s::pg_catalog.text[])",
-                (name, owner, names))
+            if version is None and alias is None:
+                rows = backend.query(
+                    "SELECT object_name, object_id, size, nchunks, compression,"
+                    " trusted, writer OPERATOR(pg_catalog.=) CURRENT_USER, false"
+                    " FROM oml.ds_objects(%s, %s, %s::pg_catalog.text[])",
+                    (name, owner, names))
+            else:
+                rows = backend.query(
+                    "SELECT object_name, object_id, size, nchunks, compression,"
+                    " trusted, writer OPERATOR(pg_catalog.=) CURRENT_USER, kept"
+                    " FROM oml.ds_version_objects(%s, %s, %s::pg_catalog.text[],"
+                    " %s, %s)", (name, owner, names, version, alias))
             with Progress(progress, "load %s" % name,
                           sum(r[2] for r in rows)) as bar:
                 for (obj_name, obj_id, size, nchunks, compression,
-                     writer_trusted, own) in rows:
+                     writer_trusted, own, kept) in rows:
                     bar.postfix(obj_name)
                     data = _read(backend, obj_name, obj_id, size, nchunks,
-                                 bar)
+                                 bar, kept)
                     restricted = not (trusted or writer_trusted or own)
                     loaded[obj_name] = _unpickle(data, compression,
                                                  restricted)
