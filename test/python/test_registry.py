@@ -362,3 +362,80 @@ def test_update_from_020_gives_version_1_and_read_grants(admin):
     finally:
         old.close()
         drop_upgrade_db(OLD)
+
+
+def test_datastore_versions_from_the_client(admin):
+    import pandas as pd
+    connect(ALICE)
+    oml.ds.save({"m": 1}, "dsv", grantable=True)
+    oml.ds.save({"m": 2, "f": pd.DataFrame({"a": [1, 2]})}, "dsv", overwrite=True,
+                grantable=True, versioned=True)
+    oml.ds.save({"m": 3}, "dsv", overwrite=True, grantable=True)
+    assert admin.sql("SELECT version, is_current FROM oml.datastore_versions"
+                     " WHERE dsname = 'dsv' ORDER BY 1") == [(1, False), (2, False), (3, True)]
+    assert oml.ds.load("dsv", to_globals=False) == {"m": 3}
+    assert oml.ds.load("dsv", version=1, to_globals=False) == {"m": 1}
+    got = oml.ds.load("dsv", version=2, to_globals=False)
+    assert got["m"] == 2 and got["f"].equals(pd.DataFrame({"a": [1, 2]}))
+    assert oml.ds.load("dsv", objs=["m"], version=2, to_globals=False) == {"m": 2}
+    assert oml.ds.load("dsv", version=3, to_globals=False) == {"m": 3}
+    conn = session(ALICE)
+    cur = conn.cursor()
+    cur.execute("SELECT oml.ds_alias_set('dsv', 'prod', 2)")
+    conn.close()
+    assert oml.ds.load("dsv", alias="prod", to_globals=False)["m"] == 2
+    fails("42704", oml.ds.load, "dsv", version=9)
+    fails("42704", oml.ds.load, "dsv", alias="nope")
+    fails("42704", oml.ds.load, "dsv", objs=["zz"], version=2)
+    with pytest.raises(TypeError):
+        oml.ds.load("dsv", version="2")
+    with pytest.raises(TypeError):
+        oml.ds.load("dsv", version=1, alias="prod")
+    # the default stays OML4Py's: no versions
+    oml.ds.save({"x": 1}, "plain")
+    oml.ds.save({"x": 2}, "plain", overwrite=True)
+    assert admin.sql("SELECT count(*) FROM oml.datastore_versions WHERE dsname = 'plain'") == [(0,)]
+    # a reader loads versions; a usage grantee cannot, from the client
+    oml.grant("dsv", user=BOB)
+    oml.grant("dsv", user=CAROL, privilege="usage")
+    connect(BOB)
+    assert oml.ds.load("dsv", owner=ALICE, alias="prod", to_globals=False)["m"] == 2
+    connect(CAROL)
+    fails("42501", oml.ds.load, "dsv", owner=ALICE, version=1)
+    c = session(CAROL)
+    ccur = c.cursor()
+    ccur.execute("SELECT count(*) FROM oml.datastore_version_chunk")
+    assert ccur.fetchone() == (0,)
+    c.close()
+    # deleting the datastore deletes every version
+    connect(ALICE)
+    oml.ds.delete("dsv")
+    assert admin.sql("SELECT (SELECT count(*) FROM oml.datastore_version_chunk),"
+                     " (SELECT count(*) FROM oml.datastore_alias)") == [(0, 0)]
+
+
+def test_dump_restore_keeps_datastore_versions():
+    connect(ALICE)
+    oml.ds.save({"m": 1}, "dsv", versioned=True)
+    oml.ds.save({"m": 2}, "dsv", overwrite=True)
+    conn = session(ALICE)
+    conn.cursor().execute("SELECT oml.ds_alias_set('dsv', 'prod', 1)")
+    conn.close()
+    oml.disconnect()
+    dump = os.path.join(os.environ.get("OML_TEST_SHARED_DIR", "/tmp"), "oml_registry_ds.custom")
+    res = run([pg_bin("pg_dump"), "-Fc", "-d", DBNAME, "-f", dump])
+    assert res.returncode == 0, res.stderr
+    restored = "oml_pytest_registry_ds_restored"
+    recreate(restored)
+    try:
+        res = run([pg_bin("pg_restore"), "--exit-on-error", "-d", restored, dump])
+        assert res.returncode == 0, res.stderr
+        connect(ALICE, restored)
+        assert oml.ds.load("dsv", alias="prod", to_globals=False) == {"m": 1}
+        assert oml.ds.load("dsv", to_globals=False) == {"m": 2}
+        oml.ds.save({"m": 3}, "dsv", overwrite=True)
+        assert oml.ds.load("dsv", version=2, to_globals=False) == {"m": 2}
+    finally:
+        oml.disconnect()
+        drop_db(restored)
+        os.unlink(dump)
