@@ -261,8 +261,8 @@ def _put(backend, ds_id, obj_name, obj, compression, bar):
 def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
          grantable: bool = False, overwrite: bool = False,
          append: bool = False, compression: bool = False, *,
-         progress: Optional[bool] = None,
-         versioned: Optional[bool] = None) -> None:
+         versioned: Optional[bool] = None,
+         progress: Optional[bool] = None) -> None:
     """Save Python objects to a datastore of the current role.
 
     Parameters
@@ -295,6 +295,12 @@ def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
         8 MB have been sent.  The total shown is an estimate for NumPy
         arrays, bytes and pandas objects of plain dtypes, unknown for other
         objects.  Ignored inside the server.  Not in OML4Py.
+    versioned : bool, optional
+        True: keep versions -- this overwrite and every later one keep the
+        objects they replace as a version, loadable with ``load(...,
+        version=n)`` or through an alias; False: stop keeping them; None
+        (the default): as the datastore is (new ones are not versioned,
+        as in OML4Py).  Not in OML4Py.
 
     Returns
     -------
@@ -518,6 +524,12 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
         always, False never; by default (None) only in interactive use
         (IPython, Jupyter, the interactive prompt) when the objects to load
         hold more than 8 MB.  Ignored inside the server.  Not in OML4Py.
+    version : int, optional
+        Load this version of a versioned datastore (see ``versioned`` of
+        :func:`save`) instead of the current one.  Not in OML4Py.
+    alias : str, optional
+        Load the version this alias names (``oml.ds_alias_set``).  Not in
+        OML4Py.  An unknown version or alias is SQLSTATE 42704.
 
     Returns
     -------
