@@ -206,6 +206,12 @@ lock_own_datastore(Oid caller, const char *name, int32 *current)
 	return DatumGetInt64(oml_spi_value(0, 0, &isnull));
 }
 
+/* The datastore registry's tables (registry.c's helpers). */
+static const OmlRegistryKind ds_kind = {
+	"datastore", "ds", "ds_id", "datastore_version", "datastore_alias", "datastore",
+	"Overwrite the datastore first, or delete it with oml.ds_delete."
+};
+
 /*
  * SQL oml.ds_alias_set(ds_name, v_alias, v_version): point an alias of an
  * own datastore at a version (the current one by default).
@@ -219,29 +225,12 @@ oml_ds_alias_set(PG_FUNCTION_ARGS)
 	int64		id;
 	int32		current;
 	int32		version;
-	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, TEXTOID};
-	Datum		values[4];
 
 	oml_enter(&ctx, true);
 	id = lock_own_datastore(ctx.save_userid, name, &current);
 	version = PG_ARGISNULL(2) ? current : PG_GETARG_INT32(2);
-	values[0] = Int64GetDatum(id);
-	values[1] = CStringGetTextDatum(alias);
-	values[2] = Int32GetDatum(version);
-	values[3] = CStringGetTextDatum(GetUserNameFromId(ctx.save_userid, false));
-	if (version != current &&
-		oml_spi("SELECT FROM oml.datastore_version WHERE ds_id OPERATOR(pg_catalog.=) $1"
-				" AND version OPERATOR(pg_catalog.=) $3",
-				false, 4, argtypes, values, NULL, -1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("datastore \"%s\" has no version %d", name, version),
-				 errhint("See oml.datastore_versions for the versions kept.")));
-	oml_spi("INSERT INTO oml.datastore_alias (ds_id, alias, version, set_by)"
-			" VALUES ($1, $2, $3, $4) ON CONFLICT (ds_id, alias) DO UPDATE"
-			" SET version = EXCLUDED.version, set_by = EXCLUDED.set_by,"
-			" set_at = pg_catalog.now()",
-			false, 4, argtypes, values, NULL, 1);
+	oml_registry_alias_set(&ds_kind, id, name, alias, version, current,
+						   ctx.save_userid);
 	oml_leave(&ctx);
 	PG_RETURN_INT32(version);
 }
@@ -253,27 +242,15 @@ Datum
 oml_ds_alias_drop(PG_FUNCTION_ARGS)
 {
 	char	   *name = oml_check_name_to_drop("datastore", fcinfo, 0);
+	char	   *alias = oml_alias_arg(fcinfo, 1);
 	bool		silent = oml_check_bool("v_silent", fcinfo, 2);
-	char	   *alias;
 	OmlContext	ctx;
 	int32		current;
-	Oid			argtypes[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
+	int64		id;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("alias must not be null")));
-	alias = oml_arg_text(fcinfo, 1);
 	oml_enter(&ctx, true);
-	values[0] = Int64GetDatum(lock_own_datastore(ctx.save_userid, name, &current));
-	values[1] = CStringGetTextDatum(alias);
-	if (oml_spi("DELETE FROM oml.datastore_alias WHERE ds_id OPERATOR(pg_catalog.=) $1"
-				" AND alias OPERATOR(pg_catalog.=) $2",
-				false, 2, argtypes, values, NULL, -1) == 0 && !silent)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("datastore \"%s\" has no alias \"%s\"", name, alias)));
+	id = lock_own_datastore(ctx.save_userid, name, &current);
+	oml_registry_alias_drop(&ds_kind, id, name, alias, silent);
 	oml_leave(&ctx);
 	PG_RETURN_VOID();
 }
@@ -286,42 +263,14 @@ Datum
 oml_ds_version_drop(PG_FUNCTION_ARGS)
 {
 	char	   *name = oml_check_name_to_drop("datastore", fcinfo, 0);
-	int32		version;
+	int32		version = oml_version_arg(fcinfo, 1);
 	OmlContext	ctx;
 	int32		current;
-	Oid			argtypes[2] = {INT8OID, INT4OID};
-	Datum		values[2];
-	bool		isnull;
+	int64		id;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("version must not be null")));
-	version = PG_GETARG_INT32(1);
 	oml_enter(&ctx, true);
-	values[0] = Int64GetDatum(lock_own_datastore(ctx.save_userid, name, &current));
-	values[1] = Int32GetDatum(version);
-	if (version == current)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("cannot drop version %d of datastore \"%s\": it is the current version",
-						version, name),
-				 errhint("Overwrite the datastore first, or delete it with oml.ds_delete.")));
-	if (oml_spi("SELECT alias FROM oml.datastore_alias WHERE ds_id OPERATOR(pg_catalog.=) $1"
-				" AND version OPERATOR(pg_catalog.=) $2 ORDER BY alias COLLATE \"C\"",
-				false, 2, argtypes, values, NULL, -1) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot drop version %d of datastore \"%s\": alias \"%s\" names it",
-						version, name,
-						TextDatumGetCString(oml_spi_value(0, 0, &isnull))),
-				 errhint("Move or drop the alias first with oml.ds_alias_set or oml.ds_alias_drop.")));
-	if (oml_spi("DELETE FROM oml.datastore_version WHERE ds_id OPERATOR(pg_catalog.=) $1"
-				" AND version OPERATOR(pg_catalog.=) $2",
-				false, 2, argtypes, values, NULL, -1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("datastore \"%s\" has no version %d", name, version)));
+	id = lock_own_datastore(ctx.save_userid, name, &current);
+	oml_registry_version_drop(&ds_kind, id, name, version, current);
 	oml_leave(&ctx);
 	PG_RETURN_VOID();
 }

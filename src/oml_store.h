@@ -123,6 +123,30 @@ extern void oml_script_resolve_ref(int64 script_id, const char *tail,
 								   MemoryContext cxt, int32 *version,
 								   char **source, char *alias_out);
 extern char *oml_check_alias(FunctionCallInfo fcinfo, int argno);
+extern char *oml_alias_arg(FunctionCallInfo fcinfo, int argno);
+extern int32 oml_version_arg(FunctionCallInfo fcinfo, int argno);
+
+/* The tables of one kind of versioned object (scripts, datastores). */
+typedef struct OmlRegistryKind
+{
+	const char *what;			/* "script", "datastore" (messages) */
+	const char *fn_prefix;		/* SQL functions oml.<fn_prefix>_alias_set */
+	const char *key;			/* id column of the version and alias tables */
+	const char *version_table;
+	const char *alias_table;
+	const char *view;			/* oml.<view>_versions */
+	const char *drop_hint;		/* dropping the current version */
+} OmlRegistryKind;
+extern const OmlRegistryKind oml_registry_scripts;
+extern void oml_registry_alias_set(const OmlRegistryKind *k, int64 id,
+								   const char *name, const char *alias,
+								   int32 version, int32 current, Oid set_by);
+extern void oml_registry_alias_drop(const OmlRegistryKind *k, int64 id,
+									const char *name, const char *alias,
+									bool silent);
+extern void oml_registry_version_drop(const OmlRegistryKind *k, int64 id,
+									  const char *name, int32 version,
+									  int32 current);
 extern int32 oml_script_add_version(int64 script_id, bool is_new, Oid creator,
 									Datum source, Datum description,
 									bool description_null);

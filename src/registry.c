@@ -387,6 +387,110 @@ lock_own_script(Oid caller, const char *name, bool is_global, int32 *current)
 	return DatumGetInt64(oml_spi_value(0, 0, &isnull));
 }
 
+/* The script registry's tables, for the helpers below. */
+const OmlRegistryKind oml_registry_scripts = {
+	"script", "script", "script_id", "script_version", "script_alias", "script",
+	"Overwrite the script first, or drop the whole script with oml.pyqScriptDrop."
+};
+
+/*
+ * Point alias of object id (of kind k, named name, whose current version
+ * is current) at version, setting or moving it; inside oml_enter as the
+ * catalog owner, with the object locked.  set_by names the caller.
+ */
+void
+oml_registry_alias_set(const OmlRegistryKind *k, int64 id, const char *name,
+					   const char *alias, int32 version, int32 current,
+					   Oid set_by)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(alias);
+	values[2] = Int32GetDatum(version);
+	values[3] = CStringGetTextDatum(GetUserNameFromId(set_by, false));
+	if (version != current &&
+		oml_spi(psprintf("SELECT FROM oml.%s WHERE %s OPERATOR(pg_catalog.=) $1"
+						 " AND version OPERATOR(pg_catalog.=) $3",
+						 k->version_table, k->key),
+				false, 4, argtypes, values, NULL, -1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s \"%s\" has no version %d", k->what, name, version),
+				 errhint("See oml.%s_versions for the versions kept.", k->view)));
+	oml_spi(psprintf("INSERT INTO oml.%s (%s, alias, version, set_by)"
+					 " VALUES ($1, $2, $3, $4) ON CONFLICT (%s, alias) DO UPDATE"
+					 " SET version = EXCLUDED.version, set_by = EXCLUDED.set_by,"
+					 " set_at = pg_catalog.now()",
+					 k->alias_table, k->key, k->key),
+			false, 4, argtypes, values, NULL, 1);
+}
+
+/*
+ * Drop alias of object id (of kind k); a missing one is an error unless
+ * silent.  Inside oml_enter, with the object locked.
+ */
+void
+oml_registry_alias_drop(const OmlRegistryKind *k, int64 id, const char *name,
+						const char *alias, bool silent)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(alias);
+	if (oml_spi(psprintf("DELETE FROM oml.%s WHERE %s OPERATOR(pg_catalog.=) $1"
+						 " AND alias OPERATOR(pg_catalog.=) $2",
+						 k->alias_table, k->key),
+				false, 2, argtypes, values, NULL, -1) == 0 && !silent)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s \"%s\" has no alias \"%s\"", k->what, name, alias)));
+}
+
+/*
+ * Drop a kept version of object id (of kind k): not the current one
+ * (55006), not one an alias names (2BP01).  Inside oml_enter, with the
+ * object locked.
+ */
+void
+oml_registry_version_drop(const OmlRegistryKind *k, int64 id, const char *name,
+						  int32 version, int32 current)
+{
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+
+	if (version == current)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot drop version %d of %s \"%s\": it is the current version",
+						version, k->what, name),
+				 errhint("%s", k->drop_hint)));
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(version);
+	if (oml_spi(psprintf("SELECT alias FROM oml.%s WHERE %s OPERATOR(pg_catalog.=) $1"
+						 " AND version OPERATOR(pg_catalog.=) $2"
+						 " ORDER BY alias COLLATE \"C\"",
+						 k->alias_table, k->key),
+				false, 2, argtypes, values, NULL, -1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop version %d of %s \"%s\": alias \"%s\" names it",
+						version, k->what, name,
+						TextDatumGetCString(oml_spi_value(0, 0, &isnull))),
+				 errhint("Move or drop the alias first with oml.%s_alias_set or oml.%s_alias_drop.",
+						 k->fn_prefix, k->fn_prefix)));
+	if (oml_spi(psprintf("DELETE FROM oml.%s WHERE %s OPERATOR(pg_catalog.=) $1"
+						 " AND version OPERATOR(pg_catalog.=) $2",
+						 k->version_table, k->key),
+				false, 2, argtypes, values, NULL, -1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s \"%s\" has no version %d", k->what, name, version)));
+}
+
 /*
  * SQL oml.script_alias_set(v_name, v_alias, v_version, v_global).
  */
@@ -400,30 +504,27 @@ oml_script_alias_set(PG_FUNCTION_ARGS)
 	int64		id;
 	int32		current;
 	int32		version;
-	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, TEXTOID};
-	Datum		values[4];
 
 	oml_enter(&ctx, true);
 	id = lock_own_script(ctx.save_userid, name, is_global, &current);
 	version = PG_ARGISNULL(2) ? current : PG_GETARG_INT32(2);
-	values[0] = Int64GetDatum(id);
-	values[1] = CStringGetTextDatum(alias);
-	values[2] = Int32GetDatum(version);
-	values[3] = CStringGetTextDatum(GetUserNameFromId(ctx.save_userid, false));
-	if (oml_spi("SELECT FROM oml.script_version WHERE script_id OPERATOR(pg_catalog.=) $1"
-				" AND version OPERATOR(pg_catalog.=) $3",
-				false, 4, argtypes, values, NULL, -1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("script \"%s\" has no version %d", name, version),
-				 errhint("See oml.script_versions for the versions kept.")));
-	oml_spi("INSERT INTO oml.script_alias (script_id, alias, version, set_by)"
-			" VALUES ($1, $2, $3, $4) ON CONFLICT (script_id, alias) DO UPDATE"
-			" SET version = EXCLUDED.version, set_by = EXCLUDED.set_by,"
-			" set_at = pg_catalog.now()",
-			false, 4, argtypes, values, NULL, 1);
+	oml_registry_alias_set(&oml_registry_scripts, id, name, alias, version,
+						   current, ctx.save_userid);
 	oml_leave(&ctx);
 	PG_RETURN_INT32(version);
+}
+
+/*
+ * A non-null alias argument (to drop: any text).
+ */
+char *
+oml_alias_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("alias must not be null")));
+	return oml_arg_text(fcinfo, argno);
 }
 
 /*
@@ -433,32 +534,31 @@ Datum
 oml_script_alias_drop(PG_FUNCTION_ARGS)
 {
 	char	   *name = oml_check_name_to_drop("script", fcinfo, 0);
-	char	   *alias;
+	char	   *alias = oml_alias_arg(fcinfo, 1);
 	bool		is_global = oml_check_bool("v_global", fcinfo, 2);
 	bool		silent = oml_check_bool("v_silent", fcinfo, 3);
 	OmlContext	ctx;
-	int64		id;
 	int32		current;
-	Oid			argtypes[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
+	int64		id;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("alias must not be null")));
-	alias = oml_arg_text(fcinfo, 1);
 	oml_enter(&ctx, true);
 	id = lock_own_script(ctx.save_userid, name, is_global, &current);
-	values[0] = Int64GetDatum(id);
-	values[1] = CStringGetTextDatum(alias);
-	if (oml_spi("DELETE FROM oml.script_alias WHERE script_id OPERATOR(pg_catalog.=) $1"
-				" AND alias OPERATOR(pg_catalog.=) $2",
-				false, 2, argtypes, values, NULL, -1) == 0 && !silent)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("script \"%s\" has no alias \"%s\"", name, alias)));
+	oml_registry_alias_drop(&oml_registry_scripts, id, name, alias, silent);
 	oml_leave(&ctx);
 	PG_RETURN_VOID();
+}
+
+/*
+ * A non-null version argument.
+ */
+int32
+oml_version_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("version must not be null")));
+	return PG_GETARG_INT32(argno);
 }
 
 /*
@@ -468,52 +568,15 @@ Datum
 oml_script_version_drop(PG_FUNCTION_ARGS)
 {
 	char	   *name = oml_check_name_to_drop("script", fcinfo, 0);
+	int32		version = oml_version_arg(fcinfo, 1);
 	bool		is_global = oml_check_bool("v_global", fcinfo, 2);
-	int32		version;
 	OmlContext	ctx;
-	int64		id;
 	int32		current;
-	Oid			argtypes[2] = {INT8OID, INT4OID};
-	Datum		values[2];
-	int			naliases;
+	int64		id;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("version must not be null")));
-	version = PG_GETARG_INT32(1);
 	oml_enter(&ctx, true);
 	id = lock_own_script(ctx.save_userid, name, is_global, &current);
-	if (version == current)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("cannot drop version %d of script \"%s\": it is the current version",
-						version, name),
-				 errhint("Overwrite the script first, or drop the whole script with oml.pyqScriptDrop.")));
-	values[0] = Int64GetDatum(id);
-	values[1] = Int32GetDatum(version);
-	naliases = oml_spi("SELECT alias FROM oml.script_alias"
-					   " WHERE script_id OPERATOR(pg_catalog.=) $1"
-					   " AND version OPERATOR(pg_catalog.=) $2"
-					   " ORDER BY alias COLLATE \"C\"",
-					   false, 2, argtypes, values, NULL, -1);
-	if (naliases > 0)
-	{
-		bool		isnull;
-
-		ereport(ERROR,
-				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot drop version %d of script \"%s\": alias \"%s\" names it",
-						version, name,
-						TextDatumGetCString(oml_spi_value(0, 0, &isnull))),
-				 errhint("Move or drop the alias first with oml.script_alias_set or oml.script_alias_drop.")));
-	}
-	if (oml_spi("DELETE FROM oml.script_version WHERE script_id OPERATOR(pg_catalog.=) $1"
-				" AND version OPERATOR(pg_catalog.=) $2",
-				false, 2, argtypes, values, NULL, -1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("script \"%s\" has no version %d", name, version)));
+	oml_registry_version_drop(&oml_registry_scripts, id, name, version, current);
 	oml_leave(&ctx);
 	PG_RETURN_VOID();
 }
