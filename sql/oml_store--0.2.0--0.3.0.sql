@@ -186,3 +186,296 @@ SELECT r.rolname::text AS role,
 			 ORDER BY k, s.setdatabase DESC) one) l
  WHERE r.rolname OPERATOR(pg_catalog.!~~) 'pg\_%';
 GRANT SELECT ON oml.sandbox_limits TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Registry, part 1 (issue 11): script versions and aliases, execute-only
+-- script grants and usage grants on datastores.  See src/registry.c.
+--
+-- oml.script keeps the current source (so every 0.2.0 query and view is
+-- unchanged) and the number of its current version; oml.script_version
+-- holds every version kept, the current one included; oml.script_alias
+-- names versions.  Grants stay aclitem[] in oml.script.acl and
+-- oml.datastore.acl: SELECT is 'read' (as before), EXECUTE on a script is
+-- 'execute', USAGE on a datastore is 'usage'.  Row-level security reads
+-- SELECT only, so execute-only and usage grantees see no source and no
+-- bytes in any table or view.
+-- ---------------------------------------------------------------------------
+ALTER TABLE oml.script ADD COLUMN version integer NOT NULL DEFAULT 1;
+
+CREATE TABLE oml.script_version (
+	script_id bigint NOT NULL REFERENCES oml.script (id) ON DELETE CASCADE,
+	version integer NOT NULL CHECK (version > 0),
+	source text NOT NULL,
+	description text,
+	creator text NOT NULL,
+	created timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (script_id, version)
+);
+
+-- An alias names one version; the version cannot go while it does (the
+-- foreign key is checked at the end of the statement, so dropping the
+-- whole script, which removes both, works).
+CREATE TABLE oml.script_alias (
+	script_id bigint NOT NULL REFERENCES oml.script (id) ON DELETE CASCADE,
+	alias text NOT NULL,
+	version integer NOT NULL,
+	set_by text NOT NULL,
+	set_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (script_id, alias),
+	FOREIGN KEY (script_id, version) REFERENCES oml.script_version (script_id, version)
+);
+CREATE INDEX script_alias_version ON oml.script_alias (script_id, version);
+
+SELECT pg_catalog.pg_extension_config_dump('oml.script_version', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.script_alias', '');
+
+-- Every script of 0.2.0 becomes version 1 of itself.
+INSERT INTO oml.script_version (script_id, version, source, description, creator, created)
+SELECT s.id, 1, s.source, s.description, pg_catalog.pg_get_userbyid(s.owner), s.created
+  FROM oml.script s;
+
+-- A cached lookup of 'name@version' or 'name@alias' goes stale when these
+-- change, as for oml.script.
+CREATE TRIGGER script_version_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON oml.script_version FOR EACH STATEMENT EXECUTE FUNCTION oml.script_changed();
+CREATE TRIGGER script_alias_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON oml.script_alias FOR EACH STATEMENT EXECUTE FUNCTION oml.script_changed();
+ALTER TABLE oml.script_version ENABLE ALWAYS TRIGGER script_version_changed;
+ALTER TABLE oml.script_alias ENABLE ALWAYS TRIGGER script_alias_changed;
+
+ALTER TABLE oml.script_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.script_alias ENABLE ROW LEVEL SECURITY;
+CREATE POLICY script_version_read ON oml.script_version FOR SELECT
+	USING (EXISTS (SELECT FROM oml.script s WHERE s.id OPERATOR(pg_catalog.=) script_id));
+CREATE POLICY script_alias_read ON oml.script_alias FOR SELECT
+	USING (EXISTS (SELECT FROM oml.script s WHERE s.id OPERATOR(pg_catalog.=) script_id));
+REVOKE ALL ON oml.script_version, oml.script_alias FROM PUBLIC;
+GRANT SELECT ON oml.script_version, oml.script_alias TO PUBLIC;
+
+-- Versions of the scripts the caller may read, with the aliases naming each.
+CREATE VIEW oml.script_versions WITH (security_invoker = true) AS
+SELECT s.name,
+	   CASE WHEN s.is_global THEN 'PYQSYS' ELSE pg_catalog.pg_get_userbyid(s.owner)::text END AS owner,
+	   v.version,
+	   v.created,
+	   v.creator,
+	   v.description,
+	   pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(v.source, 'UTF8')), 'hex') AS source_hash,
+	   v.version OPERATOR(pg_catalog.=) s.version AS is_current,
+	   ARRAY(SELECT a.alias FROM oml.script_alias a
+			  WHERE a.script_id OPERATOR(pg_catalog.=) v.script_id
+				AND a.version OPERATOR(pg_catalog.=) v.version
+			  ORDER BY a.alias COLLATE "C") AS aliases
+  FROM oml.script s
+  JOIN oml.script_version v ON v.script_id OPERATOR(pg_catalog.=) s.id;
+
+CREATE VIEW oml.script_aliases WITH (security_invoker = true) AS
+SELECT s.name,
+	   CASE WHEN s.is_global THEN 'PYQSYS' ELSE pg_catalog.pg_get_userbyid(s.owner)::text END AS owner,
+	   a.alias,
+	   a.version,
+	   a.set_by,
+	   a.set_at
+  FROM oml.script s
+  JOIN oml.script_alias a ON a.script_id OPERATOR(pg_catalog.=) s.id;
+
+GRANT SELECT ON oml.script_versions, oml.script_aliases TO PUBLIC;
+
+-- Point alias v_alias of the caller's script at a version (the current one
+-- by default); returns the version.  Moving an alias is one UPDATE.
+CREATE FUNCTION oml.script_alias_set(v_name text, v_alias text,
+									 v_version integer DEFAULT NULL,
+									 v_global boolean DEFAULT false)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'oml_script_alias_set'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION oml.script_alias_drop(v_name text, v_alias text,
+									  v_global boolean DEFAULT false,
+									  v_silent boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_script_alias_drop'
+LANGUAGE C VOLATILE;
+
+-- Drop one kept version of the caller's script (not the current one, not
+-- one an alias names).
+CREATE FUNCTION oml.script_version_drop(v_name text, v_version integer,
+										v_global boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_script_version_drop'
+LANGUAGE C VOLATILE;
+
+-- pyqGrant / pyqRevoke take the privilege: 'read' (the default, as in
+-- 0.2.0), 'execute' (scripts) or 'usage' (datastores).  pyqRevoke without
+-- one takes every privilege of the grantee.  Grants made before 0.3.0 are
+-- SELECT items, i.e. 'read', and stay so.
+DROP FUNCTION oml.pyqGrant(text, text, text);
+DROP FUNCTION oml.pyqRevoke(text, text, text);
+CREATE FUNCTION oml.pyqGrant(v_name text, v_type text DEFAULT 'datastore',
+							 v_user text DEFAULT NULL,
+							 v_privilege text DEFAULT 'read')
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_pyq_grant'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION oml.pyqRevoke(v_name text, v_type text DEFAULT 'datastore',
+							  v_user text DEFAULT NULL,
+							  v_privilege text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_pyq_revoke'
+LANGUAGE C VOLATILE;
+
+-- Grants with their privilege, one row per grantee and privilege.
+CREATE VIEW oml.user_pyq_grants WITH (security_invoker = true) AS
+SELECT 'datastore'::text AS type, d.name,
+	   CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+			ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END AS grantee,
+	   CASE a.privilege_type WHEN 'SELECT' THEN 'read' ELSE 'usage' END AS privilege
+  FROM oml.datastore d, LATERAL pg_catalog.aclexplode(d.acl) a
+ WHERE d.owner OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+UNION ALL
+SELECT 'pyqscript', s.name,
+	   CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+			ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,
+	   CASE a.privilege_type WHEN 'SELECT' THEN 'read' ELSE 'execute' END
+  FROM oml.script s, LATERAL pg_catalog.aclexplode(s.acl) a
+ WHERE NOT s.is_global
+   AND s.owner OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER);
+GRANT SELECT ON oml.user_pyq_grants TO PUBLIC;
+
+-- Datastore versions (opt in) and aliases: see src/dsversion.c.  A
+-- datastore saved with versioned => true keeps, on overwrite, its previous
+-- objects and bytes here; appends and deletes of objects change the
+-- current version in place.  Kept objects name their writer as text.
+ALTER TABLE oml.datastore ADD COLUMN versioned boolean NOT NULL DEFAULT false;
+ALTER TABLE oml.datastore ADD COLUMN version integer NOT NULL DEFAULT 1;
+
+CREATE TABLE oml.datastore_version (
+	ds_id bigint NOT NULL REFERENCES oml.datastore (id) ON DELETE CASCADE,
+	version integer NOT NULL CHECK (version > 0),
+	description text,
+	created timestamptz NOT NULL,
+	PRIMARY KEY (ds_id, version)
+);
+CREATE TABLE oml.datastore_version_object (
+	id bigint PRIMARY KEY,
+	ds_id bigint NOT NULL,
+	version integer NOT NULL,
+	name text NOT NULL,
+	class text NOT NULL,
+	size bigint NOT NULL,
+	length bigint NOT NULL,
+	nrow bigint NOT NULL,
+	ncol bigint NOT NULL,
+	nchunks integer NOT NULL,
+	compression text NOT NULL,
+	writer text NOT NULL,
+	trusted boolean NOT NULL,
+	created timestamptz NOT NULL,
+	UNIQUE (ds_id, version, name),
+	FOREIGN KEY (ds_id, version) REFERENCES oml.datastore_version (ds_id, version) ON DELETE CASCADE
+);
+CREATE TABLE oml.datastore_version_chunk (
+	obj_id bigint NOT NULL REFERENCES oml.datastore_version_object (id) ON DELETE CASCADE,
+	seq integer NOT NULL,
+	data bytea NOT NULL,
+	PRIMARY KEY (obj_id, seq)
+);
+ALTER TABLE oml.datastore_version_chunk ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE oml.datastore_alias (
+	ds_id bigint NOT NULL REFERENCES oml.datastore (id) ON DELETE CASCADE,
+	alias text NOT NULL,
+	version integer NOT NULL,
+	set_by text NOT NULL,
+	set_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (ds_id, alias)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('oml.datastore_version', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.datastore_version_object', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.datastore_version_chunk', '');
+SELECT pg_catalog.pg_extension_config_dump('oml.datastore_alias', '');
+
+ALTER TABLE oml.datastore_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.datastore_version_object ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.datastore_version_chunk ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oml.datastore_alias ENABLE ROW LEVEL SECURITY;
+CREATE POLICY datastore_version_read ON oml.datastore_version FOR SELECT
+	USING (EXISTS (SELECT FROM oml.datastore d WHERE d.id OPERATOR(pg_catalog.=) ds_id));
+CREATE POLICY datastore_version_object_read ON oml.datastore_version_object FOR SELECT
+	USING (EXISTS (SELECT FROM oml.datastore d WHERE d.id OPERATOR(pg_catalog.=) ds_id));
+CREATE POLICY datastore_version_chunk_read ON oml.datastore_version_chunk FOR SELECT
+	USING (EXISTS (SELECT FROM oml.datastore_version_object o WHERE o.id OPERATOR(pg_catalog.=) obj_id));
+CREATE POLICY datastore_alias_read ON oml.datastore_alias FOR SELECT
+	USING (EXISTS (SELECT FROM oml.datastore d WHERE d.id OPERATOR(pg_catalog.=) ds_id));
+REVOKE ALL ON oml.datastore_version, oml.datastore_version_object,
+	oml.datastore_version_chunk, oml.datastore_alias FROM PUBLIC;
+GRANT SELECT ON oml.datastore_version, oml.datastore_version_object,
+	oml.datastore_version_chunk, oml.datastore_alias TO PUBLIC;
+
+-- Versions of the readable datastores: the kept ones and the current one.
+CREATE VIEW oml.datastore_versions WITH (security_invoker = true) AS
+SELECT pg_catalog.pg_get_userbyid(d.owner)::text AS dsowner,
+	   d.name AS dsname,
+	   v.version,
+	   v.created,
+	   v.description,
+	   v.nobj,
+	   v.dssize,
+	   v.version OPERATOR(pg_catalog.=) d.version AS is_current,
+	   ARRAY(SELECT a.alias FROM oml.datastore_alias a
+			  WHERE a.ds_id OPERATOR(pg_catalog.=) d.id
+				AND a.version OPERATOR(pg_catalog.=) v.version
+			  ORDER BY a.alias COLLATE "C") AS aliases
+  FROM oml.datastore d,
+	   LATERAL (SELECT d.version, d.created, d.description,
+					   (SELECT pg_catalog.count(*) FROM oml.datastore_object o
+						 WHERE o.ds_id OPERATOR(pg_catalog.=) d.id) AS nobj,
+					   (SELECT COALESCE(pg_catalog.sum(o.size), 0)::bigint FROM oml.datastore_object o
+						 WHERE o.ds_id OPERATOR(pg_catalog.=) d.id) AS dssize
+				UNION ALL
+				SELECT k.version, k.created, k.description,
+					   (SELECT pg_catalog.count(*) FROM oml.datastore_version_object o
+						 WHERE o.ds_id OPERATOR(pg_catalog.=) k.ds_id
+						   AND o.version OPERATOR(pg_catalog.=) k.version),
+					   (SELECT COALESCE(pg_catalog.sum(o.size), 0)::bigint FROM oml.datastore_version_object o
+						 WHERE o.ds_id OPERATOR(pg_catalog.=) k.ds_id
+						   AND o.version OPERATOR(pg_catalog.=) k.version)
+				  FROM oml.datastore_version k
+				 WHERE k.ds_id OPERATOR(pg_catalog.=) d.id) v
+ WHERE d.versioned
+	OR EXISTS (SELECT FROM oml.datastore_version k WHERE k.ds_id OPERATOR(pg_catalog.=) d.id);
+GRANT SELECT ON oml.datastore_versions TO PUBLIC;
+
+DROP FUNCTION oml.ds_save_begin(text, text, boolean, boolean, boolean);
+CREATE FUNCTION oml.ds_save_begin(ds_name text,
+								  description text DEFAULT NULL,
+								  grantable boolean DEFAULT false,
+								  overwrite boolean DEFAULT false,
+								  append boolean DEFAULT false,
+								  versioned boolean DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'oml_ds_save_begin'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION oml.ds_alias_set(ds_name text, v_alias text, v_version integer DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'oml_ds_alias_set'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION oml.ds_alias_drop(ds_name text, v_alias text, v_silent boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_ds_alias_drop'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION oml.ds_version_drop(ds_name text, v_version integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'oml_ds_version_drop'
+LANGUAGE C VOLATILE;
+-- What a client needs to load a version (read right required).
+CREATE FUNCTION oml.ds_version_objects(ds_name text, ds_owner text DEFAULT NULL,
+									   objs text[] DEFAULT NULL,
+									   v_version integer DEFAULT NULL,
+									   v_alias text DEFAULT NULL)
+RETURNS TABLE (object_name text, object_id bigint, size bigint,
+			   nchunks integer, compression text, trusted boolean,
+			   writer text, kept boolean)
+AS 'MODULE_PATHNAME', 'oml_ds_version_objects'
+LANGUAGE C STABLE;

@@ -6,7 +6,10 @@
  *
  * Read grants are stored as aclitem[] with the SELECT bit, granted by the
  * owner, so aclmask() gives PUBLIC, role membership and inheritance exactly
- * as PostgreSQL does for its own objects.
+ * as PostgreSQL does for its own objects.  The weaker grants of the
+ * registry (registry.c) use the EXECUTE bit (run a script without reading
+ * it) and the USAGE bit (let scripts load a datastore); row-level security
+ * and every reader but the ones named there look at SELECT only.
  *
  *-------------------------------------------------------------------------
  */
@@ -105,6 +108,9 @@ oml_is_trusted(PG_FUNCTION_ARGS)
 typedef struct GrantTarget
 {
 	const char *what;			/* "datastore" or "script" */
+	const char *weaker;			/* the privilege short of read (registry.c):
+								 * "usage" or "execute" */
+	AclMode		weaker_bit;
 	const char *select_sql;		/* $1 owner, $2 name: id, grantable, acl */
 	const char *update_sql;		/* $1 id, $2 acl */
 	int			lock_kind;
@@ -112,6 +118,7 @@ typedef struct GrantTarget
 
 static const GrantTarget ds_target = {
 	"datastore",
+	"usage", ACL_USAGE,
 	"SELECT id, grantable, acl FROM oml.datastore"
 	" WHERE owner = $1 AND name = $2 FOR UPDATE",
 	"UPDATE oml.datastore SET acl = $2 WHERE id = $1",
@@ -121,6 +128,7 @@ static const GrantTarget ds_target = {
 /* Only private scripts are granted: global ones are readable by all. */
 static const GrantTarget script_target = {
 	"script",
+	"execute", ACL_EXECUTE,
 	"SELECT id, true, acl FROM oml.script"
 	" WHERE owner = $1 AND name = $2 AND NOT is_global FOR UPDATE",
 	"UPDATE oml.script SET acl = $2 WHERE id = $1",
@@ -174,7 +182,62 @@ grant_grantee(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * Add or remove a read grant on one of the caller's own objects.
+ * The privilege bits v_privilege names for target: 'read' (SELECT) or its
+ * weaker privilege (USAGE of a datastore, EXECUTE of a script); NULL, for
+ * a revoke only, means both.
+ */
+static AclMode
+grant_privilege(FunctionCallInfo fcinfo, int argno, const GrantTarget *target,
+				bool is_grant)
+{
+	char	   *priv;
+
+	if (PG_NARGS() <= argno)
+		return is_grant ? ACL_SELECT : ACL_SELECT | target->weaker_bit;
+	if (PG_ARGISNULL(argno))
+	{
+		if (is_grant)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("privilege must not be null"),
+					 errhint("Use 'read' or '%s' for a %s.", target->weaker,
+							 target->what)));
+		return ACL_SELECT | target->weaker_bit;
+	}
+	priv = oml_arg_text(fcinfo, argno);
+	if (pg_strcasecmp(priv, "read") == 0)
+		return ACL_SELECT;
+	if (pg_strcasecmp(priv, target->weaker) == 0)
+		return target->weaker_bit;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown privilege \"%s\" for a %s", priv, target->what),
+			 errhint("Use 'read' or '%s' for a %s.", target->weaker,
+					 target->what)));
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * Does acl hold privilege bit for grantee, granted by grantor, itself
+ * (not through a group)?
+ */
+static bool
+acl_has_item(Acl *acl, Oid grantee, Oid grantor, AclMode bit)
+{
+	AclItem    *items = ACL_DAT(acl);
+
+	for (int i = 0; i < ACL_NUM(acl); i++)
+		if (items[i].ai_grantee == grantee && items[i].ai_grantor == grantor &&
+			(ACLITEM_GET_PRIVS(items[i]) & bit) != 0)
+			return true;
+	return false;
+}
+
+/*
+ * Add or remove a grant on one of the caller's own objects.  A grantee
+ * holds at most one privilege of an object: granting read replaces the
+ * weaker one, granting the weaker one to a reader changes nothing (read
+ * includes it).
  */
 static void
 change_grant(FunctionCallInfo fcinfo, bool is_grant)
@@ -184,6 +247,7 @@ change_grant(FunctionCallInfo fcinfo, bool is_grant)
 	char	   *name = is_grant ? oml_check_name(target->what, fcinfo, 0) :
 		oml_check_name_to_drop(target->what, fcinfo, 0);
 	Oid			grantee = grant_grantee(fcinfo, 2);
+	AclMode		privs = grant_privilege(fcinfo, 3, target, is_grant);
 	Oid			caller = GetUserId();
 	OmlContext	ctx;
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
@@ -223,10 +287,20 @@ change_grant(FunctionCallInfo fcinfo, bool is_grant)
 
 	item.ai_grantee = grantee;
 	item.ai_grantor = caller;
-	ACLITEM_SET_PRIVS_GOPTIONS(item, ACL_SELECT, ACL_NO_RIGHTS);
-	new_acl = aclupdate(old_acl, &item,
-						is_grant ? ACL_MODECHG_ADD : ACL_MODECHG_DEL,
-						caller, DROP_RESTRICT);
+	if (is_grant && privs == ACL_SELECT)
+	{
+		/* read replaces the weaker privilege */
+		ACLITEM_SET_PRIVS_GOPTIONS(item, target->weaker_bit, ACL_NO_RIGHTS);
+		old_acl = aclupdate(old_acl, &item, ACL_MODECHG_DEL, caller,
+							DROP_RESTRICT);
+	}
+	else if (is_grant && acl_has_item(old_acl, grantee, caller, ACL_SELECT))
+		privs = ACL_NO_RIGHTS;	/* a reader may already run or use it */
+	ACLITEM_SET_PRIVS_GOPTIONS(item, privs, ACL_NO_RIGHTS);
+	new_acl = privs == ACL_NO_RIGHTS ? old_acl :
+		aclupdate(old_acl, &item,
+				  is_grant ? ACL_MODECHG_ADD : ACL_MODECHG_DEL,
+				  caller, DROP_RESTRICT);
 
 	{
 		Oid			uptypes[2] = {INT8OID, ACLITEMARRAYOID};
@@ -243,7 +317,7 @@ change_grant(FunctionCallInfo fcinfo, bool is_grant)
 }
 
 /*
- * SQL oml.pyqGrant(v_name, v_type, v_user).
+ * SQL oml.pyqGrant(v_name, v_type, v_user, v_privilege).
  */
 Datum
 oml_pyq_grant(PG_FUNCTION_ARGS)
@@ -253,7 +327,7 @@ oml_pyq_grant(PG_FUNCTION_ARGS)
 }
 
 /*
- * SQL oml.pyqRevoke(v_name, v_type, v_user).
+ * SQL oml.pyqRevoke(v_name, v_type, v_user, v_privilege).
  */
 Datum
 oml_pyq_revoke(PG_FUNCTION_ARGS)

@@ -69,14 +69,20 @@ report_missing(const char *name, Oid owner, Oid caller)
 					name, GetUserNameFromId(owner, false))));
 }
 
+/* What a usage grant allows a lookup for reading (registry.c). */
+#define USAGE_NONE 0			/* nothing: read is needed */
+#define USAGE_DESCRIBE 1		/* any usage grant */
+#define USAGE_LOAD 2			/* a usage grant, inside a script run */
+
 /*
  * Look up datastore name of owner, inside oml_enter(as_owner).  With
- * for_read, the caller must be able to read it; otherwise it must be the
- * caller's own (the lookup then locks the row).
+ * for_read, the caller must be able to read it (or, per usage, hold a
+ * usage grant); otherwise it must be the caller's own (the lookup then
+ * locks the row).
  */
 static void
-find_datastore(Oid caller, Oid owner, const char *name, bool for_read,
-			   DsRow *row)
+find_datastore_usage(Oid caller, Oid owner, const char *name, bool for_read,
+					 int usage, DsRow *row)
 {
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2];
@@ -95,12 +101,26 @@ find_datastore(Oid caller, Oid owner, const char *name, bool for_read,
 	row->name = pstrdup(name);
 	acl = oml_spi_value(0, 1, &isnull);
 	if (for_read &&
-		!oml_role_can_read(caller, owner, isnull ? NULL : DatumGetAclP(acl)))
+		!oml_role_can_read(caller, owner, isnull ? NULL : DatumGetAclP(acl)) &&
+		!(usage == USAGE_DESCRIBE && !isnull &&
+		  aclmask(DatumGetAclP(acl), caller, owner, ACL_USAGE, ACLMASK_ANY) != 0) &&
+		!(usage == USAGE_LOAD && !isnull &&
+		  oml_ds_usage_allowed(caller, owner, DatumGetAclP(acl))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for datastore \"%s\" of role \"%s\"",
 						name, GetUserNameFromId(owner, false)),
 				 errhint("Its owner can share it with oml.pyqGrant.")));
+}
+
+/*
+ * find_datastore_usage for which a usage grant does not count.
+ */
+static void
+find_datastore(Oid caller, Oid owner, const char *name, bool for_read,
+			   DsRow *row)
+{
+	find_datastore_usage(caller, owner, name, for_read, USAGE_NONE, row);
 }
 
 /*
@@ -212,6 +232,10 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
+	/* versioned (0.3.0 on): NULL keeps what the datastore has (dsversion.c) */
+	bool		registry = oml_registry_available();
+	int			versioned = (PG_NARGS() > 5 && !PG_ARGISNULL(5)) ?
+		(PG_GETARG_BOOL(5) ? 1 : 0) : -1;
 
 	if (overwrite && append)
 		ereport(ERROR,
@@ -230,7 +254,9 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 		values[2] = PG_GETARG_DATUM(1);
 	values[3] = BoolGetDatum(grantable);
 
-	if (oml_spi("SELECT id FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE",
+	if (oml_spi(registry ?
+				"SELECT id, versioned FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE" :
+				"SELECT id, false FROM oml.datastore WHERE owner = $1 AND name = $2 FOR UPDATE",
 				false, 2, argtypes, values, nulls, -1) == 0)
 	{
 		if (oml_spi("INSERT INTO oml.datastore (id, owner, name, description, grantable)"
@@ -258,6 +284,10 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 		{
 			Oid			uptypes[4] = {INT8OID, TEXTOID, TEXTOID, BOOLOID};
 
+			/* A versioned datastore keeps what it had as a version. */
+			if (versioned == 1 ||
+				(versioned == -1 && DatumGetBool(oml_spi_value(0, 1, &isnull))))
+				oml_ds_archive_current(id);
 			/* A new datastore under the old name: keep its grants if allowed. */
 			idval[0] = Int64GetDatum(id);
 			oml_spi("DELETE FROM oml.datastore_object WHERE ds_id = $1",
@@ -268,6 +298,16 @@ oml_ds_save_begin(PG_FUNCTION_ARGS)
 					" WHERE id = $1",
 					false, 4, uptypes, values, nulls, 1);
 		}
+	}
+	if (registry && versioned != -1)
+	{
+		Oid			vtypes[2] = {INT8OID, BOOLOID};
+		Datum		vvalues[2];
+
+		vvalues[0] = Int64GetDatum(id);
+		vvalues[1] = BoolGetDatum(versioned == 1);
+		oml_spi("UPDATE oml.datastore SET versioned = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+				false, 2, vtypes, vvalues, NULL, 1);
 	}
 	oml_leave(&ctx);
 	PG_RETURN_INT64(id);
@@ -645,7 +685,8 @@ oml_ds_describe(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	oml_enter(&ctx, true);
-	find_datastore(caller, owner, name, true, &row);
+	/* A usage grant lets one see what a datastore holds (registry.c). */
+	find_datastore_usage(caller, owner, name, true, USAGE_DESCRIBE, &row);
 	values[0] = Int64GetDatum(row.id);
 	oml_spi("SELECT name, class, size, length, nrow, ncol"
 			" FROM oml.datastore_object WHERE ds_id = $1"
@@ -801,6 +842,19 @@ oml_ds_find_readable(Oid caller, Oid owner, const char *name)
 	DsRow		row;
 
 	find_datastore(caller, owner, name, true, &row);
+	return row.id;
+}
+
+/*
+ * oml_ds_find_readable for the loader, where a usage grant counts inside
+ * a script run (registry.c).
+ */
+int64
+oml_ds_find_loadable(Oid caller, Oid owner, const char *name)
+{
+	DsRow		row;
+
+	find_datastore_usage(caller, owner, name, true, USAGE_LOAD, &row);
 	return row.id;
 }
 

@@ -72,6 +72,7 @@ struct OmlChunkStream
 	Snapshot	snapshot;		/* the one the objects were listed from */
 	int32		seq;			/* next chunk to read */
 	int64		got;			/* bytes handed out so far */
+	bool		kept;			/* of a kept version (dsversion.c) */
 	MemoryContext cxt;			/* holds the current chunk */
 };
 
@@ -105,7 +106,11 @@ oml_ds_next_chunk(OmlChunkStream *stream, const char **data, Size *len)
 	PushActiveSnapshot(stream->snapshot);
 	values[0] = Int64GetDatum(item->id);
 	values[1] = Int32GetDatum(stream->seq);
-	if (oml_spi("SELECT data FROM oml.datastore_chunk"
+	if (oml_spi(stream->kept ?
+				"SELECT data FROM oml.datastore_version_chunk"
+				" WHERE obj_id OPERATOR(pg_catalog.=) $1"
+				" AND seq OPERATOR(pg_catalog.=) $2" :
+				"SELECT data FROM oml.datastore_chunk"
 				" WHERE obj_id OPERATOR(pg_catalog.=) $1"
 				" AND seq OPERATOR(pg_catalog.=) $2",
 				true, 2, argtypes, values, NULL, -1) != 1)
@@ -146,10 +151,11 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 {
 	Oid			caller = GetUserId();
 	OmlContext	ctx;
-	Oid			argtypes[2] = {INT8OID, TEXTARRAYOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
+	Oid			argtypes[3] = {INT8OID, TEXTARRAYOID, INT4OID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 	int64		ds_id;
+	int32		version;
 	int			nitems;
 	ReadItem   *items;
 	OmlChunkStream stream;
@@ -164,22 +170,49 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 	UpdateActiveSnapshotCommandId();
 	snapshot = RegisterSnapshotOnOwner(GetActiveSnapshot(), owner_at_start);
 
-	ds_id = oml_ds_find_readable(caller, owner, name);
+	/* The in-server loader may honour a usage grant (registry.c). */
+	ds_id = oml_ds_find_loadable(caller, owner, name);
+	/* A kept version, when the caller asked for one (dsversion.c). */
+	version = oml_ds_version_resolve(ds_id, name);
 	values[0] = Int64GetDatum(ds_id);
+	values[2] = Int32GetDatum(version);
 	if (objs)
 	{
-		oml_ds_require_objects(ds_id, objs, name);
+		if (version == 0)
+			oml_ds_require_objects(ds_id, objs, name);
 		values[1] = PointerGetDatum(objs);
 	}
 	else
 		nulls[1] = 'n';
+	if (objs && version != 0 &&
+		oml_spi("SELECT n FROM pg_catalog.unnest($2) AS n WHERE NOT EXISTS"
+				" (SELECT FROM oml.datastore_version_object o"
+				" WHERE o.ds_id OPERATOR(pg_catalog.=) $1"
+				" AND o.version OPERATOR(pg_catalog.=) $3"
+				" AND o.name OPERATOR(pg_catalog.=) n) LIMIT 1",
+				true, 3, argtypes, values, nulls, -1) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("object \"%s\" does not exist in version %d of datastore \"%s\"",
+						TextDatumGetCString(oml_spi_value(0, 0, &isnull)),
+						version, name)));
 
-	nitems = oml_spi("SELECT name, id, size, nchunks, compression, writer, trusted"
+	nitems = oml_spi(version == 0 ?
+					 "SELECT name, id, size, nchunks, compression, writer, trusted"
 					 " FROM oml.datastore_object"
 					 " WHERE ds_id OPERATOR(pg_catalog.=) $1"
 					 " AND ($2 IS NULL OR name OPERATOR(pg_catalog.=) ANY ($2))"
+					 " AND $3 IS NOT NULL"
+					 " ORDER BY name COLLATE \"C\"" :
+					 "SELECT name, id, size, nchunks, compression,"
+					 " COALESCE((SELECT r.oid FROM pg_catalog.pg_roles r"
+					 "  WHERE r.rolname OPERATOR(pg_catalog.=) writer), 0), trusted"
+					 " FROM oml.datastore_version_object"
+					 " WHERE ds_id OPERATOR(pg_catalog.=) $1"
+					 " AND version OPERATOR(pg_catalog.=) $3"
+					 " AND ($2 IS NULL OR name OPERATOR(pg_catalog.=) ANY ($2))"
 					 " ORDER BY name COLLATE \"C\"",
-					 true, 2, argtypes, values, nulls, -1);
+					 true, 3, argtypes, values, nulls, -1);
 	items = MemoryContextAlloc(ctx.caller_cxt, sizeof(ReadItem) * Max(nitems, 1));
 	for (int i = 0; i < nitems; i++)
 	{
@@ -214,6 +247,7 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 	memset(&stream, 0, sizeof(stream));
 	stream.ds_name = name;
 	stream.snapshot = snapshot;
+	stream.kept = (version != 0);
 	stream.cxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store chunk",
 									   ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < nitems; i++)

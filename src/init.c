@@ -30,5 +30,6 @@ _PG_init(void)
 	oml_roles_init();
 	oml_jobs_init();
 	oml_sandbox_init();
+	oml_registry_init();
 	MarkGUCPrefixReserved("oml_store");
 }

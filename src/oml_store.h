@@ -32,10 +32,16 @@ typedef struct OmlContext
 typedef struct OmlScript
 {
 	int64		id;
-	int64		version;		/* the row's xmin (same for two versions
-								 * written by one transaction) */
+	int32		version;		/* registry version found (1, 2, ...): the
+								 * current one, or the one the reference
+								 * named (registry.c) */
+	char	   *alias;			/* the alias the reference named, or NULL */
+	Oid			owner;			/* the script's owner (creator if global) */
+	bool		is_global;
+	bool		readable;		/* may the caller read its source (not
+								 * just execute it)? */
 	uint64		serial;			/* same serial, same lookup result */
-	char	   *name;
+	char	   *name;			/* the reference as given, e.g. "score@prod" */
 	char	   *source;			/* NULL if the caller knew this serial */
 	bool		sandbox;		/* created to run in the sandbox */
 } OmlScript;
@@ -71,7 +77,8 @@ extern bool oml_owner_is_global(const char *owner_name);
 extern void oml_script_find(const char *name, const char *owner_name,
 							OmlScript *scr);
 extern void oml_script_find_known(const char *name, const char *owner_name,
-								  uint64 known_serial, OmlScript *scr);
+								  uint64 known_serial, bool for_run,
+								  OmlScript *scr);
 
 /* acl.c */
 extern bool oml_role_can_read(Oid roleid, Oid owner, Acl *acl);
@@ -81,6 +88,7 @@ extern char *oml_role_name(Oid roleid);
 
 /* datastore.c */
 extern int64 oml_ds_find_readable(Oid caller, Oid owner, const char *name);
+extern int64 oml_ds_find_loadable(Oid caller, Oid owner, const char *name);
 extern ArrayType *oml_check_name_array(FunctionCallInfo fcinfo, int argno);
 extern void oml_ds_require_objects(int64 ds_id, ArrayType *objs,
 								   const char *ds_name);
@@ -107,6 +115,54 @@ extern bool oml_ds_next_chunk(OmlChunkStream *stream, const char **data,
 							  Size *len);
 extern void oml_ds_read_readable(const char *name, Oid owner, ArrayType *objs,
 								 const OmlObjectReader *reader);
+
+/* registry.c: script versions and aliases, usage grants (issue 11) */
+extern void oml_registry_init(void);
+extern bool oml_registry_available(void);
+extern Oid	oml_registry_run_begin(Oid owner);
+extern void oml_registry_run_end(Oid prev);
+extern bool oml_registry_load_begin(bool on);
+extern bool oml_ds_usage_allowed(Oid caller, Oid ds_owner, Acl *acl);
+extern void oml_script_check_new_name(const char *name);
+extern bool oml_script_ref_split(const char *ref, char **base, char **tail);
+extern void oml_script_resolve_ref(int64 script_id, const char *tail,
+								   const char *ref_name, const char *base,
+								   MemoryContext cxt, int32 *version,
+								   char **source, char *alias_out);
+extern char *oml_check_alias(FunctionCallInfo fcinfo, int argno);
+extern char *oml_alias_arg(FunctionCallInfo fcinfo, int argno);
+extern int32 oml_version_arg(FunctionCallInfo fcinfo, int argno);
+
+/* The tables of one kind of versioned object (scripts, datastores). */
+typedef struct OmlRegistryKind
+{
+	const char *what;			/* "script", "datastore" (messages) */
+	const char *fn_prefix;		/* SQL functions oml.<fn_prefix>_alias_set */
+	const char *key;			/* id column of the version and alias tables */
+	const char *version_table;
+	const char *alias_table;
+	const char *view;			/* oml.<view>_versions */
+	const char *drop_hint;		/* dropping the current version */
+} OmlRegistryKind;
+extern const OmlRegistryKind oml_registry_scripts;
+extern void oml_registry_alias_set(const OmlRegistryKind *k, int64 id,
+								   const char *name, const char *alias,
+								   int32 version, int32 current, Oid set_by);
+extern void oml_registry_alias_drop(const OmlRegistryKind *k, int64 id,
+									const char *name, const char *alias,
+									bool silent);
+extern void oml_registry_version_drop(const OmlRegistryKind *k, int64 id,
+									  const char *name, int32 version,
+									  int32 current);
+extern int32 oml_script_add_version(int64 script_id, bool is_new, Oid creator,
+									Datum source, Datum description,
+									bool description_null);
+
+/* dsversion.c: versions and aliases of datastores (issue 11) */
+extern void oml_dsversion_init(void);
+extern void oml_ds_version_request(bool set, int32 version, const char *alias);
+extern int32 oml_ds_version_resolve(int64 ds_id, const char *name);
+extern void oml_ds_archive_current(int64 ds_id);
 
 /* pyruntime.c (without Python's headers) */
 extern void oml_runtime_define_gucs(void);

@@ -277,6 +277,8 @@ typedef struct LoadCall
 	PyObject   *objs;
 	LoadState  *st;
 	bool		trusted_only;	/* refuse objects of untrusted writers */
+	int			version;		/* a kept version (dsversion.c), 0: none */
+	const char *alias;			/* or the version an alias names */
 } LoadCall;
 
 /*
@@ -295,15 +297,34 @@ load_run(void *arg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("datastore and owner names must not be empty")));
 	ownerid = lc->owner ? get_role_oid(lc->owner, false) : GetUserId();
-	if (lc->trusted_only)
-		oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs), &reader);
-	else
-		oml_ds_read_readable(lc->name, ownerid, names_array(lc->objs), &reader);
+	{
+		/* Only this reader may honour usage grants (registry.c). */
+		bool		prev = oml_registry_load_begin(true);
+
+		PG_TRY();
+		{
+			oml_ds_version_request(lc->version > 0 || lc->alias != NULL,
+								   lc->version, lc->alias);
+			if (lc->trusted_only)
+				oml_ds_read_objects(lc->name, ownerid, names_array(lc->objs),
+									&reader);
+			else
+				oml_ds_read_readable(lc->name, ownerid, names_array(lc->objs),
+									 &reader);
+		}
+		PG_FINALLY();
+		{
+			oml_ds_version_request(false, 0, NULL);
+			(void) oml_registry_load_begin(prev);
+		}
+		PG_END_TRY();
+	}
 }
 
 /*
- * _oml.load_objects(name, owner=None, objs=None, unpickle=None): the
- * readable datastore's objects as [(name, bytes, compression)], or with
+ * _oml.load_objects(name, owner=None, objs=None, unpickle=None, version=0,
+ * alias=None): the readable datastore's objects (of a kept version when
+ * version or alias is given) as [(name, bytes, compression)], or with
  * unpickle as [(name, object)], each object being unpickle(fill,
  * compression) with fill(buffer) reading its bytes chunk by chunk
  * (streamed: the bytes are never whole in memory).  With trusted_only all
@@ -315,11 +336,11 @@ static PyObject *
 load_objects(PyObject *args, bool trusted_only)
 {
 	LoadState	st;
-	LoadCall	lc = {NULL, NULL, NULL, &st, trusted_only};
+	LoadCall	lc = {NULL, NULL, NULL, &st, trusted_only, 0, NULL};
 
 	memset(&st, 0, sizeof(st));
-	if (!PyArg_ParseTuple(args, "s|zOO", &lc.name, &lc.owner, &lc.objs,
-						  &st.unpickle) ||
+	if (!PyArg_ParseTuple(args, "s|zOOiz", &lc.name, &lc.owner, &lc.objs,
+						  &st.unpickle, &lc.version, &lc.alias) ||
 		!oml_py_on_main_thread())
 		return NULL;
 	if (lc.objs != NULL && lc.objs != Py_None && !PyList_Check(lc.objs))

@@ -511,6 +511,7 @@ typedef struct CompiledEntry
 	PyObject   *func;			/* NULL: unused */
 	Oid			caller;
 	int64		id;
+	bool		readable;		/* compiled for a caller who may read it */
 	char	   *name;			/* in TopMemoryContext */
 	char	   *source;
 } CompiledEntry;
@@ -559,7 +560,8 @@ compiled_function(Oid caller, OmlScript *scr)
 
 		if (e->func && e->caller == caller && e->id == scr->id)
 		{
-			if (strcmp(e->name, scr->name) == 0 &&
+			if (e->readable == scr->readable &&
+				strcmp(e->name, scr->name) == 0 &&
 				strcmp(e->source, scr->source) == 0)
 				return Py_NewRef(e->func);
 			slot = e;			/* get_function replaces it too */
@@ -569,8 +571,9 @@ compiled_function(Oid caller, OmlScript *scr)
 
 	fn = runtime_refs() ? Py_NewRef(rt.get_function) :
 		PyObject_GetAttrString(oml_py_runtime, "get_function");
-	args = Py_BuildValue("(LIss)", (long long) scr->id, (unsigned int) caller,
-						 scr->name, scr->source);
+	args = Py_BuildValue("(LIssO)", (long long) scr->id, (unsigned int) caller,
+						 scr->name, scr->source,
+						 scr->readable ? Py_True : Py_False);
 	func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
 	Py_XDECREF(fn);
 	Py_XDECREF(args);
@@ -600,6 +603,7 @@ compiled_function(Oid caller, OmlScript *scr)
 	strcpy(source, scr->source);
 	slot->caller = caller;
 	slot->id = scr->id;
+	slot->readable = scr->readable;
 	slot->name = name;
 	slot->source = source;
 	slot->func = Py_NewRef(func);
@@ -637,9 +641,16 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 
 	have_func = cache->func != NULL && cache->caller == caller;
 	oml_script_find_known(call->scr_name, call->scr_owner,
-						  have_func ? cache->scr.serial : 0, &scr);
+						  have_func ? cache->scr.serial : 0, true, &scr);
+	/*
+	 * The same result, but the caller's right to read it changed (role
+	 * membership): compile again, so tracebacks show lines only to readers.
+	 */
+	if (scr.source == NULL && cache->scr.readable != scr.readable)
+		oml_script_find_known(call->scr_name, call->scr_owner, 0, true, &scr);
 	/* scr.source is NULL when the lookup result is the one we have */
 	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
+		cache->scr.readable == scr.readable &&
 		strcmp(cache->scr.source, scr.source) == 0 &&
 		cache->sandboxed == (scr.sandbox || oml_sandbox_all))
 		cache->scr.serial = scr.serial; /* found again, same source */
@@ -661,12 +672,19 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 			pfree(cache->scr.source);
 		cache->caller = caller;
 		cache->scr.id = scr.id;
-		cache->scr.version = scr.version;
 		cache->scr.serial = scr.serial;
 		cache->scr.name = MemoryContextStrdup(fn_mcxt, scr.name);
 		cache->scr.source = MemoryContextStrdup(fn_mcxt, scr.source);
 		cache->func = func;
 	}
+	/* Which version runs, and whose script it is (registry.c). */
+	if (cache->scr.alias)
+		pfree(cache->scr.alias);
+	cache->scr.alias = scr.alias ? MemoryContextStrdup(fn_mcxt, scr.alias) : NULL;
+	cache->scr.version = scr.version;
+	cache->scr.owner = scr.owner;
+	cache->scr.is_global = scr.is_global;
+	cache->scr.readable = scr.readable;
 
 	if (cache->kwargs == NULL ||
 		(cache->par_lst == NULL) != (call->par_lst == NULL) ||
@@ -1115,23 +1133,37 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 			oml_py_raise(NULL);
 	}
 	if (cache->sandboxed)
-	{
 		callargs = Py_BuildValue("(OOOOO)", refs->args, cache->kwargs,
 								 cache->controls, cache->fmt_obj, cache->names);
-		Py_CLEAR(refs->args);
-		refs->rows = oml_sandbox_run(&cache->sandbox, fcinfo->flinfo->fn_mcxt,
-									 &cache->scr, callargs);
-	}
 	else
-	{
 		callargs = Py_BuildValue("(OOOOOO)", cache->func, refs->args,
 								 cache->kwargs, cache->controls, cache->fmt_obj,
 								 cache->names);
-		if (callargs == NULL)
-			oml_py_raise(NULL);
-		refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);
-		Py_DECREF(callargs);
+	if (callargs == NULL)
+		oml_py_raise(NULL);
+	{
+		/* The loader honours usage grants only inside this (registry.c). */
+		Oid			prev = oml_registry_run_begin(cache->scr.owner);
+
+		PG_TRY();
+		{
+			if (cache->sandboxed)
+			{
+				Py_CLEAR(refs->args);
+				refs->rows = oml_sandbox_run(&cache->sandbox,
+											 fcinfo->flinfo->fn_mcxt,
+											 &cache->scr, callargs);
+			}
+			else
+				refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);
+		}
+		PG_FINALLY();
+		{
+			oml_registry_run_end(prev);
+		}
+		PG_END_TRY();
 	}
+	Py_DECREF(callargs);
 	Py_CLEAR(refs->args);
 	if (refs->rows == NULL)
 		oml_py_raise(cache->scr.name);

@@ -183,20 +183,32 @@ oml_pyq_script_create(PG_FUNCTION_ARGS)
 				"UPDATE oml.script SET source = $4, description = $5,"
 				" created = now() WHERE id = $1",
 				false, with_flag ? 6 : 5, uptypes, values, nulls, 1);
+		/* The previous source stays as a version (registry.c). */
+		if (oml_registry_available())
+			(void) oml_script_add_version(DatumGetInt64(values[0]), false, caller,
+										  values[3], values[4], nulls[4] == 'n');
 	}
-	else if (oml_spi(with_flag ?
-					 "INSERT INTO oml.script (id, owner, name, is_global, source, description, sandbox)"
-					 " VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5, $6)"
-					 " ON CONFLICT DO NOTHING" :
-					 "INSERT INTO oml.script (id, owner, name, is_global, source, description)"
-					 " VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5)"
-					 " ON CONFLICT DO NOTHING",
-					 false, with_flag ? 6 : 5, argtypes, values, nulls, -1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent update"),
-				 errdetail("Another session created script \"%s\" after this transaction's snapshot was taken.",
-						   name)));
+	else
+	{
+		oml_script_check_new_name(name);
+		if (oml_spi(with_flag ?
+					"INSERT INTO oml.script (id, owner, name, is_global, source, description, sandbox)"
+					" VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5, $6)"
+					" ON CONFLICT DO NOTHING RETURNING id" :
+					"INSERT INTO oml.script (id, owner, name, is_global, source, description)"
+					" VALUES (nextval('oml.script_id_seq'), $1, $2, $3, $4, $5)"
+					" ON CONFLICT DO NOTHING RETURNING id",
+					false, with_flag ? 6 : 5, argtypes, values, nulls, -1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update"),
+					 errdetail("Another session created script \"%s\" after this transaction's snapshot was taken.",
+							   name)));
+		if (oml_registry_available())
+			(void) oml_script_add_version(DatumGetInt64(oml_spi_value(0, 0, &isnull)),
+										  true, caller, values[3], values[4],
+										  nulls[4] == 'n');
+	}
 	oml_leave(&ctx);
 	PG_RETURN_VOID();
 }

@@ -87,7 +87,8 @@ typedef struct ScriptCacheEntry
 	/* what it found */
 	uint64		serial;			/* unique to this lookup's result */
 	int64		id;
-	int64		version;
+	int32		version;		/* registry version found */
+	char		alias[NAMEDATALEN]; /* alias the reference named, or "" */
 	Oid			owner;
 	bool		is_global;
 	Acl		   *acl;			/* NULL for none */
@@ -108,6 +109,9 @@ static MemoryContext script_cache_cxt = NULL;
 static Oid	script_cache_relid = InvalidOid;	/* oml.script */
 static uint64 script_cache_generation = 0;
 static uint64 script_lookup_serial = 0;
+
+static void check_script_readable(const char *name, Oid caller, bool for_run,
+								  const ScriptCacheEntry *e);
 
 /*
  * Relcache callback: oml.script changed (or every relation may have); the
@@ -132,7 +136,9 @@ oml_script_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("oml.script_changed() must be fired as a trigger")));
-	CacheInvalidateRelcache(((TriggerData *) fcinfo->context)->tg_relation);
+	/* Also fired by oml.script_version and oml.script_alias (registry.c). */
+	CacheInvalidateRelcacheByRelid(get_relname_relid("script",
+													 get_namespace_oid("oml", false)));
 	return PointerGetDatum(NULL);
 }
 
@@ -264,7 +270,7 @@ script_cache_install(const ScriptCacheEntry *fresh)
  */
 static void
 script_lookup(const char *name, const char *owner_name, Oid caller,
-			  Oid owner_key, ScriptCacheEntry *found)
+			  Oid owner_key, bool for_run, ScriptCacheEntry *found)
 {
 	OmlContext	ctx;
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
@@ -276,6 +282,10 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 	Snapshot	snap;
 	bool		current = false;
 	MemoryContext old;
+	const char *lookup_name = name;
+	char	   *tail = NULL;
+	int			nfound;
+	bool		registry;
 
 	/* Invalidations of oml.script count from here on. */
 	relid = get_relname_relid("script", get_namespace_oid("oml", false));
@@ -298,21 +308,49 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 			snap->curcid == latest->curcid;
 	}
 
+	/* A schema from before 0.3.0 has no versions: everything is 1. */
+	registry = oml_registry_available();
 	oml_enter(&ctx, true);
 	values[0] = ObjectIdGetDatum(owner_key);
-	values[1] = CStringGetTextDatum(name);
-	if (oml_spi(owner_name == NULL ?
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint, sandbox"
-				" FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
-				" ORDER BY is_global LIMIT 1" :
-				OidIsValid(owner_key) ?
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint, sandbox"
-				" FROM oml.script WHERE name = $2 AND owner = $1"
-				" ORDER BY is_global LIMIT 1" :
-				"SELECT id, owner, is_global, acl, source, xmin::text::bigint, sandbox"
-				" FROM oml.script WHERE name = $2 AND is_global LIMIT 1",
-				true, 2, argtypes, values, NULL, -1) == 0)
+	for (;;)
 	{
+		values[1] = CStringGetTextDatum(lookup_name);
+		nfound = oml_spi(owner_name == NULL ?
+						 (registry ?
+						  "SELECT id, owner, is_global, acl, source, version, sandbox"
+						  " FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
+						  " ORDER BY is_global LIMIT 1" :
+						  "SELECT id, owner, is_global, acl, source, 1, false"
+						  " FROM oml.script WHERE name = $2 AND (owner = $1 OR is_global)"
+						  " ORDER BY is_global LIMIT 1") :
+						 OidIsValid(owner_key) ?
+						 (registry ?
+						  "SELECT id, owner, is_global, acl, source, version, sandbox"
+						  " FROM oml.script WHERE name = $2 AND owner = $1"
+						  " ORDER BY is_global LIMIT 1" :
+						  "SELECT id, owner, is_global, acl, source, 1, false"
+						  " FROM oml.script WHERE name = $2 AND owner = $1"
+						  " ORDER BY is_global LIMIT 1") :
+						 (registry ?
+						  "SELECT id, owner, is_global, acl, source, version, sandbox"
+						  " FROM oml.script WHERE name = $2 AND is_global LIMIT 1" :
+						  "SELECT id, owner, is_global, acl, source, 1, false"
+						  " FROM oml.script WHERE name = $2 AND is_global LIMIT 1"),
+						 true, 2, argtypes, values, NULL, -1);
+
+		/*
+		 * Not found by its whole name: "a@b" is script a at version or
+		 * alias b (registry.c).
+		 */
+		if (nfound > 0 || tail != NULL || !registry ||
+			!oml_script_ref_split(name, (char **) &lookup_name, &tail) ||
+			lookup_name[0] == '\0')
+			break;
+	}
+	if (nfound == 0)
+	{
+		if (tail != NULL && lookup_name[0] != '\0')
+			name = lookup_name; /* the script the reference names */
 		if (owner_name && !OidIsValid(owner_key))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -348,9 +386,17 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 	acl = oml_spi_value(0, 3, &isnull);
 	found->acl = isnull ? NULL : DatumGetAclPCopy(acl);
 	found->source = TextDatumGetCString(oml_spi_value(0, 4, &isnull));
-	found->version = DatumGetInt64(oml_spi_value(0, 5, &isnull));
+	found->version = DatumGetInt32(oml_spi_value(0, 5, &isnull));
 	found->sandbox = DatumGetBool(oml_spi_value(0, 6, &isnull));
 	MemoryContextSwitchTo(old);
+	if (tail != NULL)
+	{
+		/* Whether the version or alias exists is the readers' business. */
+		check_script_readable(lookup_name, caller, for_run, found);
+		oml_script_resolve_ref(found->id, tail, name, lookup_name,
+							   ctx.caller_cxt, &found->version,
+							   &found->source, found->alias);
+	}
 	oml_leave(&ctx);
 
 	/* How long may it be kept? */
@@ -371,17 +417,33 @@ script_lookup(const char *name, const char *owner_name, Oid caller,
 }
 
 /*
- * Check that the caller may read a script found by oml_script_find.
+ * Check that the caller may read a script found by oml_script_find (or,
+ * for_run, run it: a read or an execute grant).
  */
 static void
-check_script_readable(const char *name, Oid caller, const ScriptCacheEntry *e)
+check_script_readable(const char *name, Oid caller, bool for_run,
+					  const ScriptCacheEntry *e)
 {
-	if (!e->is_global && !oml_role_can_read(caller, e->owner, e->acl))
+	if (e->is_global || oml_role_can_read(caller, e->owner, e->acl))
+		return;
+	if (for_run && e->acl != NULL &&
+		aclmask(e->acl, caller, e->owner, ACL_EXECUTE, ACLMASK_ANY) != 0)
+		return;
+	if (!for_run && e->acl != NULL &&
+		aclmask(e->acl, caller, e->owner, ACL_EXECUTE, ACLMASK_ANY) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read the source of script \"%s\" of role \"%s\"",
+						name, GetUserNameFromId(e->owner, false)),
+				 errdetail("The script is granted for execution only."),
+				 errhint("Run it with the pyq* functions.")));
+	{
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for script \"%s\" of role \"%s\"",
 						name, GetUserNameFromId(e->owner, false)),
 				 errhint("Its owner can share it with oml.pyqGrant(name, 'pyqscript', role).")));
+	}
 }
 
 /*
@@ -404,17 +466,18 @@ oml_owner_is_global(const char *owner_name)
 void
 oml_script_find(const char *name, const char *owner_name, OmlScript *scr)
 {
-	oml_script_find_known(name, owner_name, 0, scr);
+	oml_script_find_known(name, owner_name, 0, false, scr);
 }
 
 /*
  * oml_script_find for a caller that has the source of the result with
  * serial known_serial already (0: none): when the same result is found
- * again, scr->source is NULL instead of a copy.
+ * again, scr->source is NULL instead of a copy.  for_run: the caller is
+ * to run the script, which an execute grant allows, not read it.
  */
 void
 oml_script_find_known(const char *name, const char *owner_name,
-					  uint64 known_serial, OmlScript *scr)
+					  uint64 known_serial, bool for_run, OmlScript *scr)
 {
 	Oid			caller = GetUserId();
 	Oid			owner_key;
@@ -462,11 +525,16 @@ oml_script_find_known(const char *name, const char *owner_name,
 		}
 	}
 	if (!hit)
-		script_lookup(name, owner_name, caller, owner_key, &found);
+		script_lookup(name, owner_name, caller, owner_key, for_run, &found);
 
-	check_script_readable(name, caller, &found);
+	check_script_readable(name, caller, for_run, &found);
 	scr->id = found.id;
 	scr->version = found.version;
+	scr->alias = found.alias[0] ? pstrdup(found.alias) : NULL;
+	scr->owner = found.owner;
+	scr->is_global = found.is_global;
+	scr->readable = found.is_global ||
+		oml_role_can_read(caller, found.owner, found.acl);
 	scr->serial = found.serial;
 	scr->name = pstrdup(name);
 	scr->source = found.source;

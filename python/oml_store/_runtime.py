@@ -360,8 +360,12 @@ def check_script(name, source):
     return None
 
 
-def get_function(script_id, caller, name, source):
+def get_function(script_id, caller, name, source, readable=True):
     """The compiled function of a script for the calling role.
+
+    ``readable`` False: the caller may run the script but not read it (an
+    execute-only grant), so tracebacks must not show its lines: it is
+    compiled under a file name of its own that linecache never holds.
 
     Cached per (script id, role): roles never share a function's globals
     (what ``oml.ds.load(..., to_globals=True)`` binds, or anything else a
@@ -371,17 +375,21 @@ def get_function(script_id, caller, name, source):
     overwrite (also one in the same transaction, or one rolled back) gives
     a different source and a fresh compile.
     """
-    key = (script_id, caller)
+    key = (script_id, caller) if readable else (script_id, caller, "execute")
     cached = _functions.get(key)
     if cached is not None and cached[1] == source and cached[0] == name:
         return cached[2]
     filename = _filename(name)
+    if not readable:
+        filename = "<oml script %s, execute only>" % name
+        linecache.cache.pop(filename, None)
     tree = ast.parse(source, filename)
     fname = next(n.name for n in tree.body
                  if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
-    # Let tracebacks show the script's lines.
-    linecache.cache[filename] = (len(source), None,
-                                 source.splitlines(True), filename)
+    # Let tracebacks show the script's lines (to those who may read them).
+    if readable:
+        linecache.cache[filename] = (len(source), None,
+                                     source.splitlines(True), filename)
     namespace = {"__name__": "oml_script_" + name, "__builtins__": builtins}
     exec(compile(tree, filename, "exec"), namespace)
     func = namespace[fname]

@@ -107,13 +107,16 @@ class SpiBackend(Backend):
         call, whose input query is the caller's); rows as for query."""
         return self._execute(sql, params, False)
 
-    def load_objects(self, name, owner, names, unpickle=None):
-        """[(name, bytes, compression)] of a datastore's objects: read by
-        the extension, which refuses objects not written by trusted roles.
-        With unpickle, [(name, unpickle(fill, compression))], fill(buffer)
-        reading the object's bytes chunk by chunk as they are needed."""
+    def load_objects(self, name, owner, names, unpickle=None, version=None, alias=None):
+        """[(name, bytes, compression)] of a datastore's objects (of a kept
+        version when version or alias is given): read by the extension,
+        which refuses objects not written by trusted roles.  With unpickle,
+        [(name, unpickle(fill, compression))], fill(buffer) reading the
+        object's bytes chunk by chunk as they are needed."""
         try:
-            return _oml.load_objects(name, owner, names, unpickle)
+            if version is None and alias is None:
+                return _oml.load_objects(name, owner, names, unpickle)
+            return _oml.load_objects(name, owner, names, unpickle, version or 0, alias)
         except _oml.SPIError as exc:
             raise _translate(exc) from None
 

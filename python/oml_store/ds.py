@@ -264,6 +264,7 @@ def _put(backend, ds_id, obj_name, obj, compression, bar):
 def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
          grantable: bool = False, overwrite: bool = False,
          append: bool = False, compression: bool = False, *,
+         versioned: Optional[bool] = None,
          progress: Optional[bool] = None) -> None:
     """Save Python objects to a datastore of the current role.
 
@@ -297,6 +298,12 @@ def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
         8 MB have been sent.  The total shown is an estimate for NumPy
         arrays, bytes and pandas objects of plain dtypes, unknown for other
         objects.  Ignored inside the server.  Not in OML4Py.
+    versioned : bool, optional
+        True: keep versions -- this overwrite and every later one keep the
+        objects they replace as a version, loadable with ``load(...,
+        version=n)`` or through an alias; False: stop keeping them; None
+        (the default): as the datastore is (new ones are not versioned,
+        as in OML4Py).  Not in OML4Py.
 
     Returns
     -------
@@ -350,8 +357,11 @@ def save(objs: dict[str, Any], name: str, description: Optional[str] = None,
     with Progress(progress, "save %s" % name, total) as bar, \
             backend.transaction():
         [[ds_id]] = backend.query(
-            "SELECT oml.ds_save_begin(%s, %s, %s, %s, %s)",
-            (name, description, grantable, overwrite, append))
+            "SELECT oml.ds_save_begin(%s, %s, %s, %s, %s)"
+            if versioned is None else
+            "SELECT oml.ds_save_begin(%s, %s, %s, %s, %s, %s)",
+            (name, description, grantable, overwrite, append)
+            + (() if versioned is None else (versioned,)))
         for obj_name, obj in objs.items():
             bar.postfix(obj_name)
             _put(backend, ds_id, obj_name, obj, compression, bar)
@@ -513,14 +523,16 @@ def _damaged(obj_name, size):
 
 
 def _load_streamed(backend, obj_name, obj_id, size, compression, restricted,
-                   bar):
-    """One object unpickled while its chunks are read with COPY."""
+                   bar, kept=False):
+    """One object unpickled while its chunks are read with COPY (kept: of a
+    kept version, in oml.datastore_version_chunk)."""
     _check_compression(compression)
+    table = "datastore_version_chunk" if kept else "datastore_chunk"
     stream = _CopyStream(
         backend,
-        "COPY (SELECT data FROM oml.datastore_chunk"
+        "COPY (SELECT data FROM oml.%s"
         " WHERE obj_id OPERATOR(pg_catalog.=) %d ORDER BY seq)"
-        " TO STDOUT (FORMAT binary)" % int(obj_id), size, bar)
+        " TO STDOUT (FORMAT binary)" % (table, int(obj_id)), size, bar)
     try:
         try:
             obj = _unpickle_file(stream, compression, restricted)
@@ -543,14 +555,19 @@ def _in_server(backend):
     return hasattr(backend, "load_objects")
 
 
-def _read(backend, obj_name, obj_id, size, nchunks, bar):
-    """The stored bytes of one object, fetched one chunk at a time (for a
+def _read(backend, obj_name, obj_id, size, nchunks, bar, kept=False):
+    """The stored bytes of one object (kept: of a kept version, in
+    oml.datastore_version_chunk), fetched one chunk at a time (for a
     backend without COPY); bar counts them."""
     buf = bytearray(size)
     pos = 0
     for seq in range(nchunks):
-        [[chunk]] = backend.query("SELECT oml.ds_get_chunk(%s, %s)",
-                                  (obj_id, seq))
+        [[chunk]] = (backend.query("SELECT oml.ds_get_chunk(%s, %s)",
+                                   (obj_id, seq)) if not kept else
+                     backend.query("SELECT data FROM oml.datastore_version_chunk"
+                                   " WHERE obj_id OPERATOR(pg_catalog.=) %s"
+                                   " AND seq OPERATOR(pg_catalog.=) %s",
+                                   (obj_id, seq)))
         n = len(chunk)
         if pos + n > size:
             break
@@ -649,7 +666,8 @@ def _unpickle_stream(fill, compression):
 def load(name: str, objs: Union[str, Iterable[str], None] = None,
          owner: Optional[str] = None, to_globals: bool = True,
          trusted: Optional[bool] = None, *,
-         progress: Optional[bool] = None) -> Union[list[str], dict[str, Any]]:
+         progress: Optional[bool] = None, version: Optional[int] = None,
+         alias: Optional[str] = None) -> Union[list[str], dict[str, Any]]:
     """Load Python objects from a datastore.
 
     Parameters
@@ -683,6 +701,12 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
         always, False never; by default (None) only in interactive use
         (IPython, Jupyter, the interactive prompt) when the objects to load
         hold more than 8 MB.  Ignored inside the server.  Not in OML4Py.
+    version : int, optional
+        Load this version of a versioned datastore (see ``versioned`` of
+        :func:`save`) instead of the current one.  Not in OML4Py.
+    alias : str, optional
+        Load the version this alias names (``oml.ds_alias_set``).  Not in
+        OML4Py.  An unknown version or alias is SQLSTATE 42704.
 
     Returns
     -------
@@ -707,6 +731,13 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
     check_bool(to_globals, "to_globals")
     check_bool(trusted, "trusted", optional=True)
     check_bool(progress, "progress", optional=True)
+    if version is not None and (not isinstance(version, int)
+                                or isinstance(version, bool)):
+        raise TypeError("version must be an int or None, not %s"
+                        % type(version).__name__)
+    check_str(alias, "alias", optional=True)
+    if version is not None and alias is not None:
+        raise TypeError("give version or alias, not both")
     caller_globals = sys._getframe(1).f_globals if to_globals else None
     if trusted is None:
         trusted = TRUST_ALL
@@ -717,29 +748,38 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
         # In the server: the extension reads the bytes and decides trust.
         # Streamed: each object is unpickled from its chunks as they are
         # read, so its bytes are never whole in the backend's memory.
-        loaded = dict(backend.load_objects(name, owner, names,
-                                           _unpickle_stream))
+        loaded = dict(backend.load_objects(name, owner, names, _unpickle_stream)
+                      if version is None and alias is None else
+                      backend.load_objects(name, owner, names, _unpickle_stream,
+                                           version, alias))
     else:
         # One snapshot: the objects listed are the ones whose chunks are read.
         with backend.transaction(snapshot=True):
-            rows = backend.query(
-                "SELECT object_name, object_id, size, nchunks, compression,"
-                " trusted, writer OPERATOR(pg_catalog.=) CURRENT_USER"
-                " FROM oml.ds_objects(%s, %s, %s::pg_catalog.text[])",
-                (name, owner, names))
+            if version is None and alias is None:
+                rows = backend.query(
+                    "SELECT object_name, object_id, size, nchunks, compression,"
+                    " trusted, writer OPERATOR(pg_catalog.=) CURRENT_USER, false"
+                    " FROM oml.ds_objects(%s, %s, %s::pg_catalog.text[])",
+                    (name, owner, names))
+            else:
+                rows = backend.query(
+                    "SELECT object_name, object_id, size, nchunks, compression,"
+                    " trusted, writer OPERATOR(pg_catalog.=) CURRENT_USER, kept"
+                    " FROM oml.ds_version_objects(%s, %s, %s::pg_catalog.text[],"
+                    " %s, %s)", (name, owner, names, version, alias))
             with Progress(progress, "load %s" % name,
                           sum(r[2] for r in rows)) as bar:
                 for (obj_name, obj_id, size, nchunks, compression,
-                     writer_trusted, own) in rows:
+                     writer_trusted, own, kept) in rows:
                     bar.postfix(obj_name)
                     restricted = not (trusted or writer_trusted or own)
                     if hasattr(backend, "copy_out"):
                         loaded[obj_name] = _load_streamed(
                             backend, obj_name, obj_id, size, compression,
-                            restricted, bar)
+                            restricted, bar, kept)
                         continue
                     data = _read(backend, obj_name, obj_id, size, nchunks,
-                                 bar)
+                                 bar, kept)
                     loaded[obj_name] = _unpickle(data, compression,
                                                  restricted)
                     del data

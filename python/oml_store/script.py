@@ -34,7 +34,8 @@ from ._checks import check_bool, check_str
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["create", "load", "dir", "drop", "ScriptFunction", "Func"]
+__all__ = ["create", "load", "dir", "drop", "ScriptFunction", "Func",
+           "versions", "set_alias", "drop_alias", "drop_version"]
 
 #: What a ``func`` argument may be: a script name or source (str), a
 #: function (or a script loaded with :func:`load`), or a text file-like
@@ -242,6 +243,135 @@ def drop(name: str, is_global: bool = False, silent: bool = False) -> None:
                       (name, is_global, silent))
 
 
+# -- registry: versions and aliases (not in OML4Py) ------------------------------
+
+def _check_int(value, what, optional=False):
+    if (value is None and optional) or (isinstance(value, int)
+                                        and not isinstance(value, bool)):
+        return
+    raise TypeError("%s must be an int%s, not %s"
+                    % (what, " or None" if optional else "",
+                       type(value).__name__))
+
+
+def versions(name: Optional[str] = None) -> pandas.DataFrame:
+    """List the kept versions of the scripts the current role may read.
+
+    Every overwrite of a script keeps the previous source as a version
+    (1, 2, 3, ...); run or load one as ``'name@3'``, or through an alias
+    as ``'name@prod'``.  Not in OML4Py.
+
+    Parameters
+    ----------
+    name : str, optional
+        Only the versions of scripts of this name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name, owner, version, created, creator, description,
+        source_hash, is_current, aliases``, by owner, name and version.
+    """
+    import pandas as pd
+
+    check_str(name, "name", optional=True)
+    backend = get_backend()
+    with backend.transaction():
+        rows = backend.query(
+            "SELECT name, owner, version, created, creator, description,"
+            " source_hash, is_current, aliases FROM oml.script_versions"
+            " WHERE %s::pg_catalog.text IS NULL"
+            " OR name OPERATOR(pg_catalog.=) %s::pg_catalog.text"
+            " ORDER BY owner COLLATE \"C\", name COLLATE \"C\", version",
+            (name, name))
+    return pd.DataFrame.from_records(
+        [tuple(r) for r in rows],
+        columns=["name", "owner", "version", "created", "creator",
+                 "description", "source_hash", "is_current", "aliases"])
+
+
+def set_alias(name: str, alias: str, version: Optional[int] = None,
+              is_global: bool = False) -> int:
+    """Point an alias of one of the current role's scripts at a version.
+
+    Sets the alias, or moves it when it exists, in one transaction.  Not
+    in OML4Py.
+
+    Parameters
+    ----------
+    name : str
+        Name of the script (the current role's private one, or with
+        ``is_global`` a global one it created).
+    alias : str
+        The alias: an ASCII letter or ``_`` first, then letters, digits,
+        ``_``, ``-`` and ``.``.
+    version : int, optional
+        The version; the current one by default.
+    is_global : bool, default False
+
+    Returns
+    -------
+    int
+        The version the alias now names.
+
+    Raises
+    ------
+    OMLError
+        From the server: the script is not the current role's (42704 /
+        42501), the version does not exist (42704), the alias is invalid
+        (42602).
+    """
+    check_str(name, "name")
+    check_str(alias, "alias")
+    _check_int(version, "version", optional=True)
+    check_bool(is_global, "is_global")
+    backend = get_backend()
+    with backend.transaction():
+        [[got]] = backend.query(
+            "SELECT oml.script_alias_set(%s, %s, %s, %s)",
+            (name, alias, version, is_global))
+    return got
+
+
+def drop_alias(name: str, alias: str, is_global: bool = False,
+               silent: bool = False) -> None:
+    """Drop an alias of one of the current role's scripts.  Not in OML4Py.
+
+    Raises
+    ------
+    OMLError
+        From the server: no such alias (42704) unless ``silent``.
+    """
+    check_str(name, "name")
+    check_str(alias, "alias")
+    check_bool(is_global, "is_global")
+    check_bool(silent, "silent")
+    backend = get_backend()
+    with backend.transaction():
+        backend.query("SELECT oml.script_alias_drop(%s, %s, %s, %s)",
+                      (name, alias, is_global, silent))
+
+
+def drop_version(name: str, version: int, is_global: bool = False) -> None:
+    """Drop one kept version of one of the current role's scripts.
+
+    Not in OML4Py.
+
+    Raises
+    ------
+    OMLError
+        From the server: the version is current (55006), an alias names
+        it (2BP01), or it does not exist (42704).
+    """
+    check_str(name, "name")
+    _check_int(version, "version")
+    check_bool(is_global, "is_global")
+    backend = get_backend()
+    with backend.transaction():
+        backend.query("SELECT oml.script_version_drop(%s, %s, %s)",
+                      (name, version, is_global))
+
+
 # -- load -----------------------------------------------------------------------
 
 class ScriptFunction:
@@ -307,7 +437,9 @@ def load(name: str, owner: Optional[str] = None) -> ScriptFunction:
     ----------
     name : str
         Name of the script.  Without ``owner``: the current role's private
-        script of that name, else the global one.
+        script of that name, else the global one.  ``'name@3'`` loads
+        version 3, ``'name@prod'`` the version alias ``prod`` names (see
+        :func:`versions`).
     owner : str, optional
         Role that owns the script; its script must be readable (granted to
         the current role, directly, through a group role or to PUBLIC).
