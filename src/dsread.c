@@ -143,6 +143,7 @@ oml_ds_read_objects(const char *name, Oid owner, ArrayType *objs,
 		Datum		chunkvals[2];
 		int64		got = 0;
 
+		oml_run_note_object(owner, name, item->name);
 		reader->begin(reader->arg, item->name, item->size, item->compression);
 		chunkvals[0] = Int64GetDatum(item->id);
 		for (int32 seq = 0; seq < item->nchunks; seq++)

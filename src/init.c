@@ -28,5 +28,6 @@ _PG_init(void)
 {
 	oml_runtime_define_gucs();
 	oml_roles_init();
+	oml_runs_init();
 	MarkGUCPrefixReserved("oml_store");
 }

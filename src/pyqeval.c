@@ -83,6 +83,7 @@ typedef struct EvalCall
 	int			times_num;
 	char	   *scr_name;
 	char	   *scr_owner;
+	OmlRun	   *run;			/* the call's record (runrecord.c) */
 } EvalCall;
 
 /*
@@ -106,6 +107,7 @@ typedef struct EvalCache
 	TupleDesc	desc;			/* result columns, in fn_mcxt */
 	int			nlive;			/* its columns that are not dropped */
 	PyObject   *names;			/* their names (None: unnamed), a tuple */
+	OmlStatBatch stats;			/* statistics not yet in shared memory */
 } EvalCache;
 
 /*
@@ -126,6 +128,8 @@ cache_release(void *arg)
 {
 	EvalCache  *cache = (EvalCache *) arg;
 
+	/* The statement's statistics (raises no error). */
+	oml_stat_flush(&cache->stats);
 	/* Also during an abort: destructors may not run SQL. */
 	oml_py_release(&cache->func);
 	oml_py_release(&cache->kwargs);
@@ -173,7 +177,7 @@ positive_int(FunctionCallInfo fcinfo, int argno, const char *what)
  * Read the arguments of the pyq* function kind.
  */
 static void
-read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
+read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call, OmlRun *run)
 {
 	int			par = 0,
 				fmt = 1,
@@ -181,6 +185,7 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 	Oid			fmt_type;
 
 	memset(call, 0, sizeof(EvalCall));
+	call->run = run;
 	call->kind = kind;
 	switch (kind)
 	{
@@ -218,11 +223,14 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 					 errmsg("inp_nam must not be empty"),
 					 errhint("Give a table or view name, or a SELECT query.")));
 	}
+	run->inp_nam = call->inp_nam;
+	if (!PG_ARGISNULL(scr))
+		run->scr_name = oml_arg_text(fcinfo, scr);
+	if (!PG_ARGISNULL(scr + 1))
+		run->scr_owner = call->scr_owner = oml_arg_text(fcinfo, scr + 1);
 	if (!PG_ARGISNULL(par))
 		call->par_lst = oml_arg_text(fcinfo, par);
 	call->scr_name = oml_check_name("script", fcinfo, scr);
-	if (!PG_ARGISNULL(scr + 1))
-		call->scr_owner = oml_arg_text(fcinfo, scr + 1);
 
 	fmt_type = get_fn_expr_argtype(fcinfo->flinfo, fmt);
 	if ((fmt_type == TEXTOID || fmt_type == UNKNOWNOID) && PG_ARGISNULL(fmt))
@@ -352,10 +360,12 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		MemoryContextRegisterResetCallback(fn_mcxt, cb);
 		fcinfo->flinfo->fn_extra = cache;
 	}
+	call->run->batch = &cache->stats;
 
 	have_func = cache->func != NULL && cache->caller == caller;
 	oml_script_find_known(call->scr_name, call->scr_owner,
 						  have_func ? cache->scr.serial : 0, &scr);
+	oml_run_set_script(call->run, &scr);
 	/* scr.source is NULL when the lookup result is the one we have */
 	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
 		strcmp(cache->scr.source, scr.source) == 0)
@@ -1417,6 +1427,7 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	}
 	PG_FINALLY();
 	{
+		call->run->rows_in += d.nrows;
 		if (d.cols)
 			oml_columns_free(d.cols);
 	}
@@ -1525,17 +1536,16 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 }
 
 /*
- * The body shared by the five pyq* functions.
+ * Run one pyq* call of the kind, recorded in run.
  */
-static Datum
-pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
+static void
+pyq_run(FunctionCallInfo fcinfo, EvalKind kind, OmlRun *run)
 {
 	EvalCall	call;
 	EvalCache  *volatile cache;
 	EvalRefs	refs = {NULL, NULL, NULL};
 
-	oml_require_schema_version();
-	read_call(fcinfo, kind, &call);
+	read_call(fcinfo, kind, &call, run);
 	/* Cancel reaches Python from here to the end of the statement. */
 	oml_py_enter(fcinfo->flinfo->fn_mcxt);
 	cache = get_cache(fcinfo, &call);
@@ -1578,6 +1588,37 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	/* Destructors ran just now: a cancel they met, and their output. */
 	CHECK_FOR_INTERRUPTS();
 	oml_state_flush_output();
+}
+
+/*
+ * The body shared by the five pyq* functions, recorded (statistics, run
+ * log) however it ends.
+ */
+static Datum
+pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
+{
+	static const char *const names[] = {"pyqEval", "pyqTableEval",
+	"pyqRowEval", "pyqGroupEval", "pyqIndexEval"};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	OmlRun		run;
+
+	oml_require_schema_version();
+	oml_run_begin(&run, names[kind]);
+	PG_TRY();
+	{
+		pyq_run(fcinfo, kind, &run);
+		if (rsinfo && IsA(rsinfo, ReturnSetInfo) && rsinfo->setResult)
+			run.rows_out = tuplestore_tuple_count(rsinfo->setResult);
+		oml_run_end(&run);
+	}
+	PG_CATCH();
+	{
+		if (rsinfo && IsA(rsinfo, ReturnSetInfo) && rsinfo->setResult)
+			run.rows_out = tuplestore_tuple_count(rsinfo->setResult);
+		oml_run_failed(&run);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	return (Datum) 0;
 }
 

@@ -466,6 +466,8 @@ oml_script_find_known(const char *name, const char *owner_name,
 	scr->id = found.id;
 	scr->version = found.version;
 	scr->serial = found.serial;
+	scr->owner = found.owner;
+	scr->is_global = found.is_global;
 	scr->name = pstrdup(name);
 	scr->source = found.source;
 }

@@ -1,0 +1,232 @@
+/*-------------------------------------------------------------------------
+ *
+ * runrecord.c
+ *	  The record of one pyq* call: when it started, which script (and
+ *	  version) it ran, the datastore objects it loaded, rows in and out,
+ *	  how it ended.  At the end of the call the record goes to the
+ *	  statistics (runstats.c) and, per oml_store.log_runs, to the run log
+ *	  (runlog.c).  Also the shared memory hooks both need.
+ *
+ * Calls nest (a script may run another through oml.sql): each call has
+ * its own record on its C stack, and the innermost is current.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/json.h"
+
+#include "oml_store.h"
+
+static OmlRun *current_run = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * Ask for the shared memory of the statistics and the run log queue.
+ */
+static void
+runs_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(add_size(oml_stat_shmem_size(),
+									oml_log_shmem_size()));
+	RequestNamedLWLockTranche("oml_store runs", 2);
+}
+
+/*
+ * Set up (or, in a new backend, find) that shared memory.
+ */
+static void
+runs_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	oml_stat_shmem_init();
+	oml_log_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Settings, and with shared_preload_libraries the shared memory hooks.
+ */
+void
+oml_runs_init(void)
+{
+	oml_stat_define_gucs();
+	oml_log_define_gucs();
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = runs_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = runs_shmem_startup;
+}
+
+/*
+ * A monotonic clock in nanoseconds.
+ */
+static inline int64
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * The version of a script that the statistics and the run log record.
+ *
+ * The one place that says which version ran: scripts have no versions
+ * yet, so every script is version 1.  When the registry gives OmlScript a
+ * version, return it here.
+ */
+static int64
+oml_run_script_version(const OmlScript *scr)
+{
+	return 1;
+}
+
+/*
+ * Start the record of a call of function (pyqEval, ...); it becomes the
+ * current one.
+ */
+void
+oml_run_begin(OmlRun *run, const char *function)
+{
+	memset(run, 0, sizeof(OmlRun));
+	run->function = function;
+	run->cxt = CurrentMemoryContext;
+	run->outer = current_run;
+	current_run = run;
+	/* Names are looked up now: a failing call must not need the catalogs. */
+	if (oml_log_runs != OML_LOG_OFF)
+		run->role_name = GetUserNameFromId(GetUserId(), true);
+	run->start_ns = now_ns();
+}
+
+/*
+ * The call found its script.
+ */
+void
+oml_run_set_script(OmlRun *run, const OmlScript *scr)
+{
+	run->resolved = true;
+	run->script_id = scr->id;
+	run->script_version = oml_run_script_version(scr);
+	run->script_owner = scr->owner;
+	run->is_global = scr->is_global;
+	run->script_name = scr->name;
+	if (oml_log_runs != OML_LOG_OFF)
+		run->script_owner_name = scr->is_global ? OML_GLOBAL_OWNER :
+			GetUserNameFromId(scr->owner, true);
+}
+
+/*
+ * The call ended normally.  Called inside the caller's PG_TRY: waiting
+ * for room in the run log's queue may be cancelled, and the call is then
+ * a failed one.
+ */
+void
+oml_run_end(OmlRun *run)
+{
+	double		ms = (now_ns() - run->start_ns) / 1e6;
+
+	current_run = run->outer;
+	if (oml_stat_track && run->resolved && run->batch)
+		oml_stat_add(run->batch, run, ms, false);
+	run->ended = true;
+	if (oml_log_runs == OML_LOG_ALL)
+		oml_log_enqueue(run, ms, NULL);
+}
+
+/*
+ * The call is ending with the error being handled (called in PG_CATCH,
+ * before it is rethrown): counted at once, and logged unless the log is
+ * off.  A cancel is an error too.
+ */
+void
+oml_run_failed(OmlRun *run)
+{
+	double		ms = (now_ns() - run->start_ns) / 1e6;
+	MemoryContext old;
+
+	current_run = run->outer;
+	old = MemoryContextSwitchTo(run->cxt);
+	if (oml_stat_track && run->resolved && run->batch && !run->ended)
+	{
+		oml_stat_add(run->batch, run, ms, true);
+		oml_stat_flush(run->batch);
+	}
+	if (oml_log_runs != OML_LOG_OFF)
+	{
+		ErrorData  *edata = CopyErrorData();
+
+		oml_log_enqueue(run, ms, edata);
+		FreeErrorData(edata);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A datastore object is being read (dsread.c): note it in the current
+ * call's record, when there is one and the run log is on.  Each object
+ * once; past OML_RUN_TEXT_MAX bytes the list ends with {"truncated": true}.
+ */
+void
+oml_run_note_object(Oid owner, const char *ds_name, const char *obj_name)
+{
+	OmlRun	   *run = current_run;
+	MemoryContext old;
+	StringInfoData item;
+	StringInfo	buf;
+	char	   *owner_name;
+
+	if (run == NULL || oml_log_runs == OML_LOG_OFF)
+		return;
+	old = MemoryContextSwitchTo(run->cxt);
+	if (run->objects == NULL)
+	{
+		buf = makeStringInfo();
+		appendStringInfoChar(buf, '[');
+		run->objects = buf;
+	}
+	buf = (StringInfo) run->objects;
+	owner_name = GetUserNameFromId(owner, true);
+	initStringInfo(&item);
+	appendStringInfoString(&item, "{\"owner\": ");
+	escape_json(&item, owner_name ? owner_name : "");
+	appendStringInfoString(&item, ", \"datastore\": ");
+	escape_json(&item, ds_name);
+	appendStringInfoString(&item, ", \"object\": ");
+	escape_json(&item, obj_name);
+	/* Datastores have no versions yet. */
+	appendStringInfoString(&item, ", \"version\": null}");
+	if (strstr(buf->data, item.data) == NULL &&
+		strstr(buf->data, "\"truncated\"") == NULL)
+	{
+		if (buf->len + item.len + 32 > OML_RUN_TEXT_MAX)
+			appendStringInfoString(buf, buf->len > 1 ? ", {\"truncated\": true}" :
+								   "{\"truncated\": true}");
+		else
+		{
+			if (buf->len > 1)
+				appendStringInfoString(buf, ", ");
+			appendBinaryStringInfo(buf, item.data, item.len);
+		}
+	}
+	pfree(item.data);
+	MemoryContextSwitchTo(old);
+}
