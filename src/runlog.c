@@ -57,12 +57,11 @@ PGDLLEXPORT void oml_runlog_worker_main(Datum main_arg);
 #define LOG_IDLE_MS 3000
 /* A writer not seen this long after its launch is taken for failed. */
 #define LOG_LAUNCH_TIMEOUT_US INT64CONST(10000000)
-/* Records a writer inserts in one transaction. */
-#define LOG_BATCH 64
 
 typedef struct LogRecord
 {
 	bool		used;
+	uint64		seq;			/* order of queueing */
 	Oid			dbid;
 	Oid			roleid;
 	TimestampTz started;
@@ -96,6 +95,7 @@ typedef struct LogShared
 	ConditionVariable space;	/* broadcast when slots are freed */
 	int			nused;
 	int			hint;			/* where to look for a free slot */
+	uint64		next_seq;
 	uint64		lost;			/* records lost since the last report */
 	LogWriter	writers[LOG_MAX_WRITERS];
 	LogRecord	slots[FLEXIBLE_ARRAY_MEMBER];
@@ -341,6 +341,7 @@ oml_log_enqueue(const OmlRun *run, double ms, ErrorData *edata)
 		LWLockAcquire(log_shared->lock, LW_EXCLUSIVE);
 	}
 	ConditionVariableCancelSleep();
+	rec->seq = log_shared->next_seq++;
 	memcpy(slot, rec, sizeof(LogRecord));
 	ensure_writer();
 	pfree(rec);
@@ -373,7 +374,20 @@ writer_detach(int code, Datum arg)
 }
 
 /*
- * Take up to LOG_BATCH records of this database off the queue into out;
+ * qsort comparator: records in the order they were queued.
+ */
+static int
+record_cmp(const void *a, const void *b)
+{
+	uint64		sa = ((const LogRecord *) a)->seq;
+	uint64		sb = ((const LogRecord *) b)->seq;
+
+	return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+/*
+ * Take the queued records of this database off the queue into out, in the
+ * order they were queued;
  * with none, exit the writers' table if idle (then *leave is set).  Also
  * returns (and clears) the count of lost records.
  */
@@ -384,7 +398,7 @@ take_records(LogRecord *out, bool idle, bool *leave, uint64 *lost)
 
 	*leave = false;
 	LWLockAcquire(log_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < log_queue_size && n < LOG_BATCH; i++)
+	for (int i = 0; i < log_queue_size; i++)
 	{
 		LogRecord  *s = &log_shared->slots[i];
 
@@ -410,6 +424,7 @@ take_records(LogRecord *out, bool idle, bool *leave, uint64 *lost)
 	LWLockRelease(log_shared->lock);
 	if (n > 0)
 		ConditionVariableBroadcast(&log_shared->space);
+	qsort(out, n, sizeof(LogRecord), record_cmp);
 	return n;
 }
 
@@ -556,7 +571,8 @@ oml_runlog_worker_main(Datum main_arg)
 		proc_exit(0);			/* another writer took over */
 	on_shmem_exit(writer_detach, (Datum) 0);
 
-	recs = MemoryContextAlloc(TopMemoryContext, sizeof(LogRecord) * LOG_BATCH);
+	recs = MemoryContextAllocHuge(TopMemoryContext,
+								  sizeof(LogRecord) * (Size) log_queue_size);
 	for (;;)
 	{
 		bool		leave;
