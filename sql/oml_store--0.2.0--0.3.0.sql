@@ -51,7 +51,7 @@ CREATE TABLE oml.pyq_runs (
 	rows_in bigint NOT NULL,
 	rows_out bigint NOT NULL,
 	duration_ms double precision NOT NULL,
-	status text NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
+	status text NOT NULL CHECK (status IN ('ok', 'error', 'cancelled', 'terminated')),
 	sqlstate text,
 	error text,
 	error_detail text

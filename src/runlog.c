@@ -504,7 +504,9 @@ write_records(LogRecord *recs, int n)
 		v[11] = Float8GetDatum(r->duration_ms);
 		v[12] = CStringGetTextDatum(r->sqlerrcode == 0 ? "ok" :
 									r->sqlerrcode == ERRCODE_QUERY_CANCELED ?
-									"cancelled" : "error");
+									"cancelled" :
+									r->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ?
+									"terminated" : "error");
 		strlcpy(state, unpack_sql_state(r->sqlerrcode), sizeof(state));
 		v[13] = CStringGetTextDatum(state);
 		v[14] = CStringGetTextDatum(r->error);

@@ -27,6 +27,7 @@
 #include "oml_store.h"
 
 static OmlRun *current_run = NULL;
+static bool exit_callback_set = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -100,12 +101,48 @@ oml_run_script_version(const OmlScript *scr)
 }
 
 /*
+ * The backend is exiting (pg_terminate_backend, a FATAL error) in the
+ * middle of calls, which no PG_CATCH sees: record them as failed, before
+ * the transaction's memory (which holds the records' strings) goes.
+ */
+static void
+runs_at_exit(int code, Datum arg)
+{
+	while (current_run != NULL)
+	{
+		OmlRun	   *run = current_run;
+		double		ms = (now_ns() - run->start_ns) / 1e6;
+
+		current_run = run->outer;
+		if (oml_stat_track && run->resolved && run->batch && !run->ended)
+		{
+			oml_stat_add(run->batch, run, ms, true);
+			oml_stat_flush(run->batch);
+		}
+		if (oml_log_runs != OML_LOG_OFF)
+		{
+			ErrorData	edata;
+
+			memset(&edata, 0, sizeof(edata));
+			edata.sqlerrcode = ERRCODE_ADMIN_SHUTDOWN;
+			edata.message = "the backend exited during the call";
+			oml_log_enqueue(run, ms, &edata);
+		}
+	}
+}
+
+/*
  * Start the record of a call of function (pyqEval, ...); it becomes the
  * current one.
  */
 void
 oml_run_begin(OmlRun *run, const char *function)
 {
+	if (unlikely(!exit_callback_set))
+	{
+		before_shmem_exit(runs_at_exit, (Datum) 0);
+		exit_callback_set = true;
+	}
 	memset(run, 0, sizeof(OmlRun));
 	run->function = function;
 	run->cxt = CurrentMemoryContext;
