@@ -377,12 +377,68 @@ def bench_memory(n):
                     [("plpython3u", p[1] - p[0])], "flat", "kB"))
 
 
+# -- 8. the record of every run -------------------------------------------------
+
+def cpu_ns(pid):
+    """CPU time the process has used, in ns (/proc/PID/schedstat)."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0])
+
+
+def bench_stats(conn, n):
+    """Workload 1 with the statistics on and off (oml_store.track), as the
+    backend's CPU time (wall time on a shared machine varies far more than
+    2%), and with the run log on for a tenth of the calls."""
+    cur = conn.cursor()
+    cur.execute("SET jit = off")
+    cur.execute("SELECT pg_backend_pid()")
+    pid = cur.fetchone()[0]
+    sql = ("SELECT count(*) FROM generate_series(1, %d) g,"
+           " LATERAL oml.pyqEval('{\"x\": ' || g || '}', 'JSON', 'triv') e")
+
+    def run(m):
+        t0 = cpu_ns(pid)
+        cur.execute(sql % m)
+        return (cpu_ns(pid) - t0) / 1e9
+
+    run(n // 10)                # warm up
+    best = {"on": None, "off": None}
+    ratios = []
+    for i in range(15):         # pairs in alternating order: median ratio
+        pair = {}
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            cur.execute("SET oml_store.track = " + mode)
+            pair[mode] = run(n)
+            best[mode] = pair[mode] if best[mode] is None else min(best[mode], pair[mode])
+        ratios.append(pair["on"] / pair["off"])
+    cur.execute("RESET oml_store.track")
+    ratios.sort()
+    overhead = (ratios[len(ratios) // 2] - 1) * 100
+    on, off = best["on"] / n * 1e6, best["off"] / n * 1e6
+    record("8. %dk pyqEval calls, statistics on (CPU us/call)" % (n // 1000), on,
+           [("statistics off", off)], target="<= 2% over off", unit="us")
+    print("   statistics overhead: %+.1f%% (median of 15 pairs; quartiles %+.1f%%, %+.1f%%)"
+          % (overhead, (ratios[3] - 1) * 100, (ratios[11] - 1) * 100), flush=True)
+    RESULTS.append(("8. statistics overhead (%)", overhead, [], "<= 2", "%"))
+    m = max(n // 10, 1)
+    cur.execute("SET oml_store.log_runs = 'all'")
+    t0 = time.perf_counter()
+    c = run(m)
+    wall = time.perf_counter() - t0
+    cur.execute("RESET oml_store.log_runs")
+    record("8. %dk pyqEval calls, run log all (CPU us/call)" % (m // 1000), c / m * 1e6,
+           [("statistics only", on), ("wall, waiting for the writer", wall / m * 1e6)],
+           unit="us")
+    cur.execute("TRUNCATE oml.pyq_runs")
+    cur.execute("RESET jit")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     ap.add_argument("--only", help="comma-separated workload numbers, e.g. 1,2")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6"}
+    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "8"}
     if args.quick:
         sizes, calls, big, mb, secs = [10000, 100000], 10000, 100000, 20, 3
     else:
@@ -407,6 +463,8 @@ def main():
         bench_concurrency(secs)
     if "6" in only:
         bench_memory(calls)
+    if "8" in only:
+        bench_stats(conn, calls)
     print("\nfinished in %.0f s" % (time.time() - t0))
     print(json.dumps([{"workload": w, "oml_store": o, "peers": dict(p), "unit": u}
                       for w, o, p, _, u in RESULTS]), file=open(os.environ.get("BENCH_JSON", "/dev/null"), "w"))

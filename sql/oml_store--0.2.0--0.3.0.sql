@@ -28,7 +28,7 @@ CREATE FUNCTION oml.pyq_stat_scripts(
 	AS 'MODULE_PATHNAME', 'oml_pyq_stat_scripts'
 	LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
-CREATE VIEW oml.pyq_stat_scripts AS
+CREATE VIEW oml.pyq_stat_scripts WITH (security_invoker = true) AS
 	SELECT * FROM oml.pyq_stat_scripts();
 
 CREATE FUNCTION oml.pyq_stat_reset() RETURNS bigint

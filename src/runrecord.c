@@ -88,6 +88,16 @@ now_ns(void)
 }
 
 /*
+ * Milliseconds since run started (0 if it was not timed: the statistics and
+ * the log were both off then).
+ */
+static inline double
+run_ms(const OmlRun *run)
+{
+	return run->start_ns == 0 ? 0 : (now_ns() - run->start_ns) / 1e6;
+}
+
+/*
  * The version of a script that the statistics and the run log record.
  *
  * The one place that says which version ran: scripts have no versions
@@ -111,7 +121,7 @@ runs_at_exit(int code, Datum arg)
 	while (current_run != NULL)
 	{
 		OmlRun	   *run = current_run;
-		double		ms = (now_ns() - run->start_ns) / 1e6;
+		double		ms = run_ms(run);
 
 		current_run = run->outer;
 		if (oml_stat_track && run->resolved && run->batch && !run->ended)
@@ -151,7 +161,9 @@ oml_run_begin(OmlRun *run, const char *function)
 	/* Names are looked up now: a failing call must not need the catalogs. */
 	if (oml_log_runs != OML_LOG_OFF)
 		run->role_name = GetUserNameFromId(GetUserId(), true);
-	run->start_ns = now_ns();
+	/* With neither on, a call pays for no clock reading. */
+	if (oml_stat_track || oml_log_runs != OML_LOG_OFF)
+		run->start_ns = now_ns();
 }
 
 /*
@@ -179,12 +191,15 @@ oml_run_set_script(OmlRun *run, const OmlScript *scr)
 void
 oml_run_end(OmlRun *run)
 {
-	double		ms = (now_ns() - run->start_ns) / 1e6;
+	double		ms;
 
 	current_run = run->outer;
+	run->ended = true;			/* no error can come before the counting */
+	if (!oml_stat_track && oml_log_runs != OML_LOG_ALL)
+		return;
+	ms = run_ms(run);
 	if (oml_stat_track && run->resolved && run->batch)
 		oml_stat_add(run->batch, run, ms, false);
-	run->ended = true;
 	if (oml_log_runs == OML_LOG_ALL)
 		oml_log_enqueue(run, ms, NULL);
 }
@@ -197,7 +212,7 @@ oml_run_end(OmlRun *run)
 void
 oml_run_failed(OmlRun *run)
 {
-	double		ms = (now_ns() - run->start_ns) / 1e6;
+	double		ms = run_ms(run);
 	MemoryContext old;
 
 	current_run = run->outer;
