@@ -123,11 +123,11 @@ typedef struct OmlStatBatch
 	char		name[OML_NAME_MAXLEN * 4 + 1];
 	int64		calls;
 	int64		errors;
-	double		total_ms;
+	int64		total_ticks;
 	int64		rows_in;
 	int64		rows_out;
 	long		maxrss_kb;		/* ru_maxrss when the batch started */
-	int64		started_ns;		/* monotonic clock at the batch's start */
+	int64		started_ticks;	/* when the batch started */
 } OmlStatBatch;
 
 typedef struct OmlRun
@@ -148,7 +148,7 @@ typedef struct OmlRun
 	bool		ended;			/* counted as a success already */
 	uint64		rows_in;
 	uint64		rows_out;
-	int64		start_ns;
+	int64		start_ticks;	/* see runrecord.c; 0: not timed */
 	MemoryContext cxt;			/* the call's memory */
 	void	   *objects;		/* StringInfo of datastore objects loaded */
 	OmlStatBatch *batch;		/* the call site's batch, or NULL */
@@ -162,6 +162,7 @@ extern void oml_run_end(OmlRun *run);
 extern void oml_run_failed(OmlRun *run);
 extern void oml_run_note_object(Oid owner, const char *ds_name,
 								const char *obj_name);
+extern double oml_run_ticks_to_ms(int64 t);
 
 /* runstats.c */
 extern bool oml_stat_track;
@@ -169,7 +170,7 @@ extern Size oml_stat_shmem_size(void);
 extern void oml_stat_shmem_init(void);
 extern void oml_stat_define_gucs(void);
 extern void oml_stat_add(OmlStatBatch *batch, const OmlRun *run,
-						 double ms, bool failed);
+						 int64 ticks, bool failed);
 extern void oml_stat_flush(OmlStatBatch *batch);
 
 /* runlog.c */

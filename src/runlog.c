@@ -13,8 +13,9 @@
  * prunes rows older than oml_store.log_runs_max_age, and exits when it
  * has been idle for a few seconds.  A call that finds the queue full
  * waits for room (interruptibly), so that a role cannot escape the log by
- * flooding it; a failing call cannot wait (it is handling an error) and
- * its record is then lost, which the writer reports in the server log.
+ * flooding it; a failing call, which is handling an error, waits at most
+ * two seconds, and its record is then lost, which the writer reports in
+ * the server log.
  * Records still queued when the server crashes or stops are lost, as are
  * those of a database where the extension's 0.3.0 schema is missing, and
  * calls on a hot standby are not logged (nothing can be written there).
@@ -42,7 +43,9 @@
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/array.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -53,6 +56,8 @@ PGDLLEXPORT void oml_runlog_worker_main(Datum main_arg);
 
 /* Writers running at a time (one per database); more databases wait. */
 #define LOG_MAX_WRITERS 8
+/* A failed call waits at most this long for room in the queue. */
+#define LOG_ERROR_WAIT_MS 2000
 /* A writer exits after this long without records. */
 #define LOG_IDLE_MS 3000
 /* A writer not seen this long after its launch is taken for failed. */
@@ -85,6 +90,7 @@ typedef struct LogWriter
 {
 	Oid			dbid;			/* InvalidOid: free */
 	bool		running;		/* false: launched, not yet started */
+	bool		signalled;		/* its latch was set since it last took */
 	TimestampTz launched;
 	PGPROC	   *proc;
 } LogWriter;
@@ -208,9 +214,13 @@ ensure_writer(void)
 	if (w != NULL && w->running)
 	{
 		PGPROC	   *proc = w->proc;
+		bool		wake = !w->signalled;
 
+		/* Once is enough: it takes every record queued when it wakes. */
+		w->signalled = true;
 		LWLockRelease(log_shared->lock);
-		SetLatch(&proc->procLatch);
+		if (wake)
+			SetLatch(&proc->procLatch);
 		return;
 	}
 	if (w != NULL && now - w->launched < LOG_LAUNCH_TIMEOUT_US)
@@ -286,6 +296,7 @@ oml_log_enqueue(const OmlRun *run, double ms, ErrorData *edata)
 {
 	LogRecord  *rec;
 	LogRecord  *slot;
+	int			waited_ms = 0;
 
 	if (log_shared == NULL || RecoveryInProgress())
 		return;
@@ -327,17 +338,20 @@ oml_log_enqueue(const OmlRun *run, double ms, ErrorData *edata)
 	LWLockAcquire(log_shared->lock, LW_EXCLUSIVE);
 	while ((slot = claim_slot()) == NULL)
 	{
-		if (edata)
+		if (edata && waited_ms >= LOG_ERROR_WAIT_MS)
 		{
-			/* Handling an error: no waiting. */
 			log_shared->lost++;
 			ensure_writer();
+			ConditionVariableCancelSleep();
 			pfree(rec);
 			return;
 		}
 		ensure_writer();
-		ConditionVariableTimedSleep(&log_shared->space, 1000, PG_WAIT_EXTENSION);
-		CHECK_FOR_INTERRUPTS();
+		ConditionVariableTimedSleep(&log_shared->space, 100, PG_WAIT_EXTENSION);
+		waited_ms += 100;
+		/* Handling an error, a new one must not replace it. */
+		if (!edata)
+			CHECK_FOR_INTERRUPTS();
 		LWLockAcquire(log_shared->lock, LW_EXCLUSIVE);
 	}
 	ConditionVariableCancelSleep();
@@ -411,6 +425,8 @@ take_records(LogRecord *out, bool idle, bool *leave, uint64 *lost)
 	}
 	*lost = log_shared->lost;
 	log_shared->lost = 0;
+	if (writer_index >= 0)
+		log_shared->writers[writer_index].signalled = false;
 	if (n == 0 && idle && writer_index >= 0)
 	{
 		LogWriter  *w = &log_shared->writers[writer_index];
@@ -429,7 +445,8 @@ take_records(LogRecord *out, bool idle, bool *leave, uint64 *lost)
 }
 
 /*
- * Insert records into oml.pyq_runs and prune old rows, in one transaction.
+ * Insert records into oml.pyq_runs in one statement (arrays of each column,
+ * unnested in order) and prune old rows, in one transaction.
  */
 static void
 write_records(LogRecord *recs, int n)
@@ -439,12 +456,24 @@ write_records(LogRecord *recs, int n)
 		" script_owner, script_name, script_version, datastore_objects,"
 		" inp_nam, rows_in, rows_out, duration_ms, status, sqlstate, error,"
 		" error_detail)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8::pg_catalog.jsonb, $9, $10, $11,"
-		" $12, $13, $14, $15, $16)";
-	Oid			types[16] = {TIMESTAMPTZOID, OIDOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, FLOAT8OID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	SPIPlanPtr	plan;
+		" SELECT c1, c2, c3, c4, c5, c6, c7, c8::pg_catalog.jsonb, c9, c10,"
+		" c11, c12, c13, c14, c15, c16"
+		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+		" pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+		" pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),"
+		" pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),"
+		" pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),"
+		" pg_catalog.unnest($15), pg_catalog.unnest($16)) WITH ORDINALITY"
+		" AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14,"
+		" c15, c16, ord) ORDER BY ord";
+#define LOG_COLS 16
+	static const Oid elemtypes[LOG_COLS] = {TIMESTAMPTZOID, OIDOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+	FLOAT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			argtypes[LOG_COLS];
+	Datum		args[LOG_COLS];
+	Datum	   *v[LOG_COLS];
+	bool	   *nl[LOG_COLS];
 	bool		have_table;
 	bool		isnull;
 
@@ -461,61 +490,64 @@ write_records(LogRecord *recs, int n)
 											SPI_tuptable->tupdesc, 1,
 											&isnull));
 	if (!have_table)
-	{
 		ereport(LOG,
 				(errmsg("oml_store run log: %d records dropped: database %u has no table oml.pyq_runs",
 						n, MyDatabaseId),
 				 errhint("Run ALTER EXTENSION oml_store UPDATE in that database.")));
-		n = 0;
-	}
 	else
 	{
-		plan = SPI_prepare(insert_sql, 16, types);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the run log insert");
-	}
-	for (int i = 0; i < n; i++)
-	{
-		LogRecord  *r = &recs[i];
-		Datum		v[16];
-		char		nl[16];
-		char		state[6];
+		for (int c = 0; c < LOG_COLS; c++)
+		{
+			v[c] = palloc(sizeof(Datum) * n);
+			nl[c] = palloc0(sizeof(bool) * n);
+		}
+		for (int i = 0; i < n; i++)
+		{
+			LogRecord  *r = &recs[i];
 
-		memset(nl, ' ', sizeof(nl));
-		v[0] = TimestampTzGetDatum(r->started);
-		v[1] = ObjectIdGetDatum(r->roleid);
-		v[2] = CStringGetTextDatum(r->role);
-		v[3] = CStringGetTextDatum(r->function);
-		v[4] = CStringGetTextDatum(r->script_owner);
-		if (r->script_owner[0] == '\0')
-			nl[4] = 'n';
-		v[5] = CStringGetTextDatum(r->script_name);
-		if (r->script_name[0] == '\0')
-			nl[5] = 'n';
-		v[6] = Int64GetDatum(r->script_version);
-		if (!r->resolved)
-			nl[6] = 'n';
-		v[7] = CStringGetTextDatum(r->objects[0] ? r->objects : "[]");
-		v[8] = CStringGetTextDatum(r->inp_nam);
-		if (r->inp_nam[0] == '\0')
-			nl[8] = 'n';
-		v[9] = Int64GetDatum(r->rows_in);
-		v[10] = Int64GetDatum(r->rows_out);
-		v[11] = Float8GetDatum(r->duration_ms);
-		v[12] = CStringGetTextDatum(r->sqlerrcode == 0 ? "ok" :
-									r->sqlerrcode == ERRCODE_QUERY_CANCELED ?
-									"cancelled" :
-									r->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ?
-									"terminated" : "error");
-		strlcpy(state, unpack_sql_state(r->sqlerrcode), sizeof(state));
-		v[13] = CStringGetTextDatum(state);
-		v[14] = CStringGetTextDatum(r->error);
-		v[15] = CStringGetTextDatum(r->detail);
-		if (r->sqlerrcode == 0)
-			nl[13] = nl[14] = 'n';
-		if (r->detail[0] == '\0')
-			nl[15] = 'n';
-		if (SPI_execute_plan(plan, v, nl, false, 0) != SPI_OK_INSERT)
+			v[0][i] = TimestampTzGetDatum(r->started);
+			v[1][i] = ObjectIdGetDatum(r->roleid);
+			v[2][i] = CStringGetTextDatum(r->role);
+			v[3][i] = CStringGetTextDatum(r->function);
+			v[4][i] = CStringGetTextDatum(r->script_owner);
+			nl[4][i] = r->script_owner[0] == '\0';
+			v[5][i] = CStringGetTextDatum(r->script_name);
+			nl[5][i] = r->script_name[0] == '\0';
+			v[6][i] = Int64GetDatum(r->script_version);
+			nl[6][i] = !r->resolved;
+			v[7][i] = CStringGetTextDatum(r->objects[0] ? r->objects : "[]");
+			v[8][i] = CStringGetTextDatum(r->inp_nam);
+			nl[8][i] = r->inp_nam[0] == '\0';
+			v[9][i] = Int64GetDatum(r->rows_in);
+			v[10][i] = Int64GetDatum(r->rows_out);
+			v[11][i] = Float8GetDatum(r->duration_ms);
+			v[12][i] = CStringGetTextDatum(r->sqlerrcode == 0 ? "ok" :
+										   r->sqlerrcode == ERRCODE_QUERY_CANCELED ?
+										   "cancelled" :
+										   r->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ?
+										   "terminated" : "error");
+			v[13][i] = CStringGetTextDatum(unpack_sql_state(r->sqlerrcode));
+			v[14][i] = CStringGetTextDatum(r->error);
+			nl[13][i] = nl[14][i] = r->sqlerrcode == 0;
+			v[15][i] = CStringGetTextDatum(r->detail);
+			nl[15][i] = r->detail[0] == '\0';
+		}
+		for (int c = 0; c < LOG_COLS; c++)
+		{
+			int			dims[1] = {n};
+			int			lbs[1] = {1};
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+
+			get_typlenbyvalalign(elemtypes[c], &typlen, &typbyval, &typalign);
+			argtypes[c] = get_array_type(elemtypes[c]);
+			args[c] = PointerGetDatum(construct_md_array(v[c], nl[c], 1, dims, lbs,
+														 elemtypes[c], typlen,
+														 typbyval, typalign));
+		}
+		if (SPI_execute_with_args(insert_sql, LOG_COLS, argtypes, args, NULL,
+								  false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not insert into oml.pyq_runs");
 	}
 	if (have_table && log_max_age > 0)
@@ -563,6 +595,7 @@ oml_runlog_worker_main(Datum main_arg)
 		if (w->dbid == dbid && !w->running)
 		{
 			w->running = true;
+			w->signalled = false;
 			w->proc = MyProc;
 			writer_index = i;
 			break;

@@ -14,8 +14,9 @@
  * statement's memory), which goes to shared memory when the statement
  * ends (also by an error: the batch goes at once, and its memory's reset
  * callback in an abort finds it empty), when a call fails, after 10000
- * calls or a second, or when the call site runs another script.  That
- * keeps a call's cost to two clock readings and a few additions.
+ * calls or about a second, or when the call site runs another script.
+ * That keeps a call's cost to two readings of the CPU's time-stamp counter
+ * and a few additions (see runrecord.c).
  *
  * Peak memory: how much the backend's peak resident set size
  * (getrusage's ru_maxrss) grew while a batch ran; the most over the
@@ -45,9 +46,12 @@
 PG_FUNCTION_INFO_V1(oml_pyq_stat_scripts);
 PG_FUNCTION_INFO_V1(oml_pyq_stat_reset);
 
-/* A batch goes to shared memory after this many calls or nanoseconds. */
+/*
+ * A batch goes to shared memory after this many calls or ticks (about a
+ * second or less: time-stamp counters tick at most a few GHz).
+ */
 #define STAT_BATCH_CALLS 10000
-#define STAT_BATCH_NS INT64CONST(1000000000)
+#define STAT_BATCH_TICKS INT64CONST(1000000000)
 
 typedef struct StatKey
 {
@@ -145,7 +149,7 @@ maxrss_kb(void)
  * Count one call of run's script (failed: an error) in the batch.
  */
 void
-oml_stat_add(OmlStatBatch *batch, const OmlRun *run, double ms, bool failed)
+oml_stat_add(OmlStatBatch *batch, const OmlRun *run, int64 ticks, bool failed)
 {
 	if (stat_hash == NULL)
 		return;
@@ -162,18 +166,19 @@ oml_stat_add(OmlStatBatch *batch, const OmlRun *run, double ms, bool failed)
 		batch->is_global = run->is_global;
 		strlcpy(batch->name, run->script_name, sizeof(batch->name));
 		batch->calls = batch->errors = batch->rows_in = batch->rows_out = 0;
-		batch->total_ms = 0;
+		batch->total_ticks = 0;
 		batch->maxrss_kb = maxrss_kb();
-		batch->started_ns = run->start_ns;
+		batch->started_ticks = run->start_ticks;
 	}
 	batch->calls++;
 	if (failed)
 		batch->errors++;
-	batch->total_ms += ms;
+	if (ticks > 0)
+		batch->total_ticks += ticks;
 	batch->rows_in += run->rows_in;
 	batch->rows_out += run->rows_out;
 	if (batch->calls >= STAT_BATCH_CALLS ||
-		run->start_ns - batch->started_ns > STAT_BATCH_NS)
+		run->start_ticks - batch->started_ticks > STAT_BATCH_TICKS)
 		oml_stat_flush(batch);
 }
 
@@ -207,6 +212,7 @@ oml_stat_flush(OmlStatBatch *batch)
 	StatEntry  *e;
 	bool		found;
 	long		peak;
+	double		total_ms;
 
 	if (!batch->active)
 		return;
@@ -214,6 +220,7 @@ oml_stat_flush(OmlStatBatch *batch)
 	if (stat_hash == NULL)
 		return;
 	peak = maxrss_kb() - batch->maxrss_kb;
+	total_ms = oml_run_ticks_to_ms(batch->total_ticks);
 	memset(&key, 0, sizeof(key));
 	key.dbid = MyDatabaseId;
 	key.script_id = batch->script_id;
@@ -246,7 +253,7 @@ oml_stat_flush(OmlStatBatch *batch)
 		SpinLockAcquire(&e->mutex);
 		e->calls += batch->calls;
 		e->errors += batch->errors;
-		e->total_ms += batch->total_ms;
+		e->total_ms += total_ms;
 		e->rows_in += batch->rows_in;
 		e->rows_out += batch->rows_out;
 		if (peak > e->peak_kb)
