@@ -82,6 +82,8 @@ SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, NULL::recor
 BEGIN;
 SELECT value FROM oml.pyqEval('{"x": 41}', 'JSON', 'runs_eval');
 ROLLBACK;
+-- ... and calls of a statement that fails after them
+SELECT * FROM pg_temp.expect_error($$SELECT count(*) FROM generate_series(1, 5) g, LATERAL oml.pyqEval('{"x": ' || g || '}', 'JSON', 'runs_table') e WHERE 1 / (g - 4) < 10$$);
 -- an unknown script has no statistics
 SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'runs_nosuch')$$);
 SELECT owner, name, version, calls, errors, rows_in, rows_out,

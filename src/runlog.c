@@ -48,6 +48,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "oml_store.h"
@@ -483,7 +484,17 @@ write_records(LogRecord *recs, int n)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "writing the oml_store run log");
 
-	if (SPI_execute("SELECT pg_catalog.to_regclass('oml.pyq_runs') IS NOT NULL",
+	/*
+	 * The table must be the extension's: the writer is a superuser, and a
+	 * table of that name made by anyone else (with triggers) must not run.
+	 */
+	if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_depend d"
+					" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+					" AND d.objid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('oml.pyq_runs')::pg_catalog.oid"
+					" AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+					" AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e"
+					"  WHERE e.extname OPERATOR(pg_catalog.=) 'oml_store')"
+					" AND d.deptype OPERATOR(pg_catalog.=) 'e')",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look for oml.pyq_runs");
 	have_table = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -491,7 +502,7 @@ write_records(LogRecord *recs, int n)
 											&isnull));
 	if (!have_table)
 		ereport(LOG,
-				(errmsg("oml_store run log: %d records dropped: database %u has no table oml.pyq_runs",
+				(errmsg("oml_store run log: %d records dropped: database %u has no table oml.pyq_runs of extension oml_store",
 						n, MyDatabaseId),
 				 errhint("Run ALTER EXTENSION oml_store UPDATE in that database.")));
 	else
@@ -568,6 +579,60 @@ write_records(LogRecord *recs, int n)
 }
 
 /*
+ * Drop the queued records of databases that no longer exist (no writer
+ * can connect to them), counted as lost.
+ */
+static void
+purge_dropped_databases(void)
+{
+	Oid			dbs[LOG_MAX_WRITERS * 8];
+	bool		gone[LOG_MAX_WRITERS * 8];
+	int			ndbs = 0;
+	bool		any = false;
+
+	LWLockAcquire(log_shared->lock, LW_SHARED);
+	for (int i = 0; i < log_queue_size && ndbs < lengthof(dbs); i++)
+	{
+		LogRecord  *r = &log_shared->slots[i];
+		bool		seen = false;
+
+		if (!r->used)
+			continue;
+		for (int k = 0; k < ndbs && !seen; k++)
+			seen = dbs[k] == r->dbid;
+		if (!seen)
+			dbs[ndbs++] = r->dbid;
+	}
+	LWLockRelease(log_shared->lock);
+
+	StartTransactionCommand();
+	for (int k = 0; k < ndbs; k++)
+	{
+		gone[k] = !SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[k]));
+		any |= gone[k];
+	}
+	CommitTransactionCommand();
+	if (!any)
+		return;
+
+	LWLockAcquire(log_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < log_queue_size; i++)
+	{
+		LogRecord  *r = &log_shared->slots[i];
+
+		for (int k = 0; k < ndbs && r->used; k++)
+			if (gone[k] && r->dbid == dbs[k])
+			{
+				r->used = false;
+				log_shared->nused--;
+				log_shared->lost++;
+			}
+	}
+	LWLockRelease(log_shared->lock);
+	ConditionVariableBroadcast(&log_shared->space);
+}
+
+/*
  * The writer of one database: insert queued records until idle.
  */
 void
@@ -580,11 +645,8 @@ oml_runlog_worker_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	if (log_shared == NULL)
 		proc_exit(0);
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
-					PGC_S_OVERRIDE);
 
 	/* Take the entry a backend made for this database. */
 	LWLockAcquire(log_shared->lock, LW_EXCLUSIVE);
@@ -604,7 +666,13 @@ oml_runlog_worker_main(Datum main_arg)
 	LWLockRelease(log_shared->lock);
 	if (writer_index < 0)
 		proc_exit(0);			/* another writer took over */
+	/* Also if the database has gone and connecting fails. */
 	on_shmem_exit(writer_detach, (Datum) 0);
+
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
+	purge_dropped_databases();
 
 	recs = MemoryContextAllocHuge(TopMemoryContext,
 								  sizeof(LogRecord) * (Size) log_queue_size);
@@ -626,7 +694,7 @@ oml_runlog_worker_main(Datum main_arg)
 		n = take_records(recs, idle, &leave, &lost);
 		if (lost > 0)
 			ereport(LOG,
-					(errmsg("oml_store run log: %llu records of failed calls were lost: the queue was full",
+					(errmsg("oml_store run log: %llu records were lost: the queue was full when calls failed, or their database was dropped",
 							(unsigned long long) lost),
 					 errhint("Raise oml_store.log_queue_size.")));
 		if (leave)

@@ -15,21 +15,10 @@ import psycopg2
 import pytest
 
 import oml_store as oml
-from conftest import ALICE, BOB, CAROL, DBNAME, PASSWORD, admin_connect, sql_as
+from conftest import ALICE, BOB, CAROL, PASSWORD, DBNAME, sql_as
+from test_runtime import connect, one
 
 WAIT_S = 15         # the writer is a background worker: wait for its rows
-
-
-def connect(role):
-    conn = psycopg2.connect(user=role, password=PASSWORD, dbname=DBNAME)
-    conn.autocommit = True
-    return conn
-
-
-def one(conn, sql, params=()):
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchone()
 
 
 def create(name, source, owner=ALICE, is_global=False):
@@ -89,7 +78,7 @@ def run_until_sleeping(admin, conn, script):
             one(conn, "SELECT value FROM oml.pyqEval('{}', 'JSON', %s)", (script,))
         except psycopg2.Error as exc:
             errors.append(exc)
-    pid = one(conn, "SELECT pg_backend_pid()")[0]
+    pid = one(conn, "SELECT pg_backend_pid()")
     t = threading.Thread(target=work, daemon=True)
     t.start()
     deadline = time.monotonic() + 60
@@ -126,35 +115,25 @@ def test_statistics_through_the_client(admin, alice):
     assert stats(admin, "runs_client") == (2, 0, 20, 1 + 4)
 
 
-def test_cancelled_call_counted_and_logged(admin, runlog):
+@pytest.mark.parametrize("function, status, sqlstate", [
+    ("pg_cancel_backend", "cancelled", "57014"),
+    ("pg_terminate_backend", "terminated", "57P01")])
+def test_interrupted_call_counted_and_logged(admin, runlog, function, status,
+                                            sqlstate):
     create("runs_sleep", SLEEP)
     conn = connect(ALICE)
     try:
         pid, t, errors = run_until_sleeping(admin, conn, "runs_sleep")
-        assert admin.sql("SELECT pg_cancel_backend(%s)", (pid,)) == [(True,)]
-        t.join(30)
-        assert not t.is_alive()
-        assert isinstance(errors[0], psycopg2.errors.QueryCanceled)
-    finally:
-        conn.close()
-    assert stats(admin, "runs_sleep")[:2] == (1, 1)
-    rows = wait_runs(admin, "script_name = 'runs_sleep'", 1)
-    assert [(r[1], r[3], r[6]) for r in rows] == [(ALICE, "cancelled", "57014")]
-
-
-def test_terminated_call_counted_and_logged(admin, runlog):
-    create("runs_sleep", SLEEP)
-    conn = connect(ALICE)
-    try:
-        pid, t, errors = run_until_sleeping(admin, conn, "runs_sleep")
-        assert admin.sql("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
+        assert admin.sql("SELECT %s(%%s)" % function, (pid,)) == [(True,)]
         t.join(30)
         assert not t.is_alive()
         assert errors
+        if function == "pg_cancel_backend":
+            assert isinstance(errors[0], psycopg2.errors.QueryCanceled)
     finally:
         conn.close()
     rows = wait_runs(admin, "script_name = 'runs_sleep'", 1)
-    assert [(r[1], r[3], r[6]) for r in rows] == [(ALICE, "terminated", "57P01")]
+    assert [(r[1], r[3], r[6]) for r in rows] == [(ALICE, status, sqlstate)]
     assert stats(admin, "runs_sleep")[:2] == (1, 1)
 
 
