@@ -54,7 +54,8 @@ CREATE TABLE oml.pyq_runs (
 	status text NOT NULL CHECK (status IN ('ok', 'error', 'cancelled', 'terminated')),
 	sqlstate text,
 	error text,
-	error_detail text
+	error_detail text,
+	session_role text NOT NULL
 );
 CREATE INDEX pyq_runs_started ON oml.pyq_runs (started);
 

@@ -162,7 +162,7 @@ SET ROLE regress_runs_other;
 SELECT value FROM oml.pyqEval('{"x": 2}', 'JSON', 'runs_eval', 'regress_runs_dev');
 RESET ROLE;
 SELECT pg_temp.wait_runs(7, 'regress_runs_dev'), pg_temp.wait_runs(1, 'regress_runs_other');
-SELECT function, role_name, script_owner, script_name, script_version,
+SELECT function, role_name, session_role = session_user AS session_ok, script_owner, script_name, script_version,
        datastore_objects, inp_nam, rows_in, rows_out, duration_ms > 0 AS timed,
        status, sqlstate, error, error_detail IS NOT NULL AS has_detail
   FROM oml.pyq_runs ORDER BY id;
@@ -192,9 +192,9 @@ SELECT function, script_name, status FROM oml.pyq_runs;
 --
 SHOW oml_store.log_runs_max_age;
 INSERT INTO oml.pyq_runs (started, role_id, role_name, function, rows_in,
-                          rows_out, duration_ms, status)
-VALUES (now() - interval '31 days', 10, 'old', 'pyqEval', 0, 0, 1, 'ok'),
-       (now() - interval '29 days', 10, 'recent', 'pyqEval', 0, 0, 1, 'ok');
+                          rows_out, duration_ms, status, session_role)
+VALUES (now() - interval '31 days', 10, 'old', 'pyqEval', 0, 0, 1, 'ok', 'old'),
+       (now() - interval '29 days', 10, 'recent', 'pyqEval', 0, 0, 1, 'ok', 'recent');
 SET ROLE regress_runs_dev;
 SELECT * FROM pg_temp.expect_error($$SELECT * FROM oml.pyqEval(NULL, 'JSON', 'runs_fail')$$);
 RESET ROLE;

@@ -144,6 +144,7 @@ typedef struct OmlRun
 	bool		is_global;
 	char	   *script_name;
 	char	   *role_name;		/* with the log on: the calling role */
+	char	   *session_role_name;	/* ... and the session's user */
 	char	   *script_owner_name;	/* ... and the script's owner (PYQSYS) */
 	bool		ended;			/* counted as a success already */
 	uint64		rows_in;

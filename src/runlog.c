@@ -79,6 +79,7 @@ typedef struct LogRecord
 	int			sqlerrcode;		/* 0: success */
 	char		function[16];
 	char		role[NAMEDATALEN];
+	char		session_role[NAMEDATALEN];
 	char		script_owner[NAMEDATALEN];
 	char		script_name[OML_NAME_MAXLEN * 4 + 1];
 	char		inp_nam[OML_RUN_TEXT_MAX + 1];
@@ -314,6 +315,8 @@ oml_log_enqueue(const OmlRun *run, double ms, ErrorData *edata)
 	rec->sqlerrcode = edata ? edata->sqlerrcode : 0;
 	copy_text(rec->function, run->function, sizeof(rec->function));
 	copy_text(rec->role, run->role_name, sizeof(rec->role));
+	copy_text(rec->session_role, run->session_role_name,
+			  sizeof(rec->session_role));
 	if (run->resolved)
 		copy_text(rec->script_owner, run->script_owner_name,
 				  sizeof(rec->script_owner));
@@ -456,21 +459,22 @@ write_records(LogRecord *recs, int n)
 		"INSERT INTO oml.pyq_runs (started, role_id, role_name, function,"
 		" script_owner, script_name, script_version, datastore_objects,"
 		" inp_nam, rows_in, rows_out, duration_ms, status, sqlstate, error,"
-		" error_detail)"
+		" error_detail, session_role)"
 		" SELECT c1, c2, c3, c4, c5, c6, c7, c8::pg_catalog.jsonb, c9, c10,"
-		" c11, c12, c13, c14, c15, c16"
+		" c11, c12, c13, c14, c15, c16, c17"
 		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 		" pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
 		" pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),"
 		" pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),"
 		" pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),"
-		" pg_catalog.unnest($15), pg_catalog.unnest($16)) WITH ORDINALITY"
+		" pg_catalog.unnest($15), pg_catalog.unnest($16),"
+		" pg_catalog.unnest($17)) WITH ORDINALITY"
 		" AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14,"
-		" c15, c16, ord) ORDER BY ord";
-#define LOG_COLS 16
+		" c15, c16, c17, ord) ORDER BY ord";
+#define LOG_COLS 17
 	static const Oid elemtypes[LOG_COLS] = {TIMESTAMPTZOID, OIDOID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
-	FLOAT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	FLOAT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Oid			argtypes[LOG_COLS];
 	Datum		args[LOG_COLS];
 	Datum	   *v[LOG_COLS];
@@ -542,6 +546,7 @@ write_records(LogRecord *recs, int n)
 			nl[13][i] = nl[14][i] = r->sqlerrcode == 0;
 			v[15][i] = CStringGetTextDatum(r->detail);
 			nl[15][i] = r->detail[0] == '\0';
+			v[16][i] = CStringGetTextDatum(r->session_role);
 		}
 		for (int c = 0; c < LOG_COLS; c++)
 		{

@@ -212,7 +212,10 @@ oml_run_begin(OmlRun *run, const char *function)
 	current_run = run;
 	/* Names are looked up now: a failing call must not need the catalogs. */
 	if (oml_log_runs != OML_LOG_OFF)
+	{
 		run->role_name = GetUserNameFromId(GetUserId(), true);
+		run->session_role_name = GetUserNameFromId(GetSessionUserId(), true);
+	}
 	/* With neither on, a call pays for no clock reading. */
 	if (oml_stat_track || oml_log_runs != OML_LOG_OFF)
 		run->start_ticks = ticks();

@@ -231,3 +231,23 @@ def test_full_queue_waits_for_the_writer(admin, runlog):
                   (n,)) == [(n,)]
     rows = wait_runs(admin, "script_name = 'runs_many'", n)
     assert len(rows) == n
+
+
+def test_security_definer_call_logged_with_session_role(admin, runlog):
+    """A call made with another role's rights is that role's run, and the
+    row names the session's user too."""
+    create("runs_ok", "def f():\n    return 1\n", is_global=True)
+    admin.sql("DROP FUNCTION IF EXISTS public.runs_definer()")
+    admin.sql("CREATE FUNCTION public.runs_definer() RETURNS text LANGUAGE sql"
+              " SECURITY DEFINER SET search_path = pg_catalog AS"
+              " $$SELECT value FROM oml.pyqEval(NULL, 'JSON', 'runs_ok')$$")
+    admin.sql("ALTER FUNCTION public.runs_definer() OWNER TO %s" % ALICE)
+    try:
+        assert sql_as(BOB, "SELECT public.runs_definer()") == [("1",)]
+        rows = wait_runs(admin, "session_role = %s", 1, (BOB,))
+        assert [(r[1], r[2]) for r in rows] == [(ALICE, "runs_ok")]
+        # it is alice's run: bob does not see it
+        assert sql_as(BOB, "SELECT count(*) FROM oml.pyq_runs") == [(0,)]
+        assert sql_as(ALICE, "SELECT session_role FROM oml.pyq_runs") == [(BOB,)]
+    finally:
+        admin.sql("DROP FUNCTION public.runs_definer()")
