@@ -224,7 +224,8 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call, OmlRun *run)
 					 errhint("Give a table or view name, or a SELECT query.")));
 	}
 	run->inp_nam = call->inp_nam;
-	if (!PG_ARGISNULL(scr))
+	/* The name as given, for the run log (a script it names may not exist). */
+	if (oml_log_runs != OML_LOG_OFF && !PG_ARGISNULL(scr))
 		run->scr_name = oml_arg_text(fcinfo, scr);
 	if (!PG_ARGISNULL(scr + 1))
 		run->scr_owner = call->scr_owner = oml_arg_text(fcinfo, scr + 1);
