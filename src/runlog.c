@@ -137,6 +137,9 @@ oml_log_define_gucs(void)
 							"Rows of oml.pyq_runs older than this are deleted by the log writer (0: kept).",
 							NULL, &log_max_age, 30 * 24 * 60, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+	/* Sizes of shared memory: only while it is being requested. */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
 	DefineCustomIntVariable("oml_store.log_queue_size",
 							"Run log records that can wait in shared memory for the writer.",
 							NULL, &log_queue_size, 256, 16, 65536,

@@ -97,6 +97,9 @@ oml_stat_define_gucs(void)
 							 "Only superusers can change it, so that a role cannot hide its calls.",
 							 &oml_stat_track, true, PGC_SUSET, 0,
 							 NULL, NULL, NULL);
+	/* Sizes of shared memory: only while it is being requested. */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
 	DefineCustomIntVariable("oml_store.track_max",
 							"Most scripts (and versions) with statistics; the least called go first.",
 							NULL, &stat_max, 1000, 100, 1000000,
