@@ -940,6 +940,64 @@ def bench_sandbox(conn, rows, calls):
     cur.execute("RESET jit")
 
 
+# -- 8. the record of every run -------------------------------------------------
+
+def cpu_ns(pid):
+    """CPU time the process has used, in ns (/proc/PID/schedstat)."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0])
+
+
+def bench_stats(conn, n):
+    """Workload 1 with the statistics on and off (oml_store.track), as the
+    backend's CPU time (wall time on a shared machine varies far more than
+    2%), and with the run log on for a tenth of the calls."""
+    cur = conn.cursor()
+    cur.execute("SET jit = off")
+    cur.execute("SELECT pg_backend_pid()")
+    pid = cur.fetchone()[0]
+    sql = ("SELECT count(*) FROM generate_series(1, %d) g,"
+           " LATERAL oml.pyqEval('{\"x\": ' || g || '}', 'JSON', 'triv') e")
+
+    def run(m):
+        t0 = cpu_ns(pid)
+        cur.execute(sql % m)
+        return (cpu_ns(pid) - t0) / 1e9
+
+    run(n // 10)                # warm up
+    best = {"on": None, "off": None}
+    ratios = []
+    for i in range(15):         # pairs in alternating order: median ratio
+        pair = {}
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            cur.execute("SET oml_store.track = " + mode)
+            pair[mode] = run(n)
+            best[mode] = pair[mode] if best[mode] is None else min(best[mode], pair[mode])
+        ratios.append(pair["on"] / pair["off"])
+    cur.execute("RESET oml_store.track")
+    ratios.sort()
+    on, off = best["on"] / n * 1e6, best["off"] / n * 1e6
+    overhead = (on / off - 1) * 100
+    record("8. %dk pyqEval calls, statistics on (CPU us/call)" % (n // 1000), on,
+           [("statistics off", off)], target="<= 2% over off", unit="us")
+    print("   statistics overhead: %+.1f%% best of 15 each; per pair: median %+.1f%%,"
+          " quartiles %+.1f%%, %+.1f%%"
+          % (overhead, (ratios[7] - 1) * 100, (ratios[3] - 1) * 100, (ratios[11] - 1) * 100),
+          flush=True)
+    RESULTS.append(("8. statistics overhead (%)", overhead, [], "<= 2", "%"))
+    m = max(n // 10, 1)
+    cur.execute("SET oml_store.log_runs = 'all'")
+    t0 = time.perf_counter()
+    c = run(m)
+    wall = time.perf_counter() - t0
+    cur.execute("RESET oml_store.log_runs")
+    record("8. %dk pyqEval calls, run log all (CPU us/call)" % (m // 1000), c / m * 1e6,
+           [("statistics only", on), ("wall, waiting for the writer", wall / m * 1e6)],
+           unit="us")
+    cur.execute("TRUNCATE oml.pyq_runs")
+    cur.execute("RESET jit")
+
+
 def main():
     global RUNS
     ap = argparse.ArgumentParser()
@@ -957,7 +1015,7 @@ def main():
         render(args.render)
         return
     RUNS = max(args.runs, 3)
-    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "9"}
+    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "8", "9"}
     if args.quick:
         sizes, calls, big, mb, secs = [10000, 100000], 10000, 100000, 20, 2
     else:
@@ -988,6 +1046,8 @@ def main():
         if "6" in only:
             bench_memory(calls)
             bench_peak_memory(big, 20 if args.quick else 500)
+        if "8" in only:
+            bench_stats(conn, calls)
         if "9" in only:
             bench_sandbox(conn, big, min(calls, 10000))
     finally:

@@ -37,7 +37,8 @@ SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS outside_oml
 SELECT relname AS table_without_rls FROM pg_class
  WHERE relnamespace = 'oml'::regnamespace AND relkind = 'r'
    AND NOT (relrowsecurity AND EXISTS (SELECT FROM pg_policy WHERE polrelid = pg_class.oid));
--- pg_dump dumps the rows of every table and the state of every sequence
+-- pg_dump dumps the rows of every table and the state of every sequence,
+-- but the run log's (oml.pyq_runs: a log of this server's runs)
 SELECT relname AS not_dumped FROM pg_class
  WHERE relnamespace = 'oml'::regnamespace AND relkind IN ('r', 'S')
    AND oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'oml_store')::oid[]);

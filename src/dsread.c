@@ -256,6 +256,7 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 		const char *data;
 		Size		len;
 
+		oml_run_note_object(owner, name, item->name);
 		stream.item = item;
 		stream.seq = 0;
 		stream.got = 0;

@@ -31,5 +31,6 @@ _PG_init(void)
 	oml_jobs_init();
 	oml_sandbox_init();
 	oml_registry_init();
+	oml_runs_init();
 	MarkGUCPrefixReserved("oml_store");
 }

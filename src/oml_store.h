@@ -198,5 +198,82 @@ extern bool oml_sandbox_all;
 extern void oml_sandbox_init(void);
 extern void oml_sandbox_close(OmlSandbox *sb);
 extern bool oml_sandbox_may_create(Oid roleid);
+/*
+ * The record of one pyq* call (runrecord.c), feeding the statistics
+ * (runstats.c) and the run log (runlog.c).
+ */
+#define OML_RUN_TEXT_MAX 1000	/* bytes kept of inp_nam, objects, error */
+
+/* Statistics gathered in a backend before they go to shared memory. */
+typedef struct OmlStatBatch
+{
+	bool		active;
+	int64		script_id;
+	int64		version;
+	Oid			owner;
+	bool		is_global;
+	char		name[OML_NAME_MAXLEN * 4 + 1];
+	int64		calls;
+	int64		errors;
+	int64		total_ticks;
+	int64		rows_in;
+	int64		rows_out;
+	long		maxrss_kb;		/* ru_maxrss when the batch started */
+	int64		started_ticks;	/* when the batch started */
+} OmlStatBatch;
+
+typedef struct OmlRun
+{
+	struct OmlRun *outer;		/* the run this one is nested in */
+	const char *function;		/* pyqEval, pyqTableEval, ... */
+	const char *inp_nam;
+	const char *scr_name;		/* as given */
+	const char *scr_owner;		/* as given (NULL: none) */
+	bool		resolved;		/* the script was found */
+	int64		script_id;
+	int64		script_version; /* see oml_run_script_version */
+	Oid			script_owner;
+	bool		is_global;
+	char	   *script_name;
+	char	   *role_name;		/* with the log on: the calling role */
+	char	   *session_role_name;	/* ... and the session's user */
+	char	   *script_owner_name;	/* ... and the script's owner (PYQSYS) */
+	bool		ended;			/* counted as a success already */
+	uint64		rows_in;
+	uint64		rows_out;
+	int64		start_ticks;	/* see runrecord.c; 0: not timed */
+	MemoryContext cxt;			/* the call's memory */
+	void	   *objects;		/* StringInfo of datastore objects loaded */
+	OmlStatBatch *batch;		/* the call site's batch, or NULL */
+} OmlRun;
+
+/* runrecord.c */
+extern void oml_runs_init(void);
+extern void oml_run_begin(OmlRun *run, const char *function);
+extern void oml_run_set_script(OmlRun *run, const OmlScript *scr);
+extern void oml_run_end(OmlRun *run);
+extern void oml_run_failed(OmlRun *run);
+extern void oml_run_note_object(Oid owner, const char *ds_name,
+								const char *obj_name);
+extern double oml_run_ticks_to_ms(int64 t);
+
+/* runstats.c */
+extern bool oml_stat_track;
+extern Size oml_stat_shmem_size(void);
+extern void oml_stat_shmem_init(void);
+extern void oml_stat_define_gucs(void);
+extern void oml_stat_add(OmlStatBatch *batch, const OmlRun *run,
+						 int64 ticks, bool failed);
+extern void oml_stat_flush(OmlStatBatch *batch);
+
+/* runlog.c */
+#define OML_LOG_OFF 0
+#define OML_LOG_ERRORS 1
+#define OML_LOG_ALL 2
+extern int	oml_log_runs;
+extern Size oml_log_shmem_size(void);
+extern void oml_log_shmem_init(void);
+extern void oml_log_define_gucs(void);
+extern void oml_log_enqueue(const OmlRun *run, double ms, ErrorData *edata);
 
 #endif							/* OML_STORE_H */

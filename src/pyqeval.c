@@ -83,6 +83,7 @@ typedef struct EvalCall
 	int			times_num;
 	char	   *scr_name;
 	char	   *scr_owner;
+	OmlRun	   *run;			/* the call's record (runrecord.c) */
 } EvalCall;
 
 /*
@@ -108,6 +109,7 @@ typedef struct EvalCache
 	PyObject   *names;			/* their names (None: unnamed), a tuple */
 	bool		sandboxed;		/* func is None: the script runs in ... */
 	OmlSandbox *sandbox;		/* ... this sandbox (sandbox.c) */
+	OmlStatBatch stats;			/* statistics not yet in shared memory */
 } EvalCache;
 
 /*
@@ -128,6 +130,8 @@ cache_release(void *arg)
 {
 	EvalCache  *cache = (EvalCache *) arg;
 
+	/* The statement's statistics (raises no error). */
+	oml_stat_flush(&cache->stats);
 	/* Also during an abort: destructors may not run SQL. */
 	oml_py_release(&cache->func);
 	oml_py_release(&cache->kwargs);
@@ -245,13 +249,14 @@ read_out_fmt(FunctionCallInfo fcinfo, int fmt)
  * Read the arguments of the pyq* function kind.
  */
 static void
-read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
+read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call, OmlRun *run)
 {
 	int			par = 0,
 				fmt = 1,
 				scr = 2;
 
 	memset(call, 0, sizeof(EvalCall));
+	call->run = run;
 	call->kind = kind;
 	switch (kind)
 	{
@@ -289,11 +294,15 @@ read_call(FunctionCallInfo fcinfo, EvalKind kind, EvalCall *call)
 					 errmsg("inp_nam must not be empty"),
 					 errhint("Give a table or view name, or a SELECT query.")));
 	}
+	run->inp_nam = call->inp_nam;
+	/* The name as given, for the run log (a script it names may not exist). */
+	if (oml_log_runs != OML_LOG_OFF && !PG_ARGISNULL(scr))
+		run->scr_name = oml_arg_text(fcinfo, scr);
+	if (!PG_ARGISNULL(scr + 1))
+		run->scr_owner = call->scr_owner = oml_arg_text(fcinfo, scr + 1);
 	if (!PG_ARGISNULL(par))
 		call->par_lst = oml_arg_text(fcinfo, par);
 	call->scr_name = checked_script_name(fcinfo, scr);
-	if (!PG_ARGISNULL(scr + 1))
-		call->scr_owner = oml_arg_text(fcinfo, scr + 1);
 
 	call->out_fmt = read_out_fmt(fcinfo, fmt);
 }
@@ -638,6 +647,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		MemoryContextRegisterResetCallback(fn_mcxt, cb);
 		fcinfo->flinfo->fn_extra = cache;
 	}
+	call->run->batch = &cache->stats;
 
 	have_func = cache->func != NULL && cache->caller == caller;
 	oml_script_find_known(call->scr_name, call->scr_owner,
@@ -648,6 +658,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 	 */
 	if (scr.source == NULL && cache->scr.readable != scr.readable)
 		oml_script_find_known(call->scr_name, call->scr_owner, 0, true, &scr);
+	oml_run_set_script(call->run, &scr);
 	/* scr.source is NULL when the lookup result is the one we have */
 	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
 		cache->scr.readable == scr.readable &&
@@ -1761,6 +1772,7 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	}
 	PG_FINALLY();
 	{
+		call->run->rows_in += d.nrows;
 		if (d.cols)
 			oml_columns_free(d.cols);
 	}
@@ -1945,19 +1957,22 @@ submit_call(FunctionCallInfo fcinfo, EvalCall *call)
 }
 
 /*
- * The body shared by the five pyq* functions.
+ * Run one pyq* call of the kind, recorded in run.
  */
-static Datum
-pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
+static void
+pyq_run(FunctionCallInfo fcinfo, EvalKind kind, OmlRun *run)
 {
 	EvalCall	call;
 	EvalCache  *volatile cache;
 	EvalRefs	refs = {NULL, NULL, NULL};
 
-	oml_require_schema_version();
-	read_call(fcinfo, kind, &call);
+	read_call(fcinfo, kind, &call, run);
 	if (oml_job_should_submit(call.par_lst))
-		return submit_call(fcinfo, &call);
+	{
+		/* The job's worker runs (and records) the call itself. */
+		(void) submit_call(fcinfo, &call);
+		return;
+	}
 	/* Cancel reaches Python from here to the end of the statement. */
 	oml_py_enter(fcinfo->flinfo->fn_mcxt);
 	cache = get_cache(fcinfo, &call);
@@ -2000,6 +2015,37 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	/* Destructors ran just now: a cancel they met, and their output. */
 	CHECK_FOR_INTERRUPTS();
 	oml_state_flush_output();
+}
+
+/*
+ * The body shared by the five pyq* functions, recorded (statistics, run
+ * log) however it ends.
+ */
+static Datum
+pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
+{
+	static const char *const names[] = {"pyqEval", "pyqTableEval",
+	"pyqRowEval", "pyqGroupEval", "pyqIndexEval"};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	OmlRun		run;
+
+	oml_require_schema_version();
+	oml_run_begin(&run, names[kind]);
+	PG_TRY();
+	{
+		pyq_run(fcinfo, kind, &run);
+		if (rsinfo && IsA(rsinfo, ReturnSetInfo) && rsinfo->setResult)
+			run.rows_out = tuplestore_tuple_count(rsinfo->setResult);
+		oml_run_end(&run);
+	}
+	PG_CATCH();
+	{
+		if (rsinfo && IsA(rsinfo, ReturnSetInfo) && rsinfo->setResult)
+			run.rows_out = tuplestore_tuple_count(rsinfo->setResult);
+		oml_run_failed(&run);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	return (Datum) 0;
 }
 

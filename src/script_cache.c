@@ -536,6 +536,8 @@ oml_script_find_known(const char *name, const char *owner_name,
 	scr->readable = found.is_global ||
 		oml_role_can_read(caller, found.owner, found.acl);
 	scr->serial = found.serial;
+	scr->owner = found.owner;
+	scr->is_global = found.is_global;
 	scr->name = pstrdup(name);
 	scr->source = found.source;
 	scr->sandbox = found.sandbox;
