@@ -212,3 +212,49 @@ def test_delete_and_vacuum_during_a_streaming_load(small_chunks, alice, admin):
     t.join()
     assert result["got"] == [hashlib.sha256(a.tobytes()).hexdigest(),
                              hashlib.sha256(b.tobytes()).hexdigest()]
+
+
+def test_client_load_in_the_callers_transaction(small_chunks, admin):
+    # Inside the caller's open (read committed) transaction a load runs in
+    # a savepoint: a failed streaming load leaves that transaction usable,
+    # and an overwrite committed between listing and reading is reported as
+    # such, not as a damaged object.
+    import psycopg2
+    conn = psycopg2.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
+    try:
+        oml.connect(conn=conn)
+        arr = np.arange(100_000.0)
+        oml.ds.save({"obj": [_Fails(), arr], "arr": arr}, "mine")
+        conn.commit()
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            for _ in range(2):
+                with pytest.raises(ValueError):
+                    oml.ds.load("mine", to_globals=False)
+                cur.execute("SELECT 2")
+                assert cur.fetchone() == (2,)
+            # An overwrite from another session while listing is done.
+            orig = oml.ds._load_streamed
+            calls = []
+
+            def racing(*args, **kwargs):
+                if not calls:
+                    calls.append(1)
+                    sql_as(ALICE, "SELECT oml.ds_delete('mine',"
+                           " ARRAY['arr'])")
+                return orig(*args, **kwargs)
+            oml.ds._load_streamed = racing
+            try:
+                with pytest.raises(oml.OMLError) as err:
+                    oml.ds.load("mine", objs="arr", to_globals=False)
+            finally:
+                oml.ds._load_streamed = orig
+            assert err.value.sqlstate == "40001"
+            assert err.value.message == (
+                'object "arr" was overwritten or deleted while it was being'
+                " loaded")
+            cur.execute("SELECT 3")
+            assert cur.fetchone() == (3,)
+    finally:
+        oml.disconnect()
+        conn.close()
