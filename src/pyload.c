@@ -276,6 +276,7 @@ typedef struct LoadCall
 	const char *owner;
 	PyObject   *objs;
 	LoadState  *st;
+	MemoryContext cxt;			/* what the read allocates, freed after it */
 } LoadCall;
 
 /*
@@ -289,6 +290,8 @@ load_run(void *arg)
 	lc->st};
 	Oid			ownerid;
 
+	/* On an error, oml_py_in_subxact switches back to the caller's. */
+	MemoryContextSwitchTo(lc->cxt);
 	if (lc->name[0] == '\0' || (lc->owner != NULL && lc->owner[0] == '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -310,7 +313,8 @@ PyObject *
 oml_py_load_objects(PyObject *self, PyObject *args)
 {
 	LoadState	st;
-	LoadCall	lc = {NULL, NULL, NULL, &st};
+	LoadCall	lc = {NULL, NULL, NULL, &st, NULL};
+	bool		ok;
 
 	memset(&st, 0, sizeof(st));
 	if (!PyArg_ParseTuple(args, "s|zOO", &lc.name, &lc.owner, &lc.objs,
@@ -333,7 +337,17 @@ oml_py_load_objects(PyObject *self, PyObject *args)
 	if (st.list == NULL)
 		return NULL;
 	st.ds_name = lc.name;
-	if (!oml_py_in_subxact(load_run, &lc))
+
+	/*
+	 * The listing, names and chunks of one load live in a context of its
+	 * own, freed whether the load succeeds or not: a script may load many
+	 * times in one call.
+	 */
+	lc.cxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store load",
+								   ALLOCSET_SMALL_SIZES);
+	ok = oml_py_in_subxact(load_run, &lc);
+	MemoryContextDelete(lc.cxt);
+	if (!ok)
 	{
 		Py_DECREF(st.list);
 		if (st.err_type != NULL)

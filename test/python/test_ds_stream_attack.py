@@ -258,3 +258,33 @@ def test_client_load_in_the_callers_transaction(small_chunks, admin):
     finally:
         oml.disconnect()
         conn.close()
+
+
+MANY_LOADS = '''
+def many_loads(ds, n):
+    import gc
+    import oml
+
+    def rss():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    for _ in range(n):
+        oml.ds.load(ds, to_globals=False)
+    gc.collect()
+    before = rss()
+    for _ in range(n):
+        oml.ds.load(ds, to_globals=False)
+    gc.collect()
+    return rss() - before
+'''
+
+
+def test_many_loads_in_one_call_do_not_grow(small_chunks, alice):
+    oml.ds.save({"arr%d" % i: np.arange(3000.0) for i in range(5)}, "many")
+    oml.script.create("many_loads", MANY_LOADS, is_global=True)
+    growth = run("many_loads", {"ds": "many", "n": 500})
+    # Each load kept its listing (about 500 bytes here) in the script
+    # call's memory until the statement ended: 250 KB for 500 loads.
+    assert growth < 100 * 1024, growth
