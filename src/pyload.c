@@ -279,6 +279,7 @@ typedef struct LoadCall
 	bool		trusted_only;	/* refuse objects of untrusted writers */
 	int			version;		/* a kept version (dsversion.c), 0: none */
 	const char *alias;			/* or the version an alias names */
+	MemoryContext cxt;			/* what the read allocates, freed after it */
 } LoadCall;
 
 /*
@@ -292,6 +293,8 @@ load_run(void *arg)
 	lc->st};
 	Oid			ownerid;
 
+	/* On an error, oml_py_in_subxact switches back to the caller's. */
+	MemoryContextSwitchTo(lc->cxt);
 	if (lc->name[0] == '\0' || (lc->owner != NULL && lc->owner[0] == '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -336,7 +339,8 @@ static PyObject *
 load_objects(PyObject *args, bool trusted_only)
 {
 	LoadState	st;
-	LoadCall	lc = {NULL, NULL, NULL, &st, trusted_only, 0, NULL};
+	LoadCall	lc = {NULL, NULL, NULL, &st, trusted_only, 0, NULL, NULL};
+	bool		ok;
 
 	memset(&st, 0, sizeof(st));
 	if (!PyArg_ParseTuple(args, "s|zOOiz", &lc.name, &lc.owner, &lc.objs,
@@ -359,7 +363,17 @@ load_objects(PyObject *args, bool trusted_only)
 	if (st.list == NULL)
 		return NULL;
 	st.ds_name = lc.name;
-	if (!oml_py_in_subxact(load_run, &lc))
+
+	/*
+	 * The listing, names and chunks of one load live in a context of its
+	 * own, freed whether the load succeeds or not: a script may load many
+	 * times in one call.
+	 */
+	lc.cxt = AllocSetContextCreate(CurrentMemoryContext, "oml_store load",
+								   ALLOCSET_SMALL_SIZES);
+	ok = oml_py_in_subxact(load_run, &lc);
+	MemoryContextDelete(lc.cxt);
+	if (!ok)
 	{
 		Py_DECREF(st.list);
 		if (st.err_type != NULL)

@@ -522,6 +522,23 @@ def _damaged(obj_name, size):
                     sqlstate="XX001")
 
 
+def _short(backend, obj_name, obj_id, size):
+    """The error for an object whose chunks came up short: damaged, or,
+    in a caller's read committed transaction (where each statement of a
+    load has a snapshot of its own), overwritten or deleted by a
+    transaction that committed after the objects were listed."""
+    [[listed]] = backend.query(
+        "SELECT EXISTS (SELECT FROM oml.datastore_object"
+        " WHERE id OPERATOR(pg_catalog.=) %s)", (obj_id,))
+    if listed:
+        return _damaged(obj_name, size)
+    return OMLError("object \"%s\" was overwritten or deleted while it was"
+                    " being loaded" % obj_name, sqlstate="40001",
+                    hint="Load it again, or load it in a REPEATABLE READ"
+                         " transaction, where a load reads from one"
+                         " snapshot.")
+
+
 def _load_streamed(backend, obj_name, obj_id, size, compression, restricted,
                    bar, kept=False):
     """One object unpickled while its chunks are read with COPY (kept: of a
@@ -541,10 +558,10 @@ def _load_streamed(backend, obj_name, obj_id, size, compression, restricted,
         except Exception:
             # Bytes that do not add up explain a failed unpickling best.
             if not stream.finish():
-                raise _damaged(obj_name, size) from None
+                raise _short(backend, obj_name, obj_id, size) from None
             raise
         if not stream.finish():
-            raise _damaged(obj_name, size)
+            raise _short(backend, obj_name, obj_id, size)
         return obj
     finally:
         stream.abandon()
@@ -721,7 +738,10 @@ def load(name: str, objs: Union[str, Iterable[str], None] = None,
     OMLError
         From the server: the datastore or a named object does not exist
         (SQLSTATE 42704), the datastore is not readable (42501), or, inside
-        the server, an object was not written by a trusted role (42501).
+        the server, an object was not written by a trusted role (42501);
+        an object's chunks do not add up to its size (XX001); in a client
+        whose own read committed transaction is open, an object was
+        overwritten or deleted between listing and reading (40001).
     pickle.UnpicklingError
         A restricted load met a class outside the allow-list.
     """
