@@ -42,6 +42,7 @@
 #include "utils/varlena.h"
 
 #include "oml_store.h"
+#include "parallel.h"
 #include "roles.h"
 
 PG_FUNCTION_INFO_V1(oml_pyq_eval);
@@ -98,8 +99,11 @@ typedef struct EvalCache
 	char	   *par_lst;
 	PyObject   *kwargs;
 	PyObject   *controls;		/* (input_type, na_omit, graphics, mutable,
-								 * service_level) */
+								 * service_level, parallel) */
 	bool		na_omit;		/* controls' na_omit: drop rows with NULLs */
+	int			parallel;		/* controls' parallel: 1 serial, 0 the
+								 * default degree, else the degree */
+	bool		scalar;			/* desc is one column of a scalar type */
 	bool		level_noted;	/* the service level NOTICE was given */
 	PyObject   *run_fn;			/* oml_store._runtime.run */
 	PyObject   *fmt_obj;		/* out_fmt as a Python str, or None */
@@ -117,6 +121,22 @@ typedef struct EvalRefs
 	PyObject   *frame;
 	PyObject   *rows;
 } EvalRefs;
+
+/*
+ * One call being run, as parallel.c sees it (opaque there).
+ */
+struct OmlEvalRun
+{
+	FunctionCallInfo fcinfo;
+	EvalCall   *call;
+	EvalCache  *cache;
+	EvalRefs   *refs;
+};
+
+static void compile_script(EvalCache *cache, MemoryContext fn_mcxt,
+						   Oid caller, OmlScript *scr);
+static void set_params(EvalCache *cache, MemoryContext fn_mcxt,
+					   const char *par_lst);
 
 /*
  * Release the cache's Python objects when the statement's memory goes.
@@ -321,7 +341,7 @@ note_service_level(EvalCache *cache)
 	cache->level_noted = true;
 	ereport(NOTICE,
 			(errmsg("oml_service_level \"%s\" has no effect", s),
-			 errdetail("Scripts run in the calling backend, one call at a time: there is no degree of parallelism or job priority to set.")));
+			 errdetail("There is no job priority to set; oml_parallel_degree sets the degree of parallelism.")));
 }
 
 /*
@@ -361,61 +381,78 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		strcmp(cache->scr.source, scr.source) == 0)
 		cache->scr.serial = scr.serial; /* found again, same source */
 	else if (scr.source != NULL)
-	{
-		PyObject   *func;
-
-		Py_CLEAR(cache->func);
-		oml_py_init();
-		{
-			PyObject   *fn = PyObject_GetAttrString(oml_py_runtime, "get_function");
-			PyObject   *args = Py_BuildValue("(LIss)", (long long) scr.id,
-											 (unsigned int) caller,
-											 scr.name, scr.source);
-
-			func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
-			Py_XDECREF(fn);
-			Py_XDECREF(args);
-			if (func == NULL)
-				oml_py_raise(scr.name);	/* e.g. a failed import at top level */
-		}
-		if (cache->scr.name)
-			pfree(cache->scr.name);
-		if (cache->scr.source)
-			pfree(cache->scr.source);
-		cache->caller = caller;
-		cache->scr.id = scr.id;
-		cache->scr.version = scr.version;
-		cache->scr.serial = scr.serial;
-		cache->scr.name = MemoryContextStrdup(fn_mcxt, scr.name);
-		cache->scr.source = MemoryContextStrdup(fn_mcxt, scr.source);
-		cache->func = func;
-	}
-
-	if (cache->kwargs == NULL ||
-		(cache->par_lst == NULL) != (call->par_lst == NULL) ||
-		(cache->par_lst && strcmp(cache->par_lst, call->par_lst) != 0))
-	{
-		PyObject   *parsed;
-
-		Py_CLEAR(cache->kwargs);
-		Py_CLEAR(cache->controls);
-		if (call->par_lst)
-			check_par_lst(call->par_lst);
-		parsed = oml_py_runtime_call("parse_par_lst",
-									 Py_BuildValue("(z)", call->par_lst));
-		if (!PyTuple_Check(parsed) || PyTuple_Size(parsed) != 2)
-			elog(ERROR, "parse_par_lst returned an unexpected value");
-		cache->kwargs = Py_NewRef(PyTuple_GET_ITEM(parsed, 0));
-		cache->controls = Py_NewRef(PyTuple_GET_ITEM(parsed, 1));
-		Py_DECREF(parsed);
-		if (!PyTuple_Check(cache->controls) || PyTuple_GET_SIZE(cache->controls) != 5)
-			elog(ERROR, "parse_par_lst returned unexpected controls");
-		cache->na_omit = PyObject_IsTrue(PyTuple_GET_ITEM(cache->controls, 1)) == 1;
-		note_service_level(cache);
-		cache->par_lst = call->par_lst ?
-			MemoryContextStrdup(fn_mcxt, call->par_lst) : NULL;
-	}
+		compile_script(cache, fn_mcxt, caller, &scr);
+	set_params(cache, fn_mcxt, call->par_lst);
 	return cache;
+}
+
+/*
+ * Compile the script scr for caller into the cache.
+ */
+static void
+compile_script(EvalCache *cache, MemoryContext fn_mcxt, Oid caller,
+			   OmlScript *scr)
+{
+	PyObject   *func;
+
+	Py_CLEAR(cache->func);
+	oml_py_init();
+	{
+		PyObject   *fn = PyObject_GetAttrString(oml_py_runtime, "get_function");
+		PyObject   *args = Py_BuildValue("(LIss)", (long long) scr->id,
+										 (unsigned int) caller,
+										 scr->name, scr->source);
+
+		func = (fn && args) ? oml_py_call_guarded(fn, args, NULL) : NULL;
+		Py_XDECREF(fn);
+		Py_XDECREF(args);
+		if (func == NULL)
+			oml_py_raise(scr->name);	/* e.g. a failed import at top level */
+	}
+	if (cache->scr.name)
+		pfree(cache->scr.name);
+	if (cache->scr.source)
+		pfree(cache->scr.source);
+	cache->caller = caller;
+	cache->scr.id = scr->id;
+	cache->scr.version = scr->version;
+	cache->scr.serial = scr->serial;
+	cache->scr.name = MemoryContextStrdup(fn_mcxt, scr->name);
+	cache->scr.source = MemoryContextStrdup(fn_mcxt, scr->source);
+	cache->func = func;
+}
+
+/*
+ * Parse par_lst into the cache's kwargs and controls, unless it has it.
+ */
+static void
+set_params(EvalCache *cache, MemoryContext fn_mcxt, const char *par_lst)
+{
+	PyObject   *parsed;
+	PyObject   *parallel;
+
+	if (cache->kwargs != NULL &&
+		(cache->par_lst == NULL) == (par_lst == NULL) &&
+		(cache->par_lst == NULL || strcmp(cache->par_lst, par_lst) == 0))
+		return;
+	Py_CLEAR(cache->kwargs);
+	Py_CLEAR(cache->controls);
+	if (par_lst)
+		check_par_lst(par_lst);
+	parsed = oml_py_runtime_call("parse_par_lst",
+								 Py_BuildValue("(z)", par_lst));
+	if (!PyTuple_Check(parsed) || PyTuple_Size(parsed) != 2)
+		elog(ERROR, "parse_par_lst returned an unexpected value");
+	cache->kwargs = Py_NewRef(PyTuple_GET_ITEM(parsed, 0));
+	cache->controls = Py_NewRef(PyTuple_GET_ITEM(parsed, 1));
+	Py_DECREF(parsed);
+	if (!PyTuple_Check(cache->controls) || PyTuple_GET_SIZE(cache->controls) != 6)
+		elog(ERROR, "parse_par_lst returned unexpected controls");
+	cache->na_omit = PyObject_IsTrue(PyTuple_GET_ITEM(cache->controls, 1)) == 1;
+	parallel = PyTuple_GET_ITEM(cache->controls, 5);
+	cache->parallel = parallel == Py_None ? 1 : (int) PyLong_AsLong(parallel);
+	note_service_level(cache);
+	cache->par_lst = par_lst ? MemoryContextStrdup(fn_mcxt, par_lst) : NULL;
 }
 
 /*
@@ -1088,6 +1125,9 @@ typedef struct InputDest
 								 * missing (NaN of float4, float8, numeric;
 								 * infinite date, timestamp, timestamptz),
 								 * else InvalidOid */
+	int			degree;			/* processes to run the script in */
+	OmlParallel *par;			/* the parallel run, or NULL: serial */
+	OmlEvalRun	run;			/* this call, for parallel.c */
 } InputDest;
 
 /*
@@ -1096,7 +1136,16 @@ typedef struct InputDest
 static void
 input_flush(InputDest *d, const char *name)
 {
-	MemoryContext old = MemoryContextSwitchTo(d->flushcxt);
+	MemoryContext old;
+
+	if (d->par)
+	{
+		/* The unit goes to a worker, or the leader runs it. */
+		oml_parallel_end_unit(d->par, name);
+		d->inchunk = 0;
+		return;
+	}
+	old = MemoryContextSwitchTo(d->flushcxt);
 
 	d->refs->frame = build_frame(d->cache, d->cols);
 	run_once(d->fcinfo, d->call, d->cache, d->refs,
@@ -1128,6 +1177,8 @@ input_finish(InputDest *d)
 	}
 	else if (d->call->kind == EVAL_GROUP && d->ingroup)
 		input_flush(d, d->curkey);
+	if (d->par)
+		oml_parallel_finish(d->par);
 }
 
 /*
@@ -1235,6 +1286,9 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 				d->keyeq[k] = &tc->eq_opr_finfo;
 		}
 	}
+	/* In the run's memory: the executor's ends before input_finish. */
+	if (d->degree > 1)
+		d->par = oml_parallel_begin(&d->run, d->degree, desc);
 	MemoryContextSwitchTo(old);
 }
 
@@ -1308,7 +1362,10 @@ input_receive(TupleTableSlot *slot, DestReceiver *self)
 			input_flush(d, d->curkey);
 		start_group(d, slot);
 	}
-	oml_columns_add_values(d->cols, slot->tts_values, slot->tts_isnull);
+	if (d->par)
+		oml_parallel_add_row(d->par, slot);
+	else
+		oml_columns_add_values(d->cols, slot->tts_values, slot->tts_isnull);
 	d->inchunk++;
 	if (d->call->kind == EVAL_ROW && d->inchunk == (uint64) d->call->row_num)
 	{
@@ -1384,6 +1441,12 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 									 ALLOCSET_DEFAULT_SIZES);
 	d.flushcxt = AllocSetContextCreate(d.cxt, "oml_store script call",
 									   ALLOCSET_DEFAULT_SIZES);
+	d.run.fcinfo = fcinfo;
+	d.run.call = call;
+	d.run.cache = cache;
+	d.run.refs = refs;
+	if (call->kind != EVAL_TABLE)
+		d.degree = oml_parallel_degree(cache->parallel);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1417,6 +1480,8 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	}
 	PG_FINALLY();
 	{
+		if (d.par)
+			oml_parallel_cleanup(d.par);
 		if (d.cols)
 			oml_columns_free(d.cols);
 	}
@@ -1512,6 +1577,7 @@ init_result(FunctionCallInfo fcinfo, EvalCache *cache)
 						 errhint("Write SELECT * FROM oml.pyqEval(..., NULL::record, ...) AS t(a int, b text).")));
 		}
 		cache->names = result_names(desc, scalar, &cache->nlive);
+		cache->scalar = scalar;
 		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 		cache->desc = CreateTupleDescCopy(desc);
 		MemoryContextSwitchTo(oldcxt);
@@ -1533,6 +1599,8 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	EvalCall	call;
 	EvalCache  *volatile cache;
 	EvalRefs	refs = {NULL, NULL, NULL};
+	OmlEvalRun	run;
+	OmlParallel *volatile par = NULL;
 
 	oml_require_schema_version();
 	read_call(fcinfo, kind, &call);
@@ -1551,15 +1619,28 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 				run_once(fcinfo, &call, cache, &refs, PyTuple_New(0), NULL);
 				break;
 			case EVAL_INDEX:
+				run.fcinfo = fcinfo;
+				run.call = &call;
+				run.cache = cache;
+				run.refs = &refs;
+				if (call.times_num > 1 && oml_parallel_degree(cache->parallel) > 1)
+					par = oml_parallel_begin(&run,
+											 oml_parallel_degree(cache->parallel),
+											 NULL);
 				for (int i = 1; i <= call.times_num; i++)
 				{
 					char		label[32];
 
 					CHECK_FOR_INTERRUPTS();
 					snprintf(label, sizeof(label), "%d", i);
-					run_once(fcinfo, &call, cache, &refs,
-							 Py_BuildValue("(i)", i), label);
+					if (par)
+						oml_parallel_index(par, i, label);
+					else
+						run_once(fcinfo, &call, cache, &refs,
+								 Py_BuildValue("(i)", i), label);
 				}
+				if (par)
+					oml_parallel_finish(par);
 				break;
 			default:
 				run_over_input(fcinfo, &call, cache, &refs);
@@ -1568,6 +1649,8 @@ pyq_common(FunctionCallInfo fcinfo, EvalKind kind)
 	}
 	PG_FINALLY();
 	{
+		if (par)
+			oml_parallel_cleanup(par);
 		oml_py_release(&refs.args);
 		oml_py_release(&refs.frame);
 		oml_py_release(&refs.rows);
@@ -1626,4 +1709,109 @@ Datum
 oml_pyq_index_eval(PG_FUNCTION_ARGS)
 {
 	return pyq_common(fcinfo, EVAL_INDEX);
+}
+
+/*
+ * What a parallel worker needs to run this call (see parallel.h).
+ */
+void
+oml_eval_describe(OmlEvalRun *run, OmlEvalDesc *desc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) run->fcinfo->resultinfo;
+
+	memset(desc, 0, sizeof(OmlEvalDesc));
+	desc->kind = run->call->kind == EVAL_INDEX ? OML_UNIT_INDEX : OML_UNIT_ROWS;
+	desc->caller = run->cache->caller;
+	desc->scr_id = run->cache->scr.id;
+	desc->scr_name = run->cache->scr.name;
+	desc->scr_source = run->cache->scr.source;
+	desc->par_lst = run->call->par_lst;
+	desc->out_fmt = run->call->out_fmt;
+	desc->scalar = run->cache->scalar;
+	desc->result_desc = run->cache->desc;
+	desc->result = rsinfo->setResult;
+}
+
+/*
+ * In a parallel worker: set up the leader's call from desc, with results
+ * going to desc->result.  The script is the source the leader found (and
+ * checked the caller may run), compiled here for the same role.
+ */
+OmlEvalRun *
+oml_eval_worker_begin(OmlEvalDesc *desc)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	OmlEvalRun *run = palloc0(sizeof(OmlEvalRun));
+	FunctionCallInfo fcinfo = palloc0(SizeForFunctionCallInfo(0));
+	ReturnSetInfo *rsinfo = makeNode(ReturnSetInfo);
+	EvalCache  *cache = palloc0(sizeof(EvalCache));
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	OmlScript	scr;
+
+	if (GetUserId() != desc->caller)
+		elog(ERROR, "parallel worker runs as role %u, not as the caller %u",
+			 GetUserId(), desc->caller);
+	fcinfo->flinfo = palloc0(sizeof(FmgrInfo));
+	fcinfo->flinfo->fn_mcxt = cxt;
+	fcinfo->flinfo->fn_extra = cache;
+	rsinfo->setResult = desc->result;
+	rsinfo->returnMode = SFRM_Materialize;
+	fcinfo->resultinfo = (Node *) rsinfo;
+	cb->func = cache_release;
+	cb->arg = cache;
+	MemoryContextRegisterResetCallback(cxt, cb);
+
+	oml_py_enter(cxt);
+	memset(&scr, 0, sizeof(scr));
+	scr.id = desc->scr_id;
+	scr.name = desc->scr_name;
+	scr.source = desc->scr_source;
+	compile_script(cache, cxt, desc->caller, &scr);
+	cache->level_noted = true;	/* the leader gave the NOTICE */
+	set_params(cache, cxt, desc->par_lst);
+	cache->desc = desc->result_desc;
+	cache->scalar = desc->scalar;
+	cache->names = result_names(desc->result_desc, desc->scalar, &cache->nlive);
+
+	run->fcinfo = fcinfo;
+	run->call = palloc0(sizeof(EvalCall));
+	run->call->kind = desc->kind == OML_UNIT_INDEX ? EVAL_INDEX : EVAL_ROW;
+	run->call->par_lst = desc->par_lst;
+	run->call->out_fmt = desc->out_fmt;
+	run->call->scr_name = desc->scr_name;
+	run->cache = cache;
+	run->refs = palloc0(sizeof(EvalRefs));
+	return run;
+}
+
+/*
+ * Run the script on one unit, labelled label: the rows gathered in cols,
+ * or (cols NULL) the index.  Its result rows go to the call's output.
+ */
+void
+oml_eval_unit(OmlEvalRun *run, OmlColumns *cols, int index, const char *label)
+{
+	EvalRefs   *refs = run->refs;
+
+	PG_TRY();
+	{
+		if (cols == NULL)
+			run_once(run->fcinfo, run->call, run->cache, refs,
+					 Py_BuildValue("(i)", index), label);
+		else
+		{
+			refs->frame = build_frame(run->cache, cols);
+			run_once(run->fcinfo, run->call, run->cache, refs,
+					 PyTuple_Pack(1, refs->frame), label);
+			Py_CLEAR(refs->frame);
+		}
+	}
+	PG_CATCH();
+	{
+		oml_py_release(&refs->args);
+		oml_py_release(&refs->frame);
+		oml_py_release(&refs->rows);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }

@@ -74,6 +74,14 @@ static bool on_main_thread(void);
 static int	subxact_floor;
 
 /*
+ * In parallel mode (a parallel pyq* call, see parallel.c) no subtransaction
+ * can be started: the first error of a call into PostgreSQL is kept here
+ * (in TopTransactionContext) and ends the script's call, even if the
+ * script catches it; further calls into PostgreSQL fail at once.
+ */
+static ErrorData *parallel_error = NULL;
+
+/*
  * Is a cancel or termination waiting for PostgreSQL to act on it?
  */
 static bool
@@ -557,6 +565,50 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 }
 
 /*
+ * oml_py_in_subxact in parallel mode, where no subtransaction can be
+ * started: run fn(arg) as it is; an error is kept in parallel_error, set as
+ * the Python exception, and fails the script's call (oml_py_call_guarded).
+ */
+static bool
+in_parallel_mode(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+	int			save_nesting = py_nesting;
+	int			save_floor = subxact_floor;
+	OmlPgState	script_state;
+
+	PyErr_Clear();
+	if (parallel_error != NULL)
+	{
+		set_spi_error(parallel_error);
+		return false;
+	}
+	oml_state_enter_pg(&script_state);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(TopTransactionContext);
+		parallel_error = CopyErrorData();
+		FlushErrorState();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		py_nesting = save_nesting;
+		subxact_floor = save_floor;
+		PyErr_Clear();
+		oml_py_error_from_pg(parallel_error);
+		ok = false;
+	}
+	PG_END_TRY();
+	oml_state_leave_pg(&script_state);
+	return ok;
+}
+
+/*
  * Run fn(arg) for Python code that called into PostgreSQL (other files'
  * _oml functions): in a subtransaction, in the data directory with the
  * normal recursion limit.  Returns true, or false with the error set as a
@@ -574,6 +626,8 @@ oml_py_in_subxact(void (*fn) (void *arg), void *arg)
 	int			save_floor = subxact_floor;
 	OmlPgState	script_state;
 
+	if (IsInParallelMode())
+		return in_parallel_mode(fn, arg);
 	oml_state_enter_pg(&script_state);
 	PG_TRY();
 	{
@@ -789,6 +843,7 @@ static void
 subxact_xact_callback(XactEvent event, void *arg)
 {
 	subxact_depth = 0;
+	parallel_error = NULL;		/* was in TopTransactionContext */
 	/* A scope whose statement memory outlived the transaction ends here. */
 	if (scope_active && py_nesting == 0 &&
 		(event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
@@ -1261,6 +1316,18 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 			PyErr_SetString(PyExc_RuntimeError,
 							"a transaction opened by the script was left open and has been rolled back");
 		}
+	}
+	if (py_nesting == 0 && parallel_error != NULL)
+	{
+		/* A call into PostgreSQL failed in parallel mode: so does this. */
+		if (result != NULL)
+		{
+			Py_DECREF(result);
+			result = NULL;
+			PyErr_Clear();
+			set_spi_error(parallel_error);
+		}
+		parallel_error = NULL;	/* freed with the transaction */
 	}
 	if (py_nesting == 0 && result == NULL && cancel_pending())
 		forget_broken_imports();
