@@ -22,8 +22,9 @@
  * it compiles the source the leader found and checked (for the same role),
  * so lookup and trust are decided once, in the leader.
  *
- * Result rows of one unit stay together and in order; units come in the
- * order they finish.
+ * Results come back in the order of the serial call: a unit's result rows
+ * wait in the leader (as the message that brought them) until the units
+ * before it are in.
  *
  * When no worker can be had (max_worker_processes, max_parallel_workers),
  * the call runs serially with a NOTICE.
@@ -75,6 +76,7 @@ typedef struct UnitMsg
 	char		type;			/* OML_UNIT_ROWS, OML_UNIT_INDEX, OML_MSG_END,
 								 * OML_MSG_RESULT */
 	int32		index;			/* OML_UNIT_INDEX: the index */
+	int32		seq;			/* the unit's number, from 0 */
 	int32		ntuples;
 	int32		label_len;		/* -1: NULL */
 	uint32		label_off;
@@ -98,7 +100,12 @@ struct OmlParallel
 	bool	   *busy;			/* the worker has a unit */
 	int			nbusy;
 	StringInfoData unit;		/* the unit being gathered */
-	int32		ntuples;
+	int32		next_seq;		/* the number of the next unit */
+	int32		next_out;		/* the unit whose results go out next */
+	char	  **pending;		/* results of later units, by number */
+	Size	   *pending_len;
+	int32		npending;		/* pending's size */
+	Tuplestorestate *local;		/* results of a unit the leader ran */
 	TupleDesc	input_desc;		/* NULL for pyqIndexEval */
 	TupleTableSlot *in_slot;
 	TupleTableSlot *res_slot;
@@ -371,6 +378,128 @@ run_unit(OmlEvalRun *run, char *msg, Size len, OmlColumns *cols,
 }
 
 /*
+ * The result rows in ts as a result message for unit seq, in buf.
+ */
+static void
+store_to_msg(StringInfo buf, Tuplestorestate *ts, TupleTableSlot *slot,
+			 int32 seq)
+{
+	msg_begin(buf, OML_MSG_RESULT);
+	((UnitMsg *) buf->data)->seq = seq;
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+		msg_add_slot(buf, slot);
+	tuplestore_clear(ts);
+}
+
+/*
+ * The results of unit seq (a result message): into the output when the
+ * units before it are in, else kept until they are.
+ */
+static void
+add_results(OmlParallel *par, int32 seq, char *msg, Size len)
+{
+	MemoryContext old;
+
+	if (seq != par->next_out)
+	{
+		if (seq < par->next_out || seq >= par->next_seq ||
+			(seq < par->npending && par->pending[seq] != NULL))
+			elog(ERROR, "parallel oml_store results of unit %d out of place", seq);
+		old = MemoryContextSwitchTo(par->cxt);
+		if (seq >= par->npending)
+		{
+			int32		n = Max(seq + 1, par->npending * 2);
+
+			if (par->pending == NULL)
+			{
+				par->pending = palloc0_array(char *, n);
+				par->pending_len = palloc0_array(Size, n);
+			}
+			else
+			{
+				par->pending = repalloc(par->pending, sizeof(char *) * n);
+				par->pending_len = repalloc(par->pending_len, sizeof(Size) * n);
+				memset(par->pending + par->npending, 0,
+					   sizeof(char *) * (n - par->npending));
+			}
+			par->npending = n;
+		}
+		par->pending[seq] = palloc(len);
+		par->pending_len[seq] = len;
+		memcpy(par->pending[seq], msg, len);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	msg_for_tuples(msg, len, par->res_slot, add_to_store, par->desc.result);
+	par->next_out++;
+	while (par->next_out < par->npending && par->pending[par->next_out])
+	{
+		char	   *next = par->pending[par->next_out];
+
+		par->pending[par->next_out] = NULL;
+		msg_for_tuples(next, par->pending_len[par->next_out], par->res_slot,
+					   add_to_store, par->desc.result);
+		pfree(next);
+		par->next_out++;
+	}
+}
+
+/*
+ * Run the unit in par->unit in the leader, its results going to ts.
+ */
+static void
+run_unit_into(OmlParallel *par, Tuplestorestate *ts)
+{
+	Tuplestorestate *out = oml_eval_swap_result(par->run, ts);
+
+	PG_TRY();
+	{
+		run_unit(par->run, par->unit.data, par->unit.len, par->cols,
+				 par->in_slot);
+	}
+	PG_FINALLY();
+	{
+		(void) oml_eval_swap_result(par->run, out);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Run the unit in par->unit in the leader.  Its results go straight out
+ * when every unit before it is in, else they wait like a worker's.
+ */
+static void
+run_local(OmlParallel *par)
+{
+	MemoryContext old = MemoryContextSwitchTo(par->unitcxt);
+	int32		seq = ((UnitMsg *) par->unit.data)->seq;
+
+	if (seq == par->next_out)
+	{
+		run_unit(par->run, par->unit.data, par->unit.len, par->cols,
+				 par->in_slot);
+		par->next_out++;
+	}
+	else
+	{
+		StringInfoData buf;
+
+		if (par->local == NULL)
+		{
+			MemoryContextSwitchTo(par->cxt);
+			par->local = tuplestore_begin_heap(false, false, work_mem);
+			MemoryContextSwitchTo(par->unitcxt);
+		}
+		run_unit_into(par, par->local);
+		initStringInfo(&buf);
+		store_to_msg(&buf, par->local, par->res_slot, seq);
+		add_results(par, seq, buf.data, buf.len);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(par->unitcxt);
+}
+
+/*
  * A worker's queue broke off: the worker stopped.  Report its error, which
  * is waiting for the leader, or say that it stopped.
  */
@@ -411,8 +540,8 @@ drain(OmlParallel *par, bool wait)
 				worker_gone(par, w);
 			if (len < UNIT_HEAD_SIZE || ((UnitMsg *) data)->type != OML_MSG_RESULT)
 				elog(ERROR, "malformed parallel oml_store message");
-			msg_for_tuples(msg_aligned(data, len), len, par->res_slot,
-						   add_to_store, par->desc.result);
+			data = msg_aligned(data, len);
+			add_results(par, ((UnitMsg *) data)->seq, data, len);
 			par->busy[w] = false;
 			par->nbusy--;
 			got = true;
@@ -431,6 +560,7 @@ drain(OmlParallel *par, bool wait)
 static void
 dispatch(OmlParallel *par)
 {
+	((UnitMsg *) par->unit.data)->seq = par->next_seq++;
 	drain(par, false);
 	for (int w = 0; w < par->nworkers; w++)
 	{
@@ -445,14 +575,7 @@ dispatch(OmlParallel *par)
 	}
 
 	/* Every worker is busy: the leader takes this one. */
-	{
-		MemoryContext old = MemoryContextSwitchTo(par->unitcxt);
-
-		run_unit(par->run, par->unit.data, par->unit.len, par->cols,
-				 par->in_slot);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(par->unitcxt);
-	}
+	run_local(par);
 	drain(par, false);
 }
 
@@ -598,6 +721,9 @@ oml_parallel_finish(OmlParallel *par)
 
 	while (par->nbusy > 0)
 		drain(par, true);
+	if (par->next_out != par->next_seq)
+		elog(ERROR, "parallel oml_store call lost the results of unit %d",
+			 par->next_out);
 	initStringInfo(&end);
 	msg_begin(&end, OML_MSG_END);
 	for (int w = 0; w < par->nworkers; w++)
@@ -688,10 +814,7 @@ oml_parallel_main(dsm_segment *seg, shm_toc *toc)
 			oml_state_flush_output();
 
 			/* The unit's result rows, in one message. */
-			msg_begin(&reply, OML_MSG_RESULT);
-			while (tuplestore_gettupleslot(desc.result, true, false, res_slot))
-				msg_add_slot(&reply, res_slot);
-			tuplestore_clear(desc.result);
+			store_to_msg(&reply, desc.result, res_slot, ((UnitMsg *) msg)->seq);
 			if (shm_mq_send(outq, reply.len, reply.data, false, true) != SHM_MQ_SUCCESS)
 				break;
 			MemoryContextSwitchTo(cxt);

@@ -44,6 +44,8 @@ typedef struct OmlEvalDesc
 /* pyqeval.c, for parallel.c */
 extern void oml_eval_describe(OmlEvalRun *run, OmlEvalDesc *desc);
 extern OmlEvalRun *oml_eval_worker_begin(OmlEvalDesc *desc);
+extern Tuplestorestate *oml_eval_swap_result(OmlEvalRun *run,
+											 Tuplestorestate *ts);
 extern void oml_eval_unit(OmlEvalRun *run, struct OmlColumns *cols,
 						  int index, const char *label);
 

@@ -1785,6 +1785,19 @@ oml_eval_worker_begin(OmlEvalDesc *desc)
 }
 
 /*
+ * Make ts the tuplestore the call's results go to; returns the one before.
+ */
+Tuplestorestate *
+oml_eval_swap_result(OmlEvalRun *run, Tuplestorestate *ts)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) run->fcinfo->resultinfo;
+	Tuplestorestate *old = rsinfo->setResult;
+
+	rsinfo->setResult = ts;
+	return old;
+}
+
+/*
  * Run the script on one unit, labelled label: the rows gathered in cols,
  * or (cols NULL) the index.  Its result rows go to the call's output.
  */
