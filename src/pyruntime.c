@@ -862,6 +862,15 @@ py_subxact(PyObject *self, PyObject *args)
 
 	if (!PyArg_ParseTuple(args, "s", &action) || !on_main_thread())
 		return NULL;
+
+	/*
+	 * Parallel mode has no subtransactions: nothing can be written there,
+	 * and an error ends the script's call (see in_parallel_mode).
+	 */
+	if (IsInParallelMode() &&
+		(strcmp(action, "begin") == 0 || strcmp(action, "commit") == 0 ||
+		 strcmp(action, "rollback") == 0))
+		Py_RETURN_NONE;
 	if (strcmp(action, "begin") == 0)
 	{
 		MemoryContext oldcontext = CurrentMemoryContext;
