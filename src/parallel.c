@@ -18,7 +18,10 @@
  * the unit itself.  A worker turns the rows into the script's input, runs
  * the script, formats its result with the same code as the serial call and
  * sends the result rows back as one message per unit, which the leader
- * puts into the call's tuplestore.  A worker never looks the script up:
+ * puts into the call's tuplestore.  A worker first starts its Python and
+ * compiles the script, and says when it is ready: until then the leader
+ * gives it nothing and runs the units itself (unless
+ * parallel_leader_participation is off, as for a parallel query).  A worker never looks the script up:
  * it compiles the source the leader found and checked (for the same role),
  * so lookup and trust are decided once, in the leader.
  *
@@ -37,14 +40,18 @@
 
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "optimizer/clauses.h"
 #include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shm_mq.h"
 #include "storage/shm_toc.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/tuplestore.h"
 #include "utils/wait_event.h"
 
@@ -65,6 +72,8 @@ PGDLLEXPORT void oml_parallel_main(dsm_segment *seg, shm_toc *toc);
 #define OML_MSG_END 'X'
 /* A unit's results, from a worker. */
 #define OML_MSG_RESULT 'D'
+/* A worker has its Python and the script ready. */
+#define OML_MSG_READY 'Y'
 
 /*
  * The head of a unit message (leader to worker) or a result message
@@ -98,6 +107,7 @@ struct OmlParallel
 	shm_mq_handle **inq;		/* to each worker */
 	shm_mq_handle **outq;		/* from each worker */
 	bool	   *busy;			/* the worker has a unit */
+	bool	   *ready;			/* the worker said it is ready */
 	int			nbusy;
 	StringInfoData unit;		/* the unit being gathered */
 	int32		next_seq;		/* the number of the next unit */
@@ -126,6 +136,38 @@ oml_parallel_degree(int asked)
 	if (asked == 0)
 		return max_parallel_workers_per_gather + 1;
 	return Min(asked, OML_PARALLEL_DEGREE_MAX);
+}
+
+/*
+ * May the input query of plan run in parallel mode?  Not when it calls a
+ * PARALLEL UNSAFE function (nextval, or one that writes), which parallel
+ * mode would refuse: then the call runs serially, with a NOTICE.
+ */
+bool
+oml_parallel_input_safe(SPIPlanPtr plan)
+{
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+	ListCell   *lc;
+	bool		safe = sources != NIL;
+
+	foreach(lc, sources)
+	{
+		CachedPlanSource *source = lfirst(lc);
+		ListCell   *lq;
+
+		if (source->query_list == NIL)
+			safe = false;
+		foreach(lq, source->query_list)
+		{
+			if (max_parallel_hazard(lfirst_node(Query, lq)) == PROPARALLEL_UNSAFE)
+				safe = false;
+		}
+	}
+	if (!safe)
+		ereport(NOTICE,
+				(errmsg("the input query is not parallel safe: running serially"),
+				 errdetail("It calls a function marked PARALLEL UNSAFE, which cannot run while parallel workers run.")));
+	return safe;
 }
 
 /* Serialisation of the call for the workers. */
@@ -531,14 +573,22 @@ drain(OmlParallel *par, bool wait)
 			void	   *data;
 			shm_mq_result res;
 
-			if (!par->busy[w])
+			if (!par->busy[w] && par->ready[w])
 				continue;
 			res = shm_mq_receive(par->outq[w], &len, &data, true);
 			if (res == SHM_MQ_WOULD_BLOCK)
 				continue;
 			if (res != SHM_MQ_SUCCESS)
 				worker_gone(par, w);
-			if (len < UNIT_HEAD_SIZE || ((UnitMsg *) data)->type != OML_MSG_RESULT)
+			if (len < UNIT_HEAD_SIZE)
+				elog(ERROR, "malformed parallel oml_store message");
+			if (((UnitMsg *) data)->type == OML_MSG_READY && !par->ready[w])
+			{
+				par->ready[w] = true;
+				got = true;
+				continue;
+			}
+			if (((UnitMsg *) data)->type != OML_MSG_RESULT || !par->busy[w])
 				elog(ERROR, "malformed parallel oml_store message");
 			data = msg_aligned(data, len);
 			add_results(par, ((UnitMsg *) data)->seq, data, len);
@@ -546,12 +596,25 @@ drain(OmlParallel *par, bool wait)
 			par->nbusy--;
 			got = true;
 		}
-		if (got || !wait || par->nbusy == 0)
+		if (got || !wait)
 			return;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * A worker with nothing to do, or -1.  With parallel_leader_participation
+ * off, a worker that is not ready yet counts: the unit waits in its queue.
+ */
+static int
+idle_worker(OmlParallel *par)
+{
+	for (int w = 0; w < par->nworkers; w++)
+		if (!par->busy[w] && (par->ready[w] || !parallel_leader_participation))
+			return w;
+	return -1;
 }
 
 /*
@@ -562,10 +625,18 @@ dispatch(OmlParallel *par)
 {
 	((UnitMsg *) par->unit.data)->seq = par->next_seq++;
 	drain(par, false);
-	for (int w = 0; w < par->nworkers; w++)
+	for (;;)
 	{
-		if (par->busy[w])
+		int			w = idle_worker(par);
+
+		if (w < 0 && !parallel_leader_participation)
+		{
+			/* Not the leader's to run: wait for a worker. */
+			drain(par, true);
 			continue;
+		}
+		if (w < 0)
+			break;
 		if (shm_mq_send(par->inq[w], par->unit.len, par->unit.data,
 						false, true) != SHM_MQ_SUCCESS)
 			worker_gone(par, w);
@@ -647,6 +718,7 @@ oml_parallel_begin(OmlEvalRun *run, int degree, TupleDesc input_desc)
 	par->inq = palloc0(sizeof(shm_mq_handle *) * par->nworkers);
 	par->outq = palloc0(sizeof(shm_mq_handle *) * par->nworkers);
 	par->busy = palloc0(sizeof(bool) * par->nworkers);
+	par->ready = palloc0(sizeof(bool) * par->nworkers);
 	for (int w = 0; w < par->nworkers; w++)
 	{
 		par->inq[w] = shm_mq_attach((shm_mq *) (queues + (2 * w) * OML_PAR_QUEUE_SIZE),
@@ -773,6 +845,8 @@ oml_parallel_main(dsm_segment *seg, shm_toc *toc)
 	shm_mq_handle *inq;
 	shm_mq_handle *outq;
 	OmlEvalRun *run;
+	void	   *first;
+	Size		first_len = 0;
 	OmlColumns *volatile cols = NULL;
 	TupleTableSlot *in_slot = NULL;
 	TupleTableSlot *res_slot;
@@ -783,12 +857,30 @@ oml_parallel_main(dsm_segment *seg, shm_toc *toc)
 	inq = shm_mq_attach(in, seg, NULL);
 	outq = shm_mq_attach(out, seg, NULL);
 
+	/* The leader may be done already: then there is nothing to start. */
+	if (shm_mq_receive(inq, &first_len, &first, true) == SHM_MQ_SUCCESS)
+	{
+		if (first_len >= UNIT_HEAD_SIZE &&
+			((UnitMsg *) first)->type == OML_MSG_END)
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(cxt);
+			return;
+		}
+		first = memcpy(palloc(first_len), first, first_len);
+	}
+	else
+		first = NULL;
+
 	desc.result = tuplestore_begin_heap(false, false, work_mem);
 	run = oml_eval_worker_begin(&desc);
 	res_slot = MakeSingleTupleTableSlot(desc.result_desc, &TTSOpsMinimalTuple);
 	if (input_desc)
 		in_slot = MakeSingleTupleTableSlot(input_desc, &TTSOpsMinimalTuple);
 	initStringInfo(&reply);
+	msg_begin(&reply, OML_MSG_READY);
+	if (shm_mq_send(outq, reply.len, reply.data, false, true) != SHM_MQ_SUCCESS)
+		first = NULL;			/* the leader is gone */
 
 	PG_TRY();
 	{
@@ -801,7 +893,14 @@ oml_parallel_main(dsm_segment *seg, shm_toc *toc)
 			char	   *msg;
 
 			CHECK_FOR_INTERRUPTS();
-			if (shm_mq_receive(inq, &len, &data, false) != SHM_MQ_SUCCESS)
+			if (first != NULL)
+			{
+				/* The unit that came while Python started. */
+				data = first;
+				len = first_len;
+				first = NULL;
+			}
+			else if (shm_mq_receive(inq, &len, &data, false) != SHM_MQ_SUCCESS)
 				break;			/* the leader is gone */
 			msg = msg_aligned(data, len);
 			if (len < UNIT_HEAD_SIZE)

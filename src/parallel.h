@@ -52,6 +52,7 @@ extern void oml_eval_unit(OmlEvalRun *run, struct OmlColumns *cols,
 /* parallel.c, for pyqeval.c */
 typedef struct OmlParallel OmlParallel;
 extern int	oml_parallel_degree(int asked);
+extern bool oml_parallel_input_safe(struct _SPI_plan *plan);
 extern OmlParallel *oml_parallel_begin(OmlEvalRun *run, int degree,
 									   TupleDesc input_desc);
 extern void oml_parallel_add_row(OmlParallel *par, TupleTableSlot *slot);

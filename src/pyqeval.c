@@ -1469,6 +1469,8 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 			SPI_freeplan(plan);
 			plan = prepare_input(sql);
 		}
+		if (d.degree > 1 && !oml_parallel_input_safe(plan))
+			d.degree = 1;
 		memset(&options, 0, sizeof(options));
 		options.read_only = false;
 		options.dest = &d.pub;

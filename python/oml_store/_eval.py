@@ -64,7 +64,7 @@ def _json_default(value):
                     " %s is not" % type(value).__name__)
 
 
-def _par_lst(kwargs, graphics):
+def _par_lst(kwargs, graphics, parallel=None):
     if not isinstance(graphics, bool):
         raise TypeError("graphics must be a bool, not %s"
                         % type(graphics).__name__)
@@ -73,11 +73,30 @@ def _par_lst(kwargs, graphics):
     params = dict(kwargs)
     if graphics:
         params["oml_graphics_flag"] = True
+    params.update(_parallel(parallel))
     try:
         return json.dumps(params, default=_json_default)
     except ValueError as exc:       # circular references
         raise TypeError("keyword arguments cannot be sent as JSON: %s"
                         % exc) from None
+
+
+def _parallel(parallel):
+    """The controls for OML4Py's ``parallel`` argument: None, False or 0
+    for serial, True for the server's default degree, an int >= 1 for
+    that degree (the calling backend and its parallel workers)."""
+    if parallel is None or parallel is False:
+        return {}
+    if parallel is True:
+        return {"oml_parallel_flag": True}
+    if not isinstance(parallel, int):
+        raise TypeError("parallel must be a bool, an int or None, not %s"
+                        % type(parallel).__name__)
+    if parallel < 0:
+        raise ValueError("parallel must not be negative, not %d" % parallel)
+    if parallel == 0:
+        return {}
+    return {"oml_parallel_flag": True, "oml_parallel_degree": parallel}
 
 
 def _columns(value, what, optional=False):
@@ -255,6 +274,7 @@ def table_apply(data: str, func: Func, func_owner: Optional[str] = None,
 
 def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
               rows: int = 1, graphics: bool = False,
+              parallel: Union[bool, int, None] = None,
               **kwargs: Any) -> list[Any]:
     """Run a function on chunks of rows of a table or query result.
 
@@ -266,6 +286,11 @@ def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
         As for :func:`do_eval`.
     rows : int, default 1
         The most rows per chunk (positive).
+    parallel : bool or int, optional
+        Run the chunks in several server processes at once: True for the
+        server's default degree (``max_parallel_workers_per_gather`` + 1),
+        an int for that many processes; None, False or 0 run serially.
+        The results are the same, in the same order.
 
     Returns
     -------
@@ -277,7 +302,7 @@ def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqRowEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (data, _par_lst(kwargs, graphics), rows))
+               (data, _par_lst(kwargs, graphics, parallel), rows))
     return _numbered(out, graphics)
 
 
@@ -285,6 +310,7 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
                 func_owner: Optional[str] = None,
                 orderby: Union[str, Sequence[str], None] = None,
                 graphics: bool = False,
+                parallel: Union[bool, int, None] = None,
                 **kwargs: Any) -> dict[Optional[str], Any]:
     """Run a function on each group of rows of a table or query result.
 
@@ -298,6 +324,9 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
         As for :func:`do_eval`.
     orderby : str or list of str, optional
         The column(s) ordering the rows within each group.
+    parallel : bool or int, optional
+        Run the groups in several server processes at once (see
+        :func:`row_apply`).
 
     Returns
     -------
@@ -314,12 +343,14 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqGroupEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (data, _par_lst(kwargs, graphics), grp_col, ord_col))
+               (data, _par_lst(kwargs, graphics, parallel), grp_col, ord_col))
     return {key: _unpack(image, graphics) for key, image in out}
 
 
 def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
-                graphics: bool = False, **kwargs: Any) -> list[Any]:
+                graphics: bool = False,
+                parallel: Union[bool, int, None] = None,
+                **kwargs: Any) -> list[Any]:
     """Run a function ``times`` times, with 1, 2, ... ``times`` as its first
     argument.
 
@@ -327,6 +358,9 @@ def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
     ----------
     times : int
         How many times (positive).
+    parallel : bool or int, optional
+        Run the calls in several server processes at once (see
+        :func:`row_apply`).
     func, func_owner, graphics, **kwargs
         As for :func:`do_eval`.
 
@@ -339,5 +373,5 @@ def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqIndexEval(%s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (_par_lst(kwargs, graphics), times))
+               (_par_lst(kwargs, graphics, parallel), times))
     return _numbered(out, graphics)
