@@ -377,12 +377,93 @@ def bench_memory(n):
                     [("plpython3u", p[1] - p[0])], "flat", "kB"))
 
 
+# -- 7. parallel execution ---------------------------------------------------------
+
+def bench_parallel(conn, groups, group_rows, score_rows, degree=2):
+    """Serial vs oml_parallel_degree: a CPU-bound model fit per group
+    (pyqGroupEval), pyqRowEval scoring, and the fixed cost of one parallel
+    call with tiny input."""
+    cur = conn.cursor()
+    cur.execute("DROP TABLE IF EXISTS par_groups")
+    cur.execute("""CREATE TABLE par_groups AS
+        SELECT g %% %d AS grp, random() AS a, random() AS b, random() AS c,
+               random() AS d FROM generate_series(1, %d) g"""
+                % (groups, groups * group_rows))
+    cur.execute("VACUUM ANALYZE par_groups")
+    cur.execute("""SELECT oml.pyqScriptCreate('par_fit', $$
+def f(df):
+    from sklearn.tree import DecisionTreeRegressor
+    X = df[["a", "b", "c"]].to_numpy()
+    m = DecisionTreeRegressor(max_depth=8, random_state=0).fit(X, df["d"])
+    return {"rows": len(df), "depth": int(m.get_depth()),
+            "score": round(float(m.score(X, df["d"])), 6)}
+$$, v_overwrite => true)""")
+    q = ("SELECT name, value FROM oml.pyqGroupEval('par_groups', %s, 'JSON',"
+         " 'grp', NULL, 'par_fit')")
+    serial_par = '{"oml_input_type": "pandas.DataFrame"}'
+    par = '{"oml_input_type": "pandas.DataFrame", "oml_parallel_degree": %d}' % degree
+
+    def run(par_lst):
+        cur.execute(q, (par_lst,))
+        return cur.fetchall()
+    serial, serial_rows = timed(lambda: run(serial_par), 1)
+    parallel, parallel_rows = timed(lambda: run(par), 2)
+    assert parallel_rows == serial_rows, "parallel results differ"
+    record("7. pyqGroupEval tree fit, %d groups x %dk rows, degree %d (s)"
+           % (groups, group_rows // 1000, degree), parallel,
+           [("serial", serial)], target=">= 1.7x serial")
+
+    # pyqRowEval scoring of score_rows rows, chunks of 100k
+    cur.execute("DROP TABLE IF EXISTS par_score")
+    cur.execute("""CREATE TABLE par_score AS
+        SELECT g AS id, random() AS a, random() AS b, random() AS c,
+               random() AS d FROM generate_series(1, %d) g""" % score_rows)
+    cur.execute("VACUUM ANALYZE par_score")
+    cur.execute("""SELECT oml.pyqScriptCreate('par_score', $$
+def f(df):
+    import numpy as np
+    out = df[["id"]].copy()
+    X = df[["a", "b", "c", "d"]].to_numpy()
+    out["pred"] = np.tanh(X @ np.array([1.0, 2.0, 3.0, 4.0])) ** 2
+    return out
+$$, v_overwrite => true)""")
+    sq = ("SELECT count(*), sum(pred) FROM oml.pyqRowEval('par_score', %s,"
+          " NULL::record, 100000, 'par_score') AS r(id int, pred float8)")
+
+    def score(par_lst):
+        cur.execute(sq, (par_lst,))
+        return cur.fetchone()
+    s_serial, s_rows = timed(lambda: score(serial_par), 1)
+    s_par, p_rows = timed(lambda: score(par), 2)
+    assert s_rows[0] == p_rows[0] == score_rows
+    record("7. pyqRowEval scoring, %dM rows, degree %d (s)"
+           % (score_rows // 1000000, degree) if score_rows >= 1000000 else
+           "7. pyqRowEval scoring, %dk rows, degree %d (s)"
+           % (score_rows // 1000, degree), s_par, [("serial", s_serial)])
+
+    # fixed cost: tiny input, leader taking part (the default) and not
+    cur.execute("""SELECT oml.pyqScriptCreate('par_tiny', $$
+def f(i):
+    return i
+$$, v_overwrite => true)""")
+    tq = "SELECT count(*) FROM oml.pyqIndexEval(%s, 'JSON', 2, 'par_tiny')"
+    cur.execute(tq, ("{}",))
+    tiny_serial, _ = timed(lambda: cur.execute(tq, ("{}",)), 5)
+    tiny_par, _ = timed(lambda: cur.execute(tq, ('{"oml_parallel_degree": 2}',)), 5)
+    cur.execute("SET parallel_leader_participation = off")
+    tiny_workers, _ = timed(lambda: cur.execute(tq, ('{"oml_parallel_degree": 2}',)), 3)
+    cur.execute("RESET parallel_leader_participation")
+    record("7. fixed cost, pyqIndexEval of 2, degree 2 (ms)", tiny_par * 1000,
+           [("serial", tiny_serial * 1000),
+            ("workers only (Python start-up)", tiny_workers * 1000)], unit="ms")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     ap.add_argument("--only", help="comma-separated workload numbers, e.g. 1,2")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6"}
+    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "7"}
     if args.quick:
         sizes, calls, big, mb, secs = [10000, 100000], 10000, 100000, 20, 3
     else:
@@ -407,6 +488,11 @@ def main():
         bench_concurrency(secs)
     if "6" in only:
         bench_memory(calls)
+    if "7" in only:
+        if args.quick:
+            bench_parallel(conn, 16, 10000, 400000)
+        else:
+            bench_parallel(conn, 16, 100000, 4000000)
     print("\nfinished in %.0f s" % (time.time() - t0))
     print(json.dumps([{"workload": w, "oml_store": o, "peers": dict(p), "unit": u}
                       for w, o, p, _, u in RESULTS]), file=open(os.environ.get("BENCH_JSON", "/dev/null"), "w"))
