@@ -8,3 +8,10 @@
 -- own section below, with a comment header naming it.
 
 \echo Use "ALTER EXTENSION oml_store UPDATE" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- Parallel execution (issue 10, part 2): oml_parallel_flag and
+-- oml_parallel_degree in par_lst run pyqRowEval, pyqGroupEval and
+-- pyqIndexEval in PostgreSQL parallel workers (src/parallel.c).  No SQL
+-- object changes: the controls are parsed by the existing functions.
+-- ---------------------------------------------------------------------------
