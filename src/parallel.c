@@ -910,7 +910,6 @@ oml_parallel_main(dsm_segment *seg, shm_toc *toc)
 
 			MemoryContextSwitchTo(unitcxt);
 			run_unit(run, msg, len, cols, in_slot);
-			oml_state_flush_output();
 
 			/* The unit's result rows, in one message. */
 			store_to_msg(&reply, desc.result, res_slot, ((UnitMsg *) msg)->seq);
@@ -926,6 +925,8 @@ oml_parallel_main(dsm_segment *seg, shm_toc *toc)
 			oml_columns_free(cols);
 	}
 	PG_END_TRY();
+	/* The scripts' output, as one NOTICE (the leader passes it on). */
+	oml_state_flush_output();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 }

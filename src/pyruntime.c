@@ -565,54 +565,14 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
 }
 
 /*
- * oml_py_in_subxact in parallel mode, where no subtransaction can be
- * started: run fn(arg) as it is; an error is kept in parallel_error, set as
- * the Python exception, and fails the script's call (oml_py_call_guarded).
- */
-static bool
-in_parallel_mode(void (*fn) (void *arg), void *arg)
-{
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile bool ok = true;
-	int			save_nesting = py_nesting;
-	int			save_floor = subxact_floor;
-	OmlPgState	script_state;
-
-	PyErr_Clear();
-	if (parallel_error != NULL)
-	{
-		set_spi_error(parallel_error);
-		return false;
-	}
-	oml_state_enter_pg(&script_state);
-	PG_TRY();
-	{
-		fn(arg);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(TopTransactionContext);
-		parallel_error = CopyErrorData();
-		FlushErrorState();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		py_nesting = save_nesting;
-		subxact_floor = save_floor;
-		PyErr_Clear();
-		oml_py_error_from_pg(parallel_error);
-		ok = false;
-	}
-	PG_END_TRY();
-	oml_state_leave_pg(&script_state);
-	return ok;
-}
-
-/*
  * Run fn(arg) for Python code that called into PostgreSQL (other files'
  * _oml functions): in a subtransaction, in the data directory with the
  * normal recursion limit.  Returns true, or false with the error set as a
  * Python exception (a cancel also ends the script).
+ *
+ * In parallel mode (a parallel pyq* call, see parallel.c) no
+ * subtransaction can be started: fn runs as it is, and its error is kept
+ * in parallel_error and fails the script's call (oml_py_call_guarded).
  */
 bool
 oml_py_in_subxact(void (*fn) (void *arg), void *arg)
@@ -620,22 +580,30 @@ oml_py_in_subxact(void (*fn) (void *arg), void *arg)
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	int			level = GetCurrentTransactionNestLevel();
+	bool		subxact = !IsInParallelMode();
 	volatile bool started = false;
 	volatile bool ok = true;
 	int			save_nesting = py_nesting;
 	int			save_floor = subxact_floor;
 	OmlPgState	script_state;
 
-	if (IsInParallelMode())
-		return in_parallel_mode(fn, arg);
+	if (!subxact && parallel_error != NULL)
+	{
+		/* An earlier call failed: nothing more runs in this call. */
+		PyErr_Clear();
+		set_spi_error(parallel_error);
+		return false;
+	}
 	oml_state_enter_pg(&script_state);
 	PG_TRY();
 	{
-		BeginInternalSubTransaction(NULL);
-		started = true;
+		if (subxact)
+			BeginInternalSubTransaction(NULL);
+		started = subxact;
 		MemoryContextSwitchTo(oldcontext);
 		fn(arg);
-		ReleaseCurrentSubTransaction();
+		if (subxact)
+			ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
 	}
@@ -643,10 +611,10 @@ oml_py_in_subxact(void (*fn) (void *arg), void *arg)
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(oldcontext);
+		MemoryContextSwitchTo(subxact ? oldcontext : TopTransactionContext);
 		edata = CopyErrorData();
 		FlushErrorState();
-		if (started || GetCurrentTransactionNestLevel() > level)
+		if (started || (subxact && GetCurrentTransactionNestLevel() > level))
 			rollback_subxact();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -654,7 +622,10 @@ oml_py_in_subxact(void (*fn) (void *arg), void *arg)
 		subxact_floor = save_floor;
 		PyErr_Clear();
 		oml_py_error_from_pg(edata);
-		FreeErrorData(edata);
+		if (subxact)
+			FreeErrorData(edata);
+		else
+			parallel_error = edata;
 		ok = false;
 	}
 	PG_END_TRY();
