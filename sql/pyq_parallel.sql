@@ -1,8 +1,9 @@
 --
 -- pyq_parallel: oml_parallel_flag and oml_parallel_degree for pyqRowEval,
 -- pyqGroupEval and pyqIndexEval: the same rows in the same order as the
--- serial call, every bad degree, errors and SQL inside parallel scripts,
--- and running serially (with a NOTICE) when no parallel worker is free.
+-- serial call (every out_fmt), every bad degree, errors and SQL inside
+-- parallel scripts, and running serially (with a NOTICE) when no parallel
+-- worker is free.  Cancel, roles and hostile sessions: test_parallel.py.
 --
 \set VERBOSITY default
 \set SHOW_CONTEXT never
@@ -39,6 +40,64 @@ SELECT name, value FROM oml.pyqGroupEval('t',
 SELECT name, value FROM oml.pyqIndexEval('{"k": 10, "oml_parallel_flag": "true"}', 'JSON', 6, 'times');
 -- relational output
 SELECT * FROM oml.pyqIndexEval('{"k": 3, "oml_parallel_degree": 2}', NULL::int, 5, 'times');
+
+--
+-- Every out_fmt of the three functions: the parallel rows, with every unit
+-- run by a worker (parallel_leader_participation off), equal the serial
+-- rows, in order.  pg_temp.same(q) runs q with %s as '' and as the
+-- parallel controls and compares the rows as text, in order.
+--
+CREATE FUNCTION pg_temp.same(q text) RETURNS bool LANGUAGE plpgsql AS $$
+DECLARE
+	serial text[]; par text[];
+BEGIN
+	EXECUTE format('SELECT array_agg(t::text) FROM (%s) t', format(q, '')) INTO serial;
+	EXECUTE format('SELECT array_agg(t::text) FROM (%s) t',
+				   format(q, ', "oml_parallel_degree": 2')) INTO par;
+	RETURN serial = par AND cardinality(serial) > 1;
+END
+$$;
+SELECT oml.pyqScriptCreate('frame', $$
+def f(df):
+    import pandas as pd
+    return pd.DataFrame({"id": df["id"], "twice": df["val"] * 2, "grp": df["grp"]})
+$$);
+SELECT oml.pyqScriptCreate('plot', $$
+def f(df):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.figure(figsize=(2, 2), dpi=40)
+    plt.plot(list(df["id"]), list(df["val"]))
+    plt.title("%d rows" % len(df))
+    return len(df)
+$$);
+SELECT oml.pyqScriptCreate('plot_index', $$
+def f(i):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.figure(figsize=(2, 2), dpi=40)
+    plt.plot([0, i], [i, 0])
+    plt.title("index %d" % i)
+    return {"i": i}
+$$);
+SET parallel_leader_participation = off;
+SELECT fmt, pg_temp.same(q) FROM (VALUES
+  ('row JSON', $q$SELECT * FROM oml.pyqRowEval('t', '{"oml_input_type": "pandas.DataFrame"%s}', 'JSON', 7, 'stats')$q$),
+  ('row XML', $q$SELECT * FROM oml.pyqRowEval('t', '{"oml_input_type": "pandas.DataFrame"%s}', 'XML', 7, 'stats')$q$),
+  ('row PNG', $q$SELECT name, id, value, title, md5(image) FROM oml.pyqRowEval('t', '{"oml_input_type": "pandas.DataFrame"%s}', 'PNG', 10, 'plot')$q$),
+  ('row relational', $q$SELECT * FROM oml.pyqRowEval('t', '{"oml_input_type": "pandas.DataFrame"%s}', NULL::record, 4, 'frame') AS r(id int, twice float8, grp text)$q$),
+  ('group JSON', $q$SELECT * FROM oml.pyqGroupEval('t', '{"oml_input_type": "pandas.DataFrame"%s}', 'JSON', 'grp', 'id', 'stats')$q$),
+  ('group XML', $q$SELECT * FROM oml.pyqGroupEval('t', '{"oml_input_type": "pandas.DataFrame"%s}', 'XML', 'grp', 'id DESC', 'stats')$q$),
+  ('group PNG', $q$SELECT name, id, value, title, md5(image) FROM oml.pyqGroupEval('t', '{"oml_input_type": "pandas.DataFrame"%s}', 'PNG', 'grp', 'id', 'plot')$q$),
+  ('group relational', $q$SELECT * FROM oml.pyqGroupEval('t', '{"oml_input_type": "pandas.DataFrame"%s}', NULL::record, 'grp', 'id', 'frame') AS r(id int, twice float8, grp text)$q$),
+  ('index JSON', $q$SELECT * FROM oml.pyqIndexEval('{"k": 3%s}', 'JSON', 7, 'times')$q$),
+  ('index XML', $q$SELECT * FROM oml.pyqIndexEval('{"k": 3%s}', 'XML', 7, 'times')$q$),
+  ('index PNG', $q$SELECT name, id, value, title, md5(image) FROM oml.pyqIndexEval('{"oml_input_type": "default"%s}', 'PNG', 4, 'plot_index')$q$),
+  ('index relational', $q$SELECT * FROM oml.pyqIndexEval('{"k": 3%s}', NULL::int, 7, 'times')$q$)
+) AS v(fmt, q);
+RESET parallel_leader_participation;
 -- degree 1 is serial; pyqEval and pyqTableEval accept the controls and run serially
 SELECT name, value FROM oml.pyqIndexEval('{"oml_parallel_degree": 1}', 'JSON', 2, 'times');
 SELECT value FROM oml.pyqEval('{"i": 4, "oml_parallel_degree": 4}', 'JSON', 'times');
@@ -131,6 +190,7 @@ ROLLBACK;
 --
 RESET search_path;
 SELECT oml.pyqScriptDrop(name) FROM oml.user_pyq_scripts;
+DROP FUNCTION pg_temp.same(text);
 RESET ROLE;
 DROP SCHEMA regress_pyqp CASCADE;
 DROP ROLE regress_pyqp_dev;

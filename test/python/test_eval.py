@@ -767,16 +767,19 @@ def test_signatures():
     assert params(oml.table_apply) == [("data", e), ("func", e),
                                        ("func_owner", None),
                                        ("graphics", False), ("kwargs", e)]
+    # OML4Py's parallel= for the three that split their work (0.3.0)
     assert params(oml.row_apply) == [("data", e), ("func", e),
                                      ("func_owner", None), ("rows", 1),
-                                     ("graphics", False), ("kwargs", e)]
+                                     ("graphics", False), ("parallel", None),
+                                     ("kwargs", e)]
     assert params(oml.group_apply) == [("data", e), ("index", e), ("func", e),
                                        ("func_owner", None),
                                        ("orderby", None), ("graphics", False),
-                                       ("kwargs", e)]
+                                       ("parallel", None), ("kwargs", e)]
     assert params(oml.index_apply) == [("times", e), ("func", e),
                                        ("func_owner", None),
-                                       ("graphics", False), ("kwargs", e)]
+                                       ("graphics", False), ("parallel", None),
+                                       ("kwargs", e)]
 
 
 def test_name_or_source(alice):
