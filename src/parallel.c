@@ -65,8 +65,15 @@ PGDLLEXPORT void oml_parallel_main(dsm_segment *seg, shm_toc *toc);
 #define OML_PAR_KEY_CALL	UINT64CONST(0x4F4D4C5041520001)
 #define OML_PAR_KEY_QUEUES	UINT64CONST(0x4F4D4C5041520002)
 
-/* Bytes of each queue (one leader to worker, one back, per worker). */
-#define OML_PAR_QUEUE_SIZE	(512 * 1024)
+/*
+ * Bytes of each queue (one leader to worker, one back, per worker): room
+ * for a whole unit of 100k narrow rows where that is affordable, so that
+ * a send does not wait for the worker to read each ring's worth (which on
+ * a busy machine costs a scheduling delay every time).
+ */
+#define OML_PAR_QUEUE_MIN	(512 * 1024)
+#define OML_PAR_QUEUE_MAX	(8 * 1024 * 1024)
+#define OML_PAR_QUEUES_TOTAL (32 * 1024 * 1024)
 
 /* The message that ends a worker's work. */
 #define OML_MSG_END 'X'
@@ -263,11 +270,25 @@ serialize_call(StringInfo buf, OmlEvalDesc *d, TupleDesc input_desc)
 }
 
 /*
+ * The size of each of the 2 * nworkers queues.
+ */
+static Size
+queue_size(int nworkers)
+{
+	Size		size = OML_PAR_QUEUES_TOTAL / (2 * Max(nworkers, 1));
+
+	size = Min(Max(size, OML_PAR_QUEUE_MIN), OML_PAR_QUEUE_MAX);
+	return MAXALIGN(size);
+}
+
+/*
  * The call from the DSM segment, in a worker.
  */
 static TupleDesc
-restore_call(char *p, OmlEvalDesc *d)
+restore_call(char *p, OmlEvalDesc *d, Size *qsize)
 {
+	TupleDesc	input_desc;
+
 	memset(d, 0, sizeof(OmlEvalDesc));
 	d->kind = (char) get_int(&p);
 	d->caller = (Oid) get_int(&p);
@@ -278,7 +299,9 @@ restore_call(char *p, OmlEvalDesc *d)
 	d->par_lst = get_str(&p);
 	d->out_fmt = get_str(&p);
 	d->result_desc = get_desc(&p);
-	return get_desc(&p);
+	input_desc = get_desc(&p);
+	*qsize = (Size) get_int(&p);
+	return input_desc;
 }
 
 /* Units: building, sending, running. */
@@ -667,18 +690,20 @@ oml_parallel_begin(OmlEvalRun *run, int degree, TupleDesc input_desc)
 	StringInfoData call;
 	char	   *space;
 	char	   *queues;
+	Size		qsize = queue_size(want);
 	ParallelContext *pcxt;
 
 	par->cxt = cxt;
 	par->run = run;
 	oml_eval_describe(run, &par->desc);
 	serialize_call(&call, &par->desc, input_desc);
+	put_int(&call, (int64) qsize);
 
 	EnterParallelMode();
 	pcxt = CreateParallelContext("oml_store", "oml_parallel_main", want);
 	shm_toc_estimate_chunk(&pcxt->estimator, call.len);
 	shm_toc_estimate_chunk(&pcxt->estimator,
-						   mul_size(OML_PAR_QUEUE_SIZE, mul_size(2, Max(want, 1))));
+						   mul_size(qsize, mul_size(2, Max(want, 1))));
 	shm_toc_estimate_keys(&pcxt->estimator, 2);
 	InitializeParallelDSM(pcxt);
 	par->pcxt = pcxt;
@@ -687,14 +712,14 @@ oml_parallel_begin(OmlEvalRun *run, int degree, TupleDesc input_desc)
 	memcpy(space, call.data, call.len);
 	shm_toc_insert(pcxt->toc, OML_PAR_KEY_CALL, space);
 	queues = shm_toc_allocate(pcxt->toc,
-							  mul_size(OML_PAR_QUEUE_SIZE, mul_size(2, Max(want, 1))));
+							  mul_size(qsize, mul_size(2, Max(want, 1))));
 	shm_toc_insert(pcxt->toc, OML_PAR_KEY_QUEUES, queues);
 	for (int w = 0; w < pcxt->nworkers; w++)
 	{
-		shm_mq	   *in = shm_mq_create(queues + (2 * w) * OML_PAR_QUEUE_SIZE,
-									   OML_PAR_QUEUE_SIZE);
-		shm_mq	   *out = shm_mq_create(queues + (2 * w + 1) * OML_PAR_QUEUE_SIZE,
-										OML_PAR_QUEUE_SIZE);
+		shm_mq	   *in = shm_mq_create(queues + (2 * w) * qsize,
+									   qsize);
+		shm_mq	   *out = shm_mq_create(queues + (2 * w + 1) * qsize,
+										qsize);
 
 		shm_mq_set_sender(in, MyProc);
 		shm_mq_set_receiver(out, MyProc);
@@ -721,9 +746,9 @@ oml_parallel_begin(OmlEvalRun *run, int degree, TupleDesc input_desc)
 	par->ready = palloc0(sizeof(bool) * par->nworkers);
 	for (int w = 0; w < par->nworkers; w++)
 	{
-		par->inq[w] = shm_mq_attach((shm_mq *) (queues + (2 * w) * OML_PAR_QUEUE_SIZE),
+		par->inq[w] = shm_mq_attach((shm_mq *) (queues + (2 * w) * qsize),
 									pcxt->seg, pcxt->worker[w].bgwhandle);
-		par->outq[w] = shm_mq_attach((shm_mq *) (queues + (2 * w + 1) * OML_PAR_QUEUE_SIZE),
+		par->outq[w] = shm_mq_attach((shm_mq *) (queues + (2 * w + 1) * qsize),
 									 pcxt->seg, pcxt->worker[w].bgwhandle);
 	}
 	par->unitcxt = AllocSetContextCreate(cxt, "oml_store parallel unit",
@@ -839,9 +864,10 @@ oml_parallel_main(dsm_segment *seg, shm_toc *toc)
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	OmlEvalDesc desc;
-	TupleDesc	input_desc = restore_call(callbuf, &desc);
-	shm_mq	   *in = (shm_mq *) (queues + (2 * ParallelWorkerNumber) * OML_PAR_QUEUE_SIZE);
-	shm_mq	   *out = (shm_mq *) (queues + (2 * ParallelWorkerNumber + 1) * OML_PAR_QUEUE_SIZE);
+	Size		qsize;
+	TupleDesc	input_desc = restore_call(callbuf, &desc, &qsize);
+	shm_mq	   *in = (shm_mq *) (queues + (2 * ParallelWorkerNumber) * qsize);
+	shm_mq	   *out = (shm_mq *) (queues + (2 * ParallelWorkerNumber + 1) * qsize);
 	shm_mq_handle *inq;
 	shm_mq_handle *outq;
 	OmlEvalRun *run;
