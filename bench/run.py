@@ -379,6 +379,27 @@ def bench_memory(n):
 
 # -- 7. parallel execution ---------------------------------------------------------
 
+_CEILING = """
+import sys, time
+import numpy as np
+from sklearn.ensemble import RandomForestRegressor
+rng = np.random.default_rng(0)
+X = rng.random((%d, 3)); y = rng.random(len(X))
+t = time.perf_counter()
+RandomForestRegressor(n_estimators=2, max_depth=10, random_state=0, n_jobs=1).fit(X, y)
+print(time.perf_counter() - t)
+"""
+
+
+def _machine_ceiling(rows):
+    """Seconds of one forest fit alone, and the slower of two run at once."""
+    def run(n):
+        procs = [subprocess.Popen([sys.executable, "-c", _CEILING % rows],
+                                  stdout=subprocess.PIPE, text=True)
+                 for _ in range(n)]
+        return max(float(p.communicate()[0]) for p in procs)
+    return run(1), run(2)
+
 def bench_parallel(conn, groups, group_rows, score_rows, degree=2):
     """Serial vs oml_parallel_degree: a CPU-bound model fit per group
     (pyqGroupEval), pyqRowEval scoring, and the fixed cost of one parallel
@@ -421,6 +442,12 @@ $$, v_overwrite => true)""")
     record("7. pyqGroupEval forest fit, %d groups x %dk rows, degree %d (s)"
            % (groups, group_rows // 1000, degree), parallel,
            [("serial", serial)], target=">= 1.7x serial")
+    # What the machine gives two processes at once: the same fit in one,
+    # then in two independent Python processes (no PostgreSQL).
+    one, two = _machine_ceiling(group_rows)
+    # ratio: the throughput two processes get over one (2.0: two free cores)
+    record("7. machine: 2 such fits at once in 2 processes (s per fit)",
+           two / 2, [("one fit alone", one)])
 
     # pyqRowEval scoring of score_rows rows, chunks of 100k
     cur.execute("DROP TABLE IF EXISTS par_score")
