@@ -537,3 +537,10 @@ CREATE POLICY pyq_runs_own ON oml.pyq_runs FOR SELECT
 			 WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER));
 REVOKE ALL ON oml.pyq_runs FROM PUBLIC;
 GRANT SELECT ON oml.pyq_runs TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Parallel execution (issue 10, part 2): oml_parallel_flag and
+-- oml_parallel_degree in par_lst run pyqRowEval, pyqGroupEval and
+-- pyqIndexEval in PostgreSQL parallel workers (src/parallel.c).  No SQL
+-- object changes: the controls are parsed by the existing functions.
+-- ---------------------------------------------------------------------------

@@ -42,6 +42,7 @@
 #include "utils/varlena.h"
 
 #include "oml_store.h"
+#include "parallel.h"
 #include "roles.h"
 
 PG_FUNCTION_INFO_V1(oml_pyq_eval);
@@ -99,8 +100,11 @@ typedef struct EvalCache
 	char	   *par_lst;
 	PyObject   *kwargs;
 	PyObject   *controls;		/* (input_type, na_omit, graphics, mutable,
-								 * service_level) */
+								 * service_level, parallel) */
 	bool		na_omit;		/* controls' na_omit: drop rows with NULLs */
+	int			parallel;		/* controls' parallel: 1 serial, 0 the
+								 * default degree, else the degree */
+	bool		scalar;			/* desc is one column of a scalar type */
 	bool		level_noted;	/* the service level NOTICE was given */
 	PyObject   *run_fn;			/* oml_store._runtime.run */
 	PyObject   *fmt_obj;		/* out_fmt as a Python str, or None */
@@ -121,6 +125,22 @@ typedef struct EvalRefs
 	PyObject   *frame;
 	PyObject   *rows;
 } EvalRefs;
+
+/*
+ * One call being run, as parallel.c sees it (opaque there).
+ */
+struct OmlEvalRun
+{
+	FunctionCallInfo fcinfo;
+	EvalCall   *call;
+	EvalCache  *cache;
+	EvalRefs   *refs;
+};
+
+static void compile_script(EvalCache *cache, MemoryContext fn_mcxt,
+						   Oid caller, OmlScript *scr);
+static void set_params(EvalCache *cache, MemoryContext fn_mcxt,
+					   const char *par_lst);
 
 /*
  * Release the cache's Python objects when the statement's memory goes.
@@ -504,7 +524,7 @@ note_service_level(EvalCache *cache)
 	cache->level_noted = true;
 	ereport(NOTICE,
 			(errmsg("oml_service_level \"%s\" has no effect", s),
-			 errdetail("Scripts run in the calling backend, one call at a time: there is no degree of parallelism or job priority to set.")));
+			 errdetail("There is no job priority to set; oml_parallel_degree sets the degree of parallelism.")));
 }
 
 /*
@@ -666,28 +686,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 		cache->sandboxed == (scr.sandbox || oml_sandbox_all))
 		cache->scr.serial = scr.serial; /* found again, same source */
 	else if (scr.source != NULL)
-	{
-		PyObject   *func;
-
-		Py_CLEAR(cache->func);
-		oml_py_init();
-		/* A sandboxed script is compiled in its sandbox, never here. */
-		cache->sandboxed = scr.sandbox || oml_sandbox_all;
-		if (cache->sandboxed)
-			func = Py_NewRef(Py_None);
-		else
-			func = compiled_function(caller, &scr);
-		if (cache->scr.name)
-			pfree(cache->scr.name);
-		if (cache->scr.source)
-			pfree(cache->scr.source);
-		cache->caller = caller;
-		cache->scr.id = scr.id;
-		cache->scr.serial = scr.serial;
-		cache->scr.name = MemoryContextStrdup(fn_mcxt, scr.name);
-		cache->scr.source = MemoryContextStrdup(fn_mcxt, scr.source);
-		cache->func = func;
-	}
+		compile_script(cache, fn_mcxt, caller, &scr);
 	/* Which version runs, and whose script it is (registry.c). */
 	if (cache->scr.alias)
 		pfree(cache->scr.alias);
@@ -696,34 +695,88 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 	cache->scr.owner = scr.owner;
 	cache->scr.is_global = scr.is_global;
 	cache->scr.readable = scr.readable;
-
-	if (cache->kwargs == NULL ||
-		(cache->par_lst == NULL) != (call->par_lst == NULL) ||
-		(cache->par_lst && strcmp(cache->par_lst, call->par_lst) != 0))
-	{
-		PyObject   *parsed;
-
-		Py_CLEAR(cache->kwargs);
-		Py_CLEAR(cache->controls);
-		if (call->par_lst)
-			check_par_lst(call->par_lst);
-		parsed = parse_par_lst_fast(call->par_lst);
-		if (parsed == NULL)
-			parsed = oml_py_runtime_call("parse_par_lst",
-										 Py_BuildValue("(z)", call->par_lst));
-		if (!PyTuple_Check(parsed) || PyTuple_Size(parsed) != 2)
-			elog(ERROR, "parse_par_lst returned an unexpected value");
-		cache->kwargs = Py_NewRef(PyTuple_GET_ITEM(parsed, 0));
-		cache->controls = Py_NewRef(PyTuple_GET_ITEM(parsed, 1));
-		Py_DECREF(parsed);
-		if (!PyTuple_Check(cache->controls) || PyTuple_GET_SIZE(cache->controls) != 5)
-			elog(ERROR, "parse_par_lst returned unexpected controls");
-		cache->na_omit = PyObject_IsTrue(PyTuple_GET_ITEM(cache->controls, 1)) == 1;
-		note_service_level(cache);
-		cache->par_lst = call->par_lst ?
-			MemoryContextStrdup(fn_mcxt, call->par_lst) : NULL;
-	}
+	set_params(cache, fn_mcxt, call->par_lst);
 	return cache;
+}
+
+/*
+ * Compile the script scr for caller into the cache.
+ */
+static void
+compile_script(EvalCache *cache, MemoryContext fn_mcxt, Oid caller,
+			   OmlScript *scr)
+{
+	PyObject   *func;
+
+	Py_CLEAR(cache->func);
+	oml_py_init();
+	/* A sandboxed script is compiled in its sandbox, never here. */
+	cache->sandboxed = scr->sandbox || oml_sandbox_all;
+	if (cache->sandboxed)
+		func = Py_NewRef(Py_None);
+	else
+		func = compiled_function(caller, scr);
+	if (cache->scr.name)
+		pfree(cache->scr.name);
+	if (cache->scr.source)
+		pfree(cache->scr.source);
+	cache->caller = caller;
+	cache->scr.id = scr->id;
+	cache->scr.version = scr->version;
+	cache->scr.serial = scr->serial;
+	cache->scr.sandbox = scr->sandbox;
+	cache->scr.readable = scr->readable;
+	cache->scr.name = MemoryContextStrdup(fn_mcxt, scr->name);
+	cache->scr.source = MemoryContextStrdup(fn_mcxt, scr->source);
+	cache->func = func;
+}
+
+/*
+ * Parse par_lst into the cache's kwargs and controls, unless it has it.
+ */
+static void
+set_params(EvalCache *cache, MemoryContext fn_mcxt, const char *par_lst)
+{
+	PyObject   *parsed;
+	PyObject   *parallel;
+
+	if (cache->kwargs != NULL &&
+		(cache->par_lst == NULL) == (par_lst == NULL) &&
+		(cache->par_lst == NULL || strcmp(cache->par_lst, par_lst) == 0))
+		return;
+	Py_CLEAR(cache->kwargs);
+	Py_CLEAR(cache->controls);
+	if (par_lst)
+		check_par_lst(par_lst);
+	parsed = parse_par_lst_fast(par_lst);
+	if (parsed == NULL)
+		parsed = oml_py_runtime_call("parse_par_lst",
+									 Py_BuildValue("(z)", par_lst));
+	if (!PyTuple_Check(parsed) || PyTuple_Size(parsed) != 2)
+		elog(ERROR, "parse_par_lst returned an unexpected value");
+	cache->kwargs = Py_NewRef(PyTuple_GET_ITEM(parsed, 0));
+	cache->controls = Py_NewRef(PyTuple_GET_ITEM(parsed, 1));
+	Py_DECREF(parsed);
+	if (!PyTuple_Check(cache->controls) || PyTuple_GET_SIZE(cache->controls) != 6)
+		elog(ERROR, "parse_par_lst returned unexpected controls");
+	cache->na_omit = PyObject_IsTrue(PyTuple_GET_ITEM(cache->controls, 1)) == 1;
+	parallel = PyTuple_GET_ITEM(cache->controls, 5);
+	cache->parallel = parallel == Py_None ? 1 : (int) PyLong_AsLong(parallel);
+	note_service_level(cache);
+	cache->par_lst = par_lst ? MemoryContextStrdup(fn_mcxt, par_lst) : NULL;
+}
+
+/*
+ * The degree of parallelism the call runs with: a sandboxed script runs
+ * in its sandbox, never in parallel workers (which would run it in
+ * process), so always serially.
+ */
+static int
+eval_degree(EvalCache *cache)
+{
+	if (cache->sandboxed)
+		return 1;
+	return oml_parallel_degree(cache->parallel);
 }
 
 /*
@@ -1443,6 +1496,9 @@ typedef struct InputDest
 								 * missing (NaN of float4, float8, numeric;
 								 * infinite date, timestamp, timestamptz),
 								 * else InvalidOid */
+	int			degree;			/* processes to run the script in */
+	OmlParallel *par;			/* the parallel run, or NULL: serial */
+	OmlEvalRun	run;			/* this call, for parallel.c */
 } InputDest;
 
 /*
@@ -1451,7 +1507,16 @@ typedef struct InputDest
 static void
 input_flush(InputDest *d, const char *name)
 {
-	MemoryContext old = MemoryContextSwitchTo(d->flushcxt);
+	MemoryContext old;
+
+	if (d->par)
+	{
+		/* The unit goes to a worker, or the leader runs it. */
+		oml_parallel_end_unit(d->par, name);
+		d->inchunk = 0;
+		return;
+	}
+	old = MemoryContextSwitchTo(d->flushcxt);
 
 	d->refs->frame = build_frame(d->cache, d->cols);
 	run_once(d->fcinfo, d->call, d->cache, d->refs,
@@ -1483,6 +1548,8 @@ input_finish(InputDest *d)
 	}
 	else if (d->call->kind == EVAL_GROUP && d->ingroup)
 		input_flush(d, d->curkey);
+	if (d->par)
+		oml_parallel_finish(d->par);
 }
 
 /*
@@ -1590,6 +1657,9 @@ input_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 				d->keyeq[k] = &tc->eq_opr_finfo;
 		}
 	}
+	/* In the run's memory: the executor's ends before input_finish. */
+	if (d->degree > 1)
+		d->par = oml_parallel_begin(&d->run, d->degree, desc);
 	MemoryContextSwitchTo(old);
 }
 
@@ -1663,7 +1733,10 @@ input_receive(TupleTableSlot *slot, DestReceiver *self)
 			input_flush(d, d->curkey);
 		start_group(d, slot);
 	}
-	oml_columns_add_values(d->cols, slot->tts_values, slot->tts_isnull);
+	if (d->par)
+		oml_parallel_add_row(d->par, slot);
+	else
+		oml_columns_add_values(d->cols, slot->tts_values, slot->tts_isnull);
 	d->inchunk++;
 	if (d->call->kind == EVAL_ROW && d->inchunk == (uint64) d->call->row_num)
 	{
@@ -1739,6 +1812,12 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 									 ALLOCSET_DEFAULT_SIZES);
 	d.flushcxt = AllocSetContextCreate(d.cxt, "oml_store script call",
 									   ALLOCSET_DEFAULT_SIZES);
+	d.run.fcinfo = fcinfo;
+	d.run.call = call;
+	d.run.cache = cache;
+	d.run.refs = refs;
+	if (call->kind != EVAL_TABLE)
+		d.degree = eval_degree(cache);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1761,6 +1840,8 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 			SPI_freeplan(plan);
 			plan = prepare_input(sql);
 		}
+		if (d.degree > 1 && !oml_parallel_input_safe(plan))
+			d.degree = 1;
 		memset(&options, 0, sizeof(options));
 		options.read_only = false;
 		options.dest = &d.pub;
@@ -1773,6 +1854,8 @@ run_over_input(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	PG_FINALLY();
 	{
 		call->run->rows_in += d.nrows;
+		if (d.par)
+			oml_parallel_cleanup(d.par);
 		if (d.cols)
 			oml_columns_free(d.cols);
 	}
@@ -1921,6 +2004,7 @@ init_result(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache)
 						 errhint("Write SELECT * FROM oml.pyqEval(..., NULL::record, ...) AS t(a int, b text).")));
 		}
 		cache->names = result_names(desc, scalar, &cache->nlive);
+		cache->scalar = scalar;
 		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 		cache->desc = CreateTupleDescCopy(desc);
 		MemoryContextSwitchTo(oldcxt);
@@ -1965,6 +2049,8 @@ pyq_run(FunctionCallInfo fcinfo, EvalKind kind, OmlRun *run)
 	EvalCall	call;
 	EvalCache  *volatile cache;
 	EvalRefs	refs = {NULL, NULL, NULL};
+	OmlEvalRun	run;
+	OmlParallel *volatile par = NULL;
 
 	read_call(fcinfo, kind, &call, run);
 	if (oml_job_should_submit(call.par_lst))
@@ -1988,15 +2074,26 @@ pyq_run(FunctionCallInfo fcinfo, EvalKind kind, OmlRun *run)
 				run_once(fcinfo, &call, cache, &refs, PyTuple_New(0), NULL);
 				break;
 			case EVAL_INDEX:
+				run.fcinfo = fcinfo;
+				run.call = &call;
+				run.cache = cache;
+				run.refs = &refs;
+				if (call.times_num > 1 && eval_degree(cache) > 1)
+					par = oml_parallel_begin(&run, eval_degree(cache), NULL);
 				for (int i = 1; i <= call.times_num; i++)
 				{
 					char		label[32];
 
 					CHECK_FOR_INTERRUPTS();
 					snprintf(label, sizeof(label), "%d", i);
-					run_once(fcinfo, &call, cache, &refs,
-							 Py_BuildValue("(i)", i), label);
+					if (par)
+						oml_parallel_index(par, i, label);
+					else
+						run_once(fcinfo, &call, cache, &refs,
+								 Py_BuildValue("(i)", i), label);
 				}
+				if (par)
+					oml_parallel_finish(par);
 				break;
 			default:
 				run_over_input(fcinfo, &call, cache, &refs);
@@ -2005,6 +2102,8 @@ pyq_run(FunctionCallInfo fcinfo, EvalKind kind, OmlRun *run)
 	}
 	PG_FINALLY();
 	{
+		if (par)
+			oml_parallel_cleanup(par);
 		oml_py_release(&refs.args);
 		oml_py_release(&refs.frame);
 		oml_py_release(&refs.rows);

@@ -74,6 +74,14 @@ static bool on_main_thread(void);
 static int	subxact_floor;
 
 /*
+ * In parallel mode (a parallel pyq* call, see parallel.c) no subtransaction
+ * can be started: the first error of a call into PostgreSQL is kept here
+ * (in TopTransactionContext) and ends the script's call, even if the
+ * script catches it; further calls into PostgreSQL fail at once.
+ */
+static ErrorData *parallel_error = NULL;
+
+/*
  * Is a cancel or termination waiting for PostgreSQL to act on it?
  */
 static bool
@@ -561,6 +569,10 @@ run_statement(const char *sql, PyObject *params, bool as_columns, bool pinned)
  * _oml functions): in a subtransaction, in the data directory with the
  * normal recursion limit.  Returns true, or false with the error set as a
  * Python exception (a cancel also ends the script).
+ *
+ * In parallel mode (a parallel pyq* call, see parallel.c) no
+ * subtransaction can be started: fn runs as it is, and its error is kept
+ * in parallel_error and fails the script's call (oml_py_call_guarded).
  */
 bool
 oml_py_in_subxact(void (*fn) (void *arg), void *arg)
@@ -568,20 +580,30 @@ oml_py_in_subxact(void (*fn) (void *arg), void *arg)
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	int			level = GetCurrentTransactionNestLevel();
+	bool		subxact = !IsInParallelMode();
 	volatile bool started = false;
 	volatile bool ok = true;
 	int			save_nesting = py_nesting;
 	int			save_floor = subxact_floor;
 	OmlPgState	script_state;
 
+	if (!subxact && parallel_error != NULL)
+	{
+		/* An earlier call failed: nothing more runs in this call. */
+		PyErr_Clear();
+		set_spi_error(parallel_error);
+		return false;
+	}
 	oml_state_enter_pg(&script_state);
 	PG_TRY();
 	{
-		BeginInternalSubTransaction(NULL);
-		started = true;
+		if (subxact)
+			BeginInternalSubTransaction(NULL);
+		started = subxact;
 		MemoryContextSwitchTo(oldcontext);
 		fn(arg);
-		ReleaseCurrentSubTransaction();
+		if (subxact)
+			ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
 	}
@@ -589,10 +611,10 @@ oml_py_in_subxact(void (*fn) (void *arg), void *arg)
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(oldcontext);
+		MemoryContextSwitchTo(subxact ? oldcontext : TopTransactionContext);
 		edata = CopyErrorData();
 		FlushErrorState();
-		if (started || GetCurrentTransactionNestLevel() > level)
+		if (started || (subxact && GetCurrentTransactionNestLevel() > level))
 			rollback_subxact();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -600,7 +622,10 @@ oml_py_in_subxact(void (*fn) (void *arg), void *arg)
 		subxact_floor = save_floor;
 		PyErr_Clear();
 		oml_py_error_from_pg(edata);
-		FreeErrorData(edata);
+		if (subxact)
+			FreeErrorData(edata);
+		else
+			parallel_error = edata;
 		ok = false;
 	}
 	PG_END_TRY();
@@ -789,6 +814,7 @@ static void
 subxact_xact_callback(XactEvent event, void *arg)
 {
 	subxact_depth = 0;
+	parallel_error = NULL;		/* was in TopTransactionContext */
 	/* A scope whose statement memory outlived the transaction ends here. */
 	if (scope_active && py_nesting == 0 &&
 		(event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
@@ -807,6 +833,15 @@ py_subxact(PyObject *self, PyObject *args)
 
 	if (!PyArg_ParseTuple(args, "s", &action) || !on_main_thread())
 		return NULL;
+
+	/*
+	 * Parallel mode has no subtransactions: nothing can be written there,
+	 * and an error ends the script's call (see in_parallel_mode).
+	 */
+	if (IsInParallelMode() &&
+		(strcmp(action, "begin") == 0 || strcmp(action, "commit") == 0 ||
+		 strcmp(action, "rollback") == 0))
+		Py_RETURN_NONE;
 	if (strcmp(action, "begin") == 0)
 	{
 		MemoryContext oldcontext = CurrentMemoryContext;
@@ -1261,6 +1296,18 @@ oml_py_call_guarded(PyObject *callable, PyObject *args, PyObject *kwargs)
 			PyErr_SetString(PyExc_RuntimeError,
 							"a transaction opened by the script was left open and has been rolled back");
 		}
+	}
+	if (py_nesting == 0 && parallel_error != NULL)
+	{
+		/* A call into PostgreSQL failed in parallel mode: so does this. */
+		if (result != NULL)
+		{
+			Py_DECREF(result);
+			result = NULL;
+			PyErr_Clear();
+			set_spi_error(parallel_error);
+		}
+		parallel_error = NULL;	/* freed with the transaction */
 	}
 	if (py_nesting == 0 && result == NULL && cancel_pending())
 		forget_broken_imports();

@@ -65,7 +65,7 @@ def _json_default(value):
                     " %s is not" % type(value).__name__)
 
 
-def _par_lst(kwargs, graphics, async_mode=False):
+def _par_lst(kwargs, graphics, async_mode=False, parallel=None):
     if not isinstance(graphics, bool):
         raise TypeError("graphics must be a bool, not %s"
                         % type(graphics).__name__)
@@ -81,11 +81,30 @@ def _par_lst(kwargs, graphics, async_mode=False):
         params["oml_graphics_flag"] = True
     if async_mode:
         params["oml_async_flag"] = True
+    params.update(_parallel(parallel))
     try:
         return json.dumps(params, default=_json_default)
     except ValueError as exc:       # circular references
         raise TypeError("keyword arguments cannot be sent as JSON: %s"
                         % exc) from None
+
+
+def _parallel(parallel):
+    """The controls for OML4Py's ``parallel`` argument: None, False or 0
+    for serial, True for the server's default degree, an int >= 1 for
+    that degree (the calling backend and its parallel workers)."""
+    if parallel is None or parallel is False:
+        return {}
+    if parallel is True:
+        return {"oml_parallel_flag": True}
+    if not isinstance(parallel, int):
+        raise TypeError("parallel must be a bool, an int or None, not %s"
+                        % type(parallel).__name__)
+    if parallel < 0:
+        raise ValueError("parallel must not be negative, not %d" % parallel)
+    if parallel == 0:
+        return {}
+    return {"oml_parallel_flag": True, "oml_parallel_degree": parallel}
 
 
 def _columns(value, what, optional=False):
@@ -291,7 +310,8 @@ def table_apply(data: str, func: Func, func_owner: Optional[str] = None,
 
 
 def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
-              rows: int = 1, graphics: bool = False, *,
+              rows: int = 1, graphics: bool = False,
+              parallel: Union[bool, int, None] = None, *,
               async_mode: bool = False, **kwargs: Any) -> list[Any]:
     """Run a function on chunks of rows of a table or query result.
 
@@ -303,6 +323,11 @@ def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
         As for :func:`do_eval` (``async_mode=True``: a :class:`Job`).
     rows : int, default 1
         The most rows per chunk (positive).
+    parallel : bool or int, optional
+        Run the chunks in several server processes at once: True for the
+        server's default degree (``max_parallel_workers_per_gather`` + 1),
+        an int for that many processes; None, False or 0 run serially.
+        The results are the same, in the same order.
 
     Returns
     -------
@@ -314,7 +339,7 @@ def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqRowEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (data, _par_lst(kwargs, graphics, async_mode), rows), async_mode)
+               (data, _par_lst(kwargs, graphics, async_mode, parallel), rows), async_mode)
     if async_mode:
         return Job(out, _numbered, graphics)
     return _numbered(out, graphics)
@@ -323,7 +348,9 @@ def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
 def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
                 func_owner: Optional[str] = None,
                 orderby: Union[str, Sequence[str], None] = None,
-                graphics: bool = False, *, async_mode: bool = False,
+                graphics: bool = False,
+                parallel: Union[bool, int, None] = None, *,
+                async_mode: bool = False,
                 **kwargs: Any) -> dict[Optional[str], Any]:
     """Run a function on each group of rows of a table or query result.
 
@@ -337,6 +364,9 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
         As for :func:`do_eval` (``async_mode=True``: a :class:`Job`).
     orderby : str or list of str, optional
         The column(s) ordering the rows within each group.
+    parallel : bool or int, optional
+        Run the groups in several server processes at once (see
+        :func:`row_apply`).
 
     Returns
     -------
@@ -353,7 +383,7 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqGroupEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (data, _par_lst(kwargs, graphics, async_mode), grp_col, ord_col),
+               (data, _par_lst(kwargs, graphics, async_mode, parallel), grp_col, ord_col),
                async_mode)
     if async_mode:
         return Job(out, _grouped, graphics)
@@ -361,7 +391,9 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
 
 
 def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
-                graphics: bool = False, *, async_mode: bool = False,
+                graphics: bool = False,
+                parallel: Union[bool, int, None] = None, *,
+                async_mode: bool = False,
                 **kwargs: Any) -> list[Any]:
     """Run a function ``times`` times, with 1, 2, ... ``times`` as its first
     argument.
@@ -370,6 +402,9 @@ def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
     ----------
     times : int
         How many times (positive).
+    parallel : bool or int, optional
+        Run the calls in several server processes at once (see
+        :func:`row_apply`).
     func, func_owner, graphics, async_mode, **kwargs
         As for :func:`do_eval` (``async_mode=True``: a :class:`Job`).
 
@@ -382,7 +417,7 @@ def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
     out = _run(func, func_owner,
                "SELECT name, image FROM oml.pyqIndexEval(%s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
-               (_par_lst(kwargs, graphics, async_mode), times), async_mode)
+               (_par_lst(kwargs, graphics, async_mode, parallel), times), async_mode)
     if async_mode:
         return Job(out, _numbered, graphics)
     return _numbered(out, graphics)

@@ -31,14 +31,18 @@ __all__ = []
 
 _INPUT_TYPES = ("default", "pandas.DataFrame", "numpy.recarray")
 _CONTROLS = ("oml_input_type", "oml_na_omit", "oml_graphics_flag",
-             "oml_async_flag", "oml_parallel_flag", "oml_service_level")
+             "oml_async_flag", "oml_parallel_flag", "oml_parallel_degree",
+             "oml_service_level")
 _SERVICE_LEVELS = ("LOW", "MEDIUM", "HIGH")
+_PARALLEL_DEGREE_MAX = 64       # as OML_PARALLEL_DEGREE_MAX in parallel.h
 
-# (input_type, na_omit, graphics, mutable, service_level): mutable says
-# kwargs hold lists or dicts (copied per call); service_level is None or
-# the level asked for (the C caller reports that it has no effect).
-_DEFAULT_CONTROLS = ("default", False, False, False, None)
-_MUTABLE_CONTROLS = ("default", False, False, True, None)
+# (input_type, na_omit, graphics, mutable, service_level, parallel):
+# mutable says kwargs hold lists or dicts (copied per call); service_level
+# is None or the level asked for (the C caller reports that it has no
+# effect); parallel is None (serial), 0 (parallel, the default degree) or
+# the degree asked for (see parallel.c).
+_DEFAULT_CONTROLS = ("default", False, False, False, None, None)
+_MUTABLE_CONTROLS = ("default", False, False, True, None, None)
 _MUTABLE = (list, dict)
 
 # Compiled scripts of this backend: (script id, calling role's oid) ->
@@ -422,9 +426,9 @@ def _loads(text):
 
 
 def parse_par_lst(text):
-    """(kwargs, (input_type, na_omit, graphics, mutable, service_level))
-    from a par_lst JSON object; mutable says kwargs hold lists or dicts,
-    copied per call."""
+    """(kwargs, (input_type, na_omit, graphics, mutable, service_level,
+    parallel)) from a par_lst JSON object; mutable says kwargs hold lists
+    or dicts, copied per call."""
     if text is None or not text.strip():
         params = {}
     else:
@@ -454,6 +458,7 @@ def parse_par_lst(text):
         return params, _MUTABLE_CONTROLS if mutable else _DEFAULT_CONTROLS
     kwargs = {}
     input_type, na_omit, graphics, level = "default", False, False, None
+    parallel_flag, degree = None, None
     for key, value in params.items():
         if not key.startswith("oml_"):
             kwargs[key] = value
@@ -471,7 +476,9 @@ def parse_par_lst(text):
         elif key == "oml_async_flag":
             _flag(key, value)   # a true one was submitted as a job in C
         elif key == "oml_parallel_flag":
-            _flag(key, value)   # accepted; runs in this backend
+            parallel_flag = _flag(key, value)
+        elif key == "oml_parallel_degree":
+            degree = _degree(value)
         elif key == "oml_na_omit":
             na_omit = _flag(key, value)
         elif key == "oml_service_level":
@@ -483,7 +490,29 @@ def parse_par_lst(text):
         else:
             graphics = _flag(key, value)
     mutable = any(isinstance(v, (list, dict)) for v in kwargs.values())
-    return kwargs, (input_type, na_omit, graphics, mutable, level)
+    if degree is not None and parallel_flag is False and degree > 1:
+        raise UserError("22023", "oml_parallel_degree %d conflicts with"
+                        " oml_parallel_flag false" % degree,
+                        hint="Leave out oml_parallel_flag, or set it true.")
+    if degree is not None:
+        parallel = degree
+    else:
+        parallel = 0 if parallel_flag else None
+    return kwargs, (input_type, na_omit, graphics, mutable, level, parallel)
+
+
+def _degree(value):
+    """oml_parallel_degree: an integer from 1 (serial) to the maximum."""
+    if type(value) is not int:
+        raise UserError("22023", "oml_parallel_degree must be an integer,"
+                        " not %s" % json.dumps(value),
+                        hint="Give the number of processes, e.g. 2.")
+    if not 1 <= value <= _PARALLEL_DEGREE_MAX:
+        raise UserError("22023", "oml_parallel_degree must be between 1"
+                        " and %d, not %d" % (_PARALLEL_DEGREE_MAX, value),
+                        hint="The degree counts the calling backend and its"
+                             " parallel workers.")
+    return value
 
 
 def _flag(key, value):

@@ -770,16 +770,19 @@ def test_signatures():
     assert params(oml.table_apply) == [("data", e), ("func", e),
                                        ("func_owner", None),
                                        ("graphics", False), am, ("kwargs", e)]
+    # OML4Py's parallel= for the three that split their work (0.3.0)
     assert params(oml.row_apply) == [("data", e), ("func", e),
                                      ("func_owner", None), ("rows", 1),
-                                     ("graphics", False), am, ("kwargs", e)]
+                                     ("graphics", False), ("parallel", None),
+                                     am, ("kwargs", e)]
     assert params(oml.group_apply) == [("data", e), ("index", e), ("func", e),
                                        ("func_owner", None),
                                        ("orderby", None), ("graphics", False),
-                                       am, ("kwargs", e)]
+                                       ("parallel", None), am, ("kwargs", e)]
     assert params(oml.index_apply) == [("times", e), ("func", e),
                                        ("func_owner", None),
-                                       ("graphics", False), am, ("kwargs", e)]
+                                       ("graphics", False), ("parallel", None),
+                                       am, ("kwargs", e)]
     for f in (oml.do_eval, oml.table_apply, oml.row_apply, oml.group_apply,
               oml.index_apply):
         assert (inspect.signature(f).parameters["async_mode"].kind

@@ -283,3 +283,23 @@ def test_ds_save_inside_the_sandbox(s, database):
         assert list(oml.ds.describe("boxed_ds")["object_name"]) == ["df"]
     finally:
         oml.disconnect()
+
+
+def test_parallel_controls_keep_sandboxed_scripts_in_the_sandbox(s):
+    """Parallel workers run scripts in process: a sandboxed script asked to
+    run in parallel runs serially, in its sandbox (pid 1 there), with the
+    serial results."""
+    create(s, "where", "def f(df):\n    import os\n    return [len(df), os.getpid()]\n")
+    for sql in (
+            "SELECT name, value FROM oml.pyqRowEval('public.sb_iris',"
+            " '{\"oml_parallel_flag\": true, \"oml_parallel_degree\": 2}',"
+            " 'JSON', 4, 'where')",
+            "SELECT name, value FROM oml.pyqGroupEval('public.sb_iris',"
+            " '{\"oml_parallel_degree\": 2}', 'JSON', 'species', NULL, 'where')"
+            " ORDER BY name"):
+        rows = s.sql(sql)
+        assert rows and all(json.loads(v)[1] == 1 for _, v in rows), rows
+    create(s, "ipid", "def f(i):\n    import os\n    return [i, os.getpid()]\n")
+    rows = s.sql("SELECT name, value FROM oml.pyqIndexEval("
+                 "'{\"oml_parallel_degree\": 2}', 'JSON', 4, 'ipid')")
+    assert [json.loads(v) for _, v in rows] == [[i, 1] for i in range(1, 5)]
