@@ -2049,7 +2049,7 @@ pyq_run(FunctionCallInfo fcinfo, EvalKind kind, OmlRun *run)
 	EvalCall	call;
 	EvalCache  *volatile cache;
 	EvalRefs	refs = {NULL, NULL, NULL};
-	OmlEvalRun	run;
+	OmlEvalRun	prun;
 	OmlParallel *volatile par = NULL;
 
 	read_call(fcinfo, kind, &call, run);
@@ -2074,12 +2074,12 @@ pyq_run(FunctionCallInfo fcinfo, EvalKind kind, OmlRun *run)
 				run_once(fcinfo, &call, cache, &refs, PyTuple_New(0), NULL);
 				break;
 			case EVAL_INDEX:
-				run.fcinfo = fcinfo;
-				run.call = &call;
-				run.cache = cache;
-				run.refs = &refs;
+				prun.fcinfo = fcinfo;
+				prun.call = &call;
+				prun.cache = cache;
+				prun.refs = &refs;
 				if (call.times_num > 1 && eval_degree(cache) > 1)
-					par = oml_parallel_begin(&run, eval_degree(cache), NULL);
+					par = oml_parallel_begin(&prun, eval_degree(cache), NULL);
 				for (int i = 1; i <= call.times_num; i++)
 				{
 					char		label[32];
