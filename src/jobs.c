@@ -436,6 +436,8 @@ oml_job_submit(FunctionCallInfo fcinfo, const OmlJobRequest *req)
 
 	/* Errors a run would give at once: a missing or unreadable script. */
 	oml_script_find(req->scr_name, req->scr_owner, &scr);
+	if (scr.sandbox || oml_sandbox_all)
+		oml_sandboxed_job_refused(req->scr_name);
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = ObjectIdGetDatum(role);

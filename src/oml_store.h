@@ -198,6 +198,7 @@ extern bool oml_sandbox_all;
 extern void oml_sandbox_init(void);
 extern void oml_sandbox_close(OmlSandbox *sb);
 extern bool oml_sandbox_may_create(Oid roleid);
+extern void oml_sandboxed_job_refused(const char *name) pg_attribute_noreturn();
 /*
  * The record of one pyq* call (runrecord.c), feeding the statistics
  * (runstats.c) and the run log (runlog.c).

@@ -1167,6 +1167,61 @@ format_name(const char *out_fmt)
 }
 
 /*
+ * A job's results are stored pickled and unpickled in the fetching backend
+ * (jobs.c): only code that runs in process may make them, never a
+ * sandboxed script's, whose bytes could run anything when unpickled.
+ */
+void
+oml_sandboxed_job_refused(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("sandboxed script \"%s\" cannot run as an asynchronous job",
+					name),
+			 errdetail("A job's results are kept pickled and unpickled inside the server, and a sandboxed script's pickles come from code the server does not trust."),
+			 errhint("Run the call without oml_async_flag.")));
+}
+
+/*
+ * PICKLE rows a sandboxed script made: their bytes come from the sandbox,
+ * so the title column says so ("sandboxed"), and the client unpickles them
+ * with its restricted unpickler.
+ */
+static void
+mark_sandboxed(PyObject *rows)
+{
+	PyObject   *mark;
+
+	if (!PyList_Check(rows))
+		return;
+	mark = PyUnicode_FromString("sandboxed");
+	if (mark == NULL)
+		oml_py_raise(NULL);
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++)
+	{
+		PyObject   *row = PyList_GET_ITEM(rows, i);
+		PyObject   *copy;
+
+		if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 5)
+			continue;
+		copy = PyTuple_New(5);
+		if (copy == NULL)
+		{
+			Py_DECREF(mark);
+			oml_py_raise(NULL);
+		}
+		for (int c = 0; c < 5; c++)
+		{
+			PyObject   *v = c == 3 ? mark : PyTuple_GET_ITEM(row, c);
+
+			PyTuple_SET_ITEM(copy, c, Py_NewRef(v));
+		}
+		PyList_SetItem(rows, i, copy);	/* drops the old row */
+	}
+	Py_DECREF(mark);
+}
+
+/*
  * Run the script once on args (stolen) and emit its result.
  */
 static void
@@ -1213,10 +1268,15 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		{
 			if (cache->sandboxed)
 			{
+				if (oml_in_job_worker)
+					oml_sandboxed_job_refused(cache->scr.name);
 				Py_CLEAR(refs->args);
 				refs->rows = oml_sandbox_run(&cache->sandbox,
 											 fcinfo->flinfo->fn_mcxt,
 											 &cache->scr, callargs);
+				if (refs->rows && call->out_fmt &&
+					strcmp(call->out_fmt, "PICKLE") == 0)
+					mark_sandboxed(refs->rows);
 			}
 			else
 				refs->rows = oml_py_call_guarded(cache->run_fn, callargs, NULL);

@@ -31,6 +31,7 @@ import pickle
 import uuid
 from typing import Any, Optional, Sequence, Union
 
+from . import _unpickler
 from . import script as _script
 from ._backend import get_backend
 from ._errors import OMLError
@@ -156,7 +157,7 @@ def _run(func, func_owner, sql, params, async_mode=False):
         backend = get_backend()
         with backend.transaction():
             rows = backend.query_as_caller(
-                sql.replace("SELECT name, image", "SELECT id, value", 1),
+                sql.replace("SELECT name, image, title", "SELECT id, value", 1),
                 params + (func, func_owner))
         return json.loads(rows[0][1])["job_id"]
     if isinstance(func, str) and not _is_source(func):
@@ -187,31 +188,45 @@ def _run(func, func_owner, sql, params, async_mode=False):
     return rows
 
 
-def _unpack(image, graphics):
+# The title the server gives a PICKLE row that a sandboxed script made: its
+# bytes come from the sandbox, that is from code of a role this client need
+# not trust, so they are unpickled with the restricted unpickler.
+_SANDBOXED = "sandboxed"
+
+
+def _unpack(image, graphics, title=None):
     if image is None:
         raise OMLError("the server returned no result for the script",
                        sqlstate="XX000")
-    result, figures = pickle.loads(image)
+    if title == _SANDBOXED:
+        result, figures = _unpickler.loads(image)
+    else:
+        result, figures = pickle.loads(image)
     if graphics:
         return GraphicsResult(result, [(title, bytes(png))
                                        for _, title, png in figures])
     return result
 
 
+def _row_unpack(row, graphics):
+    """_unpack of a (name, image[, title]) row."""
+    return _unpack(row[1], graphics, row[2] if len(row) > 2 else None)
+
+
 def _single(rows, graphics):
     if len(rows) != 1:
         raise OMLError("the server returned %d results instead of one"
                        % len(rows), sqlstate="XX000")
-    return _unpack(rows[0][1], graphics)
+    return _row_unpack(rows[0], graphics)
 
 
 def _numbered(rows, graphics):
-    return [_unpack(image, graphics)
-            for _, image in sorted(rows, key=lambda r: int(r[0]))]
+    return [_row_unpack(row, graphics)
+            for row in sorted(rows, key=lambda r: int(r[0]))]
 
 
 def _grouped(rows, graphics):
-    return {key: _unpack(image, graphics) for key, image in rows}
+    return {row[0]: _row_unpack(row, graphics) for row in rows}
 
 
 # -- the API --------------------------------------------------------------------
@@ -264,7 +279,7 @@ def do_eval(func: Func, func_owner: Optional[str] = None,
         ``detail``); the statement was cancelled (57014).
     """
     rows = _run(func, func_owner,
-                "SELECT name, image FROM oml.pyqEval(%s::pg_catalog.text,"
+                "SELECT name, image, title FROM oml.pyqEval(%s::pg_catalog.text,"
                 " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
                 (_par_lst(kwargs, graphics, async_mode),), async_mode)
     if async_mode:
@@ -301,7 +316,7 @@ def table_apply(data: str, func: Func, func_owner: Optional[str] = None,
     """
     _check_data(data)
     rows = _run(func, func_owner,
-                "SELECT name, image FROM oml.pyqTableEval(%s::pg_catalog.text, %s::pg_catalog.text,"
+                "SELECT name, image, title FROM oml.pyqTableEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                 " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
                 (data, _par_lst(kwargs, graphics, async_mode)), async_mode)
     if async_mode:
@@ -337,7 +352,7 @@ def row_apply(data: str, func: Func, func_owner: Optional[str] = None,
     _check_data(data)
     _check_int(rows, "rows")
     out = _run(func, func_owner,
-               "SELECT name, image FROM oml.pyqRowEval(%s::pg_catalog.text, %s::pg_catalog.text,"
+               "SELECT name, image, title FROM oml.pyqRowEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
                (data, _par_lst(kwargs, graphics, async_mode, parallel), rows), async_mode)
     if async_mode:
@@ -381,7 +396,7 @@ def group_apply(data: str, index: Union[str, Sequence[str]], func: Func,
     grp_col = _columns(index, "index")
     ord_col = _columns(orderby, "orderby", optional=True)
     out = _run(func, func_owner,
-               "SELECT name, image FROM oml.pyqGroupEval(%s::pg_catalog.text, %s::pg_catalog.text,"
+               "SELECT name, image, title FROM oml.pyqGroupEval(%s::pg_catalog.text, %s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text, %s::pg_catalog.text)",
                (data, _par_lst(kwargs, graphics, async_mode, parallel), grp_col, ord_col),
                async_mode)
@@ -415,7 +430,7 @@ def index_apply(times: int, func: Func, func_owner: Optional[str] = None,
     """
     _check_int(times, "times")
     out = _run(func, func_owner,
-               "SELECT name, image FROM oml.pyqIndexEval(%s::pg_catalog.text,"
+               "SELECT name, image, title FROM oml.pyqIndexEval(%s::pg_catalog.text,"
                " 'PICKLE'::pg_catalog.text, %s::pg_catalog.int4, %s::pg_catalog.text, %s::pg_catalog.text)",
                (_par_lst(kwargs, graphics, async_mode, parallel), times), async_mode)
     if async_mode:

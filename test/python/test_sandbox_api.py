@@ -14,7 +14,7 @@ import pytest
 
 import oml_store as oml
 
-from conftest import ALICE, PASSWORD, sql_as
+from conftest import ALICE, DBNAME, PASSWORD, sql_as
 from test_sandbox import MISSING, SANDY, Session, sandy  # noqa: F401
 
 pytestmark = pytest.mark.skipif(MISSING is not None,
@@ -303,3 +303,46 @@ def test_parallel_controls_keep_sandboxed_scripts_in_the_sandbox(s):
     rows = s.sql("SELECT name, value FROM oml.pyqIndexEval("
                  "'{\"oml_parallel_degree\": 2}', 'JSON', 4, 'ipid')")
     assert [json.loads(v) for _, v in rows] == [[i, 1] for i in range(1, 5)]
+
+
+def test_sandboxed_scripts_cannot_run_as_async_jobs(s):
+    """A job's result is unpickled in the server when fetched: a sandboxed
+    script's pickles would run anything there, so submitting one is
+    refused (0A000), and nothing is queued."""
+    create(s, "boxed_job", "def f():\n    return 1\n")
+    before = s.one("SELECT count(*) FROM oml.user_pyq_jobs")
+    with pytest.raises(psycopg2.Error) as err:
+        s.sql("SELECT id FROM oml.pyqEval('{\"oml_async_flag\": true}', 'JSON',"
+              " 'boxed_job')")
+    assert err.value.pgcode == "0A000"
+    assert "cannot run as an asynchronous job" in err.value.diag.message_primary
+    assert s.one("SELECT count(*) FROM oml.user_pyq_jobs") == before
+
+
+EVIL = """
+def f():
+    import os
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch %s",))
+    return Evil()
+"""
+
+
+def test_sandboxed_pickles_reach_the_client_restricted(s, tmp_path):
+    """PICKLE rows of a sandboxed script say so in title, and the client
+    unpickles them with its restricted unpickler: a payload the sandbox
+    pickled does not run in the client."""
+    marker = tmp_path / "evil_ran"
+    create(s, "evil", EVIL % marker)
+    create(s, "plain", "def f():\n    return {'a': [1, 2.5], 'b': 'x'}\n")
+    assert s.sql("SELECT title FROM oml.pyqEval('{}', 'PICKLE', 'plain')") == [
+        ("sandboxed",)]
+    oml.connect(user=SANDY, password=PASSWORD, dbname=DBNAME)
+    try:
+        assert oml.do_eval("plain") == {"a": [1, 2.5], "b": "x"}
+        with pytest.raises(pickle.UnpicklingError):
+            oml.do_eval("evil")
+        assert not marker.exists()
+    finally:
+        oml.disconnect()
