@@ -2256,6 +2256,124 @@ oml_pyq_index_eval(PG_FUNCTION_ARGS)
 }
 
 /*
+ * What a parallel worker needs to run this call (see parallel.h).
+ */
+void
+oml_eval_describe(OmlEvalRun *run, OmlEvalDesc *desc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) run->fcinfo->resultinfo;
+
+	memset(desc, 0, sizeof(OmlEvalDesc));
+	desc->kind = run->call->kind == EVAL_INDEX ? OML_UNIT_INDEX : OML_UNIT_ROWS;
+	desc->caller = run->cache->caller;
+	desc->scr_id = run->cache->scr.id;
+	desc->scr_name = run->cache->scr.name;
+	desc->scr_source = run->cache->scr.source;
+	desc->par_lst = run->call->par_lst;
+	desc->out_fmt = run->call->out_fmt;
+	desc->scalar = run->cache->scalar;
+	desc->result_desc = run->cache->desc;
+	desc->result = rsinfo->setResult;
+}
+
+/*
+ * In a parallel worker: set up the leader's call from desc, with results
+ * going to desc->result.  The script is the source the leader found (and
+ * checked the caller may run), compiled here for the same role.
+ */
+OmlEvalRun *
+oml_eval_worker_begin(OmlEvalDesc *desc)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	OmlEvalRun *run = palloc0(sizeof(OmlEvalRun));
+	FunctionCallInfo fcinfo = palloc0(SizeForFunctionCallInfo(0));
+	ReturnSetInfo *rsinfo = makeNode(ReturnSetInfo);
+	EvalCache  *cache = palloc0(sizeof(EvalCache));
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	OmlScript	scr;
+
+	if (GetUserId() != desc->caller)
+		elog(ERROR, "parallel worker runs as role %u, not as the caller %u",
+			 GetUserId(), desc->caller);
+	fcinfo->flinfo = palloc0(sizeof(FmgrInfo));
+	fcinfo->flinfo->fn_mcxt = cxt;
+	fcinfo->flinfo->fn_extra = cache;
+	rsinfo->setResult = desc->result;
+	rsinfo->returnMode = SFRM_Materialize;
+	fcinfo->resultinfo = (Node *) rsinfo;
+	cb->func = cache_release;
+	cb->arg = cache;
+	MemoryContextRegisterResetCallback(cxt, cb);
+
+	oml_py_enter(cxt);
+	memset(&scr, 0, sizeof(scr));
+	scr.id = desc->scr_id;
+	scr.name = desc->scr_name;
+	scr.source = desc->scr_source;
+	compile_script(cache, cxt, desc->caller, &scr);
+	cache->level_noted = true;	/* the leader gave the NOTICE */
+	set_params(cache, cxt, desc->par_lst);
+	cache->desc = desc->result_desc;
+	cache->scalar = desc->scalar;
+	cache->names = result_names(desc->result_desc, desc->scalar, &cache->nlive);
+
+	run->fcinfo = fcinfo;
+	run->call = palloc0(sizeof(EvalCall));
+	run->call->kind = desc->kind == OML_UNIT_INDEX ? EVAL_INDEX : EVAL_ROW;
+	run->call->par_lst = desc->par_lst;
+	run->call->out_fmt = desc->out_fmt;
+	run->call->scr_name = desc->scr_name;
+	run->cache = cache;
+	run->refs = palloc0(sizeof(EvalRefs));
+	return run;
+}
+
+/*
+ * Make ts the tuplestore the call's results go to; returns the one before.
+ */
+Tuplestorestate *
+oml_eval_swap_result(OmlEvalRun *run, Tuplestorestate *ts)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) run->fcinfo->resultinfo;
+	Tuplestorestate *old = rsinfo->setResult;
+
+	rsinfo->setResult = ts;
+	return old;
+}
+
+/*
+ * Run the script on one unit, labelled label: the rows gathered in cols,
+ * or (cols NULL) the index.  Its result rows go to the call's output.
+ */
+void
+oml_eval_unit(OmlEvalRun *run, OmlColumns *cols, int index, const char *label)
+{
+	EvalRefs   *refs = run->refs;
+
+	PG_TRY();
+	{
+		if (cols == NULL)
+			run_once(run->fcinfo, run->call, run->cache, refs,
+					 Py_BuildValue("(i)", index), label);
+		else
+		{
+			refs->frame = build_frame(run->cache, cols);
+			run_once(run->fcinfo, run->call, run->cache, refs,
+					 PyTuple_Pack(1, refs->frame), label);
+			Py_CLEAR(refs->frame);
+		}
+	}
+	PG_CATCH();
+	{
+		oml_py_release(&refs->args);
+		oml_py_release(&refs->frame);
+		oml_py_release(&refs->rows);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
  * The rows of results an async job stored (jobs.c), in the out_fmt of this
  * call's argument fmt_argno: next gives each stored result, the pickled
  * (result, figures) of one script call, and its label; the runtime's

@@ -30,6 +30,29 @@ def _can_run():
             and os.environ.get("PGHOST", "localhost") in ("localhost", "127.0.0.1"))
 
 
+# Settings a hot standby needs at least as high as its primary's.
+_AS_HIGH = ("max_connections", "max_worker_processes", "max_wal_senders",
+            "max_prepared_transactions", "max_locks_per_transaction")
+
+
+def _config_files(admin, data):
+    """A base backup of a cluster whose configuration lives outside its
+    data directory (Debian's layout, as under pg_virtualenv) has no
+    postgresql.conf or pg_hba.conf: give the standby its own (never the
+    primary's postgresql.conf, which names the primary's directories)."""
+    conf = os.path.join(data, "postgresql.conf")
+    if not os.path.exists(conf):
+        with open(conf, "w") as f:
+            for name in _AS_HIGH:
+                f.write("%s = %s\n" % (name, admin.sql("SHOW " + name)[0][0]))
+    hba = os.path.join(data, "pg_hba.conf")
+    if not os.path.exists(hba):
+        shutil.copyfile(admin.sql("SHOW hba_file")[0][0], hba)
+    ident = os.path.join(data, "pg_ident.conf")
+    if not os.path.exists(ident):
+        open(ident, "w").close()
+
+
 @pytest.fixture
 def standby(admin):
     if not _can_run():
@@ -46,6 +69,7 @@ def standby(admin):
     if res.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         pytest.skip("pg_basebackup failed: %s" % res.stderr.strip())
+    _config_files(admin, data)
     subprocess.run(["chown", "-R", "postgres", tmp], check=True)
     os.chmod(data, 0o700)
     log = os.path.join(tmp, "log")
