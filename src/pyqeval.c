@@ -2032,7 +2032,7 @@ oml_pyq_emit_stored(FunctionCallInfo fcinfo, int fmt_argno, bool graphics,
 		cache->scr.name = MemoryContextStrdup(fn_mcxt, "pyqJobResult");
 		fcinfo->flinfo->fn_extra = cache;
 	}
-	init_result(fcinfo, cache);
+	init_result(fcinfo, &call, cache);
 	if (call.out_fmt && cache->desc->natts != 5)
 		elog(ERROR, "pyq* function with out_fmt must return five columns");
 
