@@ -199,6 +199,56 @@ def test_another_role_cannot_see_a_job(admin):
     assert admin.sql("SELECT state FROM oml.job WHERE id = %s", (job,)) == [("succeeded",)]
 
 
+def test_delete_of_another_roles_locked_job_does_not_wait(admin):
+    """pyqJobDelete locks the job row: another role's call must not lock
+    (and so wait on) a job it may not see -- a lock_timeout error instead
+    of "does not exist" would tell it exists."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        job = submit(cur, '{"n": 2}', script="square")
+        wait(cur, job)
+        conn.autocommit = False
+        cur.execute("SELECT oml.pyqJobDelete(%s)", (job,))   # holds the row lock
+        with closing(connect(BOB)) as bconn, bconn.cursor() as bcur:
+            bcur.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg2.Error) as exc:
+                bcur.execute("SELECT oml.pyqJobDelete(%s)", (job,))
+            assert exc.value.pgcode == "42704"
+        conn.rollback()
+        state(cur, job)             # still there for its owner
+
+
+def test_job_worker_names_no_job_to_other_roles(admin):
+    """pg_stat_activity is readable by every role: the job worker's
+    application_name and backend_type must not name the job."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        job = submit(cur, '{"s": 30}')
+        wait(cur, job, until=("running",))
+        pid = admin.sql("SELECT worker_pid FROM oml.job WHERE id = %s", (job,))[0][0]
+        with closing(connect(BOB)) as bconn, bconn.cursor() as bcur:
+            bcur.execute("SELECT coalesce(application_name, ''), coalesce(backend_type, '')"
+                         " FROM pg_stat_activity WHERE pid = %s", (pid,))
+            rows = bcur.fetchall()
+        assert len(rows) == 1 and "job %d" % job not in rows[0][0] + rows[0][1], rows
+        cur.execute("SELECT oml.pyqJobCancel(%s)", (job,))
+
+
+def test_cancel_of_a_running_job_without_worker(admin):
+    """A job marked running that no worker holds (restored from a dump,
+    or its worker gone before maintenance ran) can be cancelled, and then
+    deleted; before, cancel answered 'running' and delete 55006."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        job = submit(cur, '{"n": 2}', script="square")
+        wait(cur, job)
+        admin.sql("UPDATE oml.job SET state = 'running', ended = NULL WHERE id = %s", (job,))
+        cur.execute("SELECT oml.pyqJobCancel(%s)", (job,))
+        assert cur.fetchone() == ("cancelled",)
+        cur.execute("SELECT state, error_sqlstate FROM oml.pyqJobStatus(%s)", (job,))
+        assert cur.fetchone() == ("cancelled", "57014")
+        cur.execute("SELECT oml.pyqJobDelete(%s)", (job,))
+        cur.execute("SELECT count(*) FROM oml.user_pyq_jobs WHERE job_id = %s", (job,))
+        assert cur.fetchone() == (0,)
+
+
 def test_crash_restart_with_jobs_running(admin):
     """kill -9 of a job worker: the server restarts; the jobs that were
     running are failed with the reason; the queued one runs afterwards."""
