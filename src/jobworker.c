@@ -83,7 +83,7 @@ static BackgroundWorkerHandle *maint_handle = NULL;
  * Register a dynamic worker running function fn of this library.
  */
 static BackgroundWorkerHandle *
-start_worker(const char *fn, const char *name, Datum arg,
+start_worker(const char *fn, const char *name, const char *type, Datum arg,
 			 const void *extra, Size extralen)
 {
 	BackgroundWorker w;
@@ -96,7 +96,7 @@ start_worker(const char *fn, const char *name, Datum arg,
 	snprintf(w.bgw_library_name, BGW_MAXLEN, "oml_store");
 	snprintf(w.bgw_function_name, BGW_MAXLEN, "%s", fn);
 	snprintf(w.bgw_name, BGW_MAXLEN, "%s", name);
-	snprintf(w.bgw_type, BGW_MAXLEN, "%s", name);
+	snprintf(w.bgw_type, BGW_MAXLEN, "%s", type);
 	w.bgw_main_arg = arg;
 	memcpy(w.bgw_extra, extra, extralen);
 	w.bgw_notify_pid = MyProcPid;
@@ -229,7 +229,9 @@ dispatch_jobs(void)
 		LWLockRelease(sh->lock);
 
 		snprintf(name, sizeof(name), "oml_store job " INT64_FORMAT, e.job_id);
+		/* The type (pg_stat_activity.backend_type) names no job. */
 		slot_handles[slot] = start_worker("oml_job_worker_main", name,
+										  "oml_store job worker",
 										  Int32GetDatum(slot), &e, sizeof(e));
 		if (slot_handles[slot] == NULL)
 		{
@@ -271,6 +273,33 @@ database_usable(Oid dboid)
 }
 
 /*
+ * Forget the dead jobs of database dboid, and (unless maintenance was
+ * asked for meanwhile) the database itself: it has no jobs to maintain
+ * (dropped, or without the extension's job tables).  A submission there
+ * notes it again.  Caller holds the lock exclusively.
+ */
+static void
+forget_database(Oid dboid, bool keep_if_asked)
+{
+	OmlJobShared *sh = oml_jobs_shared;
+
+	for (int i = 0; i < sh->ndead;)
+	{
+		if (sh->dead[i].job.dboid == dboid)
+			sh->dead[i] = sh->dead[--sh->ndead];
+		else
+			i++;
+	}
+	for (int i = 0; i < sh->ndbs; i++)
+		if (sh->dbs[i].dboid == dboid)
+		{
+			if (!(keep_if_asked && sh->dbs[i].need_maint))
+				sh->dbs[i] = sh->dbs[--sh->ndbs];
+			break;
+		}
+}
+
+/*
  * Start a maintenance worker for a database that asks for one or is due,
  * unless one runs.
  */
@@ -306,21 +335,17 @@ start_maintenance(void)
 
 	if (!database_usable(args.dboid))
 	{
-		/* Dropped (or made a template): forget it. */
+		/* Dropped (or made a template): forget it and its dead jobs. */
 		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-		for (int i = 0; i < sh->ndbs; i++)
-			if (sh->dbs[i].dboid == args.dboid)
-			{
-				sh->dbs[i] = sh->dbs[--sh->ndbs];
-				break;
-			}
+		forget_database(args.dboid, false);
 		LWLockRelease(sh->lock);
 		return;
 	}
-	maint_handle = start_worker("oml_job_maint_main", "oml_store job maintenance",
-								(Datum) 0, &args, sizeof(args));
-	if (maint_handle == NULL)
-		return;					/* no worker slot free: later */
+
+	/*
+	 * The flags are cleared before the worker starts, so that whatever asks
+	 * for maintenance while it runs (and it sees) is not lost.
+	 */
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 	sh->maint_running = true;
 	for (int i = 0; i < sh->ndbs; i++)
@@ -332,6 +357,23 @@ start_maintenance(void)
 			sh->dbs[i].last_maint = now;
 		}
 	LWLockRelease(sh->lock);
+	maint_handle = start_worker("oml_job_maint_main", "oml_store job maintenance",
+								"oml_store job maintenance",
+								(Datum) 0, &args, sizeof(args));
+	if (maint_handle == NULL)
+	{
+		/* No worker slot free: later, as asked. */
+		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+		sh->maint_running = false;
+		for (int i = 0; i < sh->ndbs; i++)
+			if (sh->dbs[i].dboid == args.dboid)
+			{
+				sh->dbs[i].need_maint = true;
+				sh->dbs[i].startup = args.startup;
+				sh->dbs[i].rescan = true;
+			}
+		LWLockRelease(sh->lock);
+	}
 }
 
 /*
@@ -444,9 +486,16 @@ oml_job_maint_main(Datum arg)
 		!OidIsValid(get_namespace_oid("oml", true)) ||
 		!OidIsValid(get_relname_relid("job", get_namespace_oid("oml", true))))
 	{
-		/* No jobs here (no extension, or an older one). */
+		/*
+		 * No jobs here (no extension, or an older one): not maintained again
+		 * (a connection a minute to each such database, and an entry of the
+		 * 64) until a job is submitted here.
+		 */
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		LWLockAcquire(oml_jobs_shared->lock, LW_EXCLUSIVE);
+		forget_database(MyDatabaseId, true);
+		LWLockRelease(oml_jobs_shared->lock);
 		proc_exit(0);
 	}
 
@@ -834,7 +883,6 @@ oml_job_worker_main(Datum arg)
 	MemoryContext cxt;
 	int			count = 0;
 	int64		total = 0;
-	char		appname[64];
 	volatile TimestampTz run_start;
 
 	memcpy(&e, MyBgworkerEntry->bgw_extra, sizeof(e));
@@ -845,8 +893,8 @@ oml_job_worker_main(Datum arg)
 	LWLockRelease(oml_jobs_shared->lock);
 
 	BackgroundWorkerInitializeConnectionByOid(e.dboid, e.roleid, 0);
-	snprintf(appname, sizeof(appname), "oml_store job " INT64_FORMAT, e.job_id);
-	pgstat_report_appname(appname);
+	/* Visible to every role in pg_stat_activity: no job id. */
+	pgstat_report_appname("oml_store job");
 	oml_in_job_worker = true;
 
 	if (!claim_job(e.job_id, &job))
