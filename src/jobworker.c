@@ -477,7 +477,13 @@ oml_job_maint_main(Datum arg)
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(args.dboid, BOOTSTRAP_SUPERUSERID, 0);
+	/*
+	 * No role: the bootstrap superuser without the LOGIN check, which a
+	 * server whose bootstrap superuser is NOLOGIN (a common hardening)
+	 * would fail on every run, leaving orphans running and restarted
+	 * queues unread.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
 	pgstat_report_appname("oml_store job maintenance");
 
 	StartTransactionCommand();

@@ -249,6 +249,24 @@ def test_cancel_of_a_running_job_without_worker(admin):
         assert cur.fetchone() == (0,)
 
 
+def test_maintenance_with_bootstrap_superuser_nologin(admin):
+    """The maintenance worker must not need the bootstrap superuser to
+    have LOGIN: a job whose worker was terminated is failed by it."""
+    boot = admin.sql("SELECT rolname FROM pg_authid WHERE oid = 10")[0][0]
+    with closing(connect()) as conn, conn.cursor() as cur:
+        job = submit(cur, '{"s": 30}')
+        wait(cur, job, until=("running",))
+        pid = admin.sql("SELECT worker_pid FROM oml.job WHERE id = %s", (job,))[0][0]
+        admin.sql('ALTER ROLE "%s" NOLOGIN' % boot)
+        try:
+            admin.sql("SELECT pg_terminate_backend(%s)", (pid,))
+            assert wait(cur, job, timeout=15) == "failed"
+        finally:
+            admin.sql('ALTER ROLE "%s" LOGIN' % boot)
+        cur.execute("SELECT error_sqlstate, error_message FROM oml.pyqJobStatus(%s)", (job,))
+        assert cur.fetchone() == ("XX000", "the job's worker process ended unexpectedly")
+
+
 def test_crash_restart_with_jobs_running(admin):
     """kill -9 of a job worker: the server restarts; the jobs that were
     running are failed with the reason; the queued one runs afterwards."""
