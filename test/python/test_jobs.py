@@ -267,6 +267,24 @@ def test_maintenance_with_bootstrap_superuser_nologin(admin):
         assert cur.fetchone() == ("XX000", "the job's worker process ended unexpectedly")
 
 
+def test_unpicklable_result_fails_with_its_reason(admin):
+    """A result the synchronous JSON call shows as str() (a lambda) cannot
+    be stored by a job: failed with 0A000 and that reason, not as an error
+    of the script."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT oml.pyqScriptCreate('lam', %s)",
+                    ("def f():\n    return {'l': (lambda x: x)}\n",))
+        job = submit(cur, '{}', script="lam")
+        assert wait(cur, job) == "failed"
+        cur.execute("SELECT error_sqlstate, error_message, error_hint"
+                    " FROM oml.pyqJobStatus(%s)", (job,))
+        code, message, hint = cur.fetchone()
+        assert code == "0A000"
+        assert message.startswith("the script's result cannot be kept for pyqJobResult:"
+                                  " it does not pickle (AttributeError: "), message
+        assert hint.startswith("An async job stores its result pickled")
+
+
 def test_crash_restart_with_jobs_running(admin):
     """kill -9 of a job worker: the server restarts; the jobs that were
     running are failed with the reason; the queued one runs afterwards."""
