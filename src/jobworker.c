@@ -49,6 +49,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -463,6 +464,43 @@ fail_job(int64 job_id, const char *sqlstate, const char *message)
 }
 
 /*
+ * Mark failed a job whose worker ended before claiming it, with the
+ * reason when it is one its owner can act on (the server log has the
+ * worker's own error, which the owner may not read).
+ */
+static void
+fail_unstarted_job(const OmlJobEntry *job)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(job->roleid));
+	const char *sqlstate = "58000";
+	const char *message = "the job's worker could not start (see the server log)";
+
+	if (!HeapTupleIsValid(tup))
+	{
+		sqlstate = "42704";
+		message = "the job's role no longer exists";
+	}
+	else
+	{
+		Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tup);
+
+		if (!role->rolcanlogin)
+		{
+			sqlstate = "28000";
+			message = "the job's role cannot log in (a job's worker connects as the role that submitted it)";
+		}
+		else if (!role->rolsuper &&
+				 pg_database_aclcheck(MyDatabaseId, job->roleid, ACL_CONNECT) != ACLCHECK_OK)
+		{
+			sqlstate = "42501";
+			message = "the job's role may not connect to this database";
+		}
+		ReleaseSysCache(tup);
+	}
+	fail_job(job->job_id, sqlstate, message);
+}
+
+/*
  * A maintenance worker: see the file header.
  */
 void
@@ -521,10 +559,13 @@ oml_job_maint_main(Datum arg)
 
 	oml_enter(&ctx, false);
 	for (int i = 0; i < ndead; i++)
-		fail_job(dead[i].job.job_id, dead[i].never_started ? "58000" : "XX000",
-				 dead[i].never_started ?
-				 "the job's worker could not start (see the server log)" :
-				 "the job's worker process ended unexpectedly");
+	{
+		if (dead[i].never_started)
+			fail_unstarted_job(&dead[i].job);
+		else
+			fail_job(dead[i].job.job_id, "XX000",
+					 "the job's worker process ended unexpectedly");
+	}
 
 	/* Running jobs that no worker holds. */
 	n = oml_spi("SELECT id FROM oml.job WHERE state OPERATOR(pg_catalog.=) 'running'",

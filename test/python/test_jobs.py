@@ -285,6 +285,34 @@ def test_unpicklable_result_fails_with_its_reason(admin):
         assert hint.startswith("An async job stores its result pickled")
 
 
+def test_role_that_lost_login_before_its_job_ran(admin):
+    """A queued job whose role loses LOGIN (or CONNECT) before it starts
+    fails with that reason, which the server log alone told."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        busy = [submit(cur) for _ in range(int(admin.sql("SHOW oml_store.job_workers")[0][0]))]
+        for job in busy:
+            wait(cur, job, until=("running",))
+        nologin = submit(cur, '{"n": 2}', script="square")
+        admin.sql("ALTER ROLE %s NOLOGIN" % ALICE)
+        try:
+            for job in busy:
+                cur.execute("SELECT oml.pyqJobCancel(%s)", (job,))
+            assert wait(cur, nologin, timeout=20) == "failed"
+        finally:
+            admin.sql("ALTER ROLE %s LOGIN" % ALICE)
+        cur.execute("SELECT error_sqlstate, error_message FROM oml.pyqJobStatus(%s)", (nologin,))
+        assert cur.fetchone() == (
+            "28000", "the job's role cannot log in (a job's worker connects as the role that submitted it)")
+        admin.sql("REVOKE CONNECT ON DATABASE %s FROM PUBLIC" % DBNAME)
+        try:
+            noconnect = submit(cur, '{"n": 2}', script="square")
+            assert wait(cur, noconnect, timeout=20) == "failed"
+        finally:
+            admin.sql("GRANT CONNECT ON DATABASE %s TO PUBLIC" % DBNAME)
+        cur.execute("SELECT error_sqlstate, error_message FROM oml.pyqJobStatus(%s)", (noconnect,))
+        assert cur.fetchone() == ("42501", "the job's role may not connect to this database")
+
+
 def test_crash_restart_with_jobs_running(admin):
     """kill -9 of a job worker: the server restarts; the jobs that were
     running are failed with the reason; the queued one runs afterwards."""
