@@ -518,18 +518,26 @@ static void
 find_job(int64 job_id, bool lock, JobInfo *job)
 {
 	OmlContext	ctx;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job_id)};
+	Oid			argtypes[3] = {INT8OID, OIDOID, BOOLOID};
+	Datum		values[3] = {Int64GetDatum(job_id), ObjectIdGetDatum(GetUserId()),
+	BoolGetDatum(superuser())};
 	bool		isnull;
 	bool		found = false;
 
+	/*
+	 * Only rows the caller may see are read, and locked: locking another
+	 * role's job would make this call wait on its holder, which tells that
+	 * the job exists.
+	 */
 	oml_enter(&ctx, true);
 	if (oml_spi(lock ?
 				"SELECT owner::pg_catalog.oid, state, par_lst, error_message FROM oml.job"
-				" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
+				" WHERE id OPERATOR(pg_catalog.=) $1"
+				" AND (owner::pg_catalog.oid OPERATOR(pg_catalog.=) $2 OR $3) FOR UPDATE" :
 				"SELECT owner::pg_catalog.oid, state, par_lst, error_message FROM oml.job"
-				" WHERE id OPERATOR(pg_catalog.=) $1",
-				false, 1, argtypes, values, NULL, -1) == 1)
+				" WHERE id OPERATOR(pg_catalog.=) $1"
+				" AND (owner::pg_catalog.oid OPERATOR(pg_catalog.=) $2 OR $3)",
+				false, 3, argtypes, values, NULL, -1) == 1)
 	{
 		Oid			owner = DatumGetObjectId(oml_spi_value(0, 0, &isnull));
 
@@ -794,6 +802,30 @@ cancel_queued(int64 job_id)
 }
 
 /*
+ * Cancel a job marked running that no worker holds (one restored from a
+ * dump, or whose worker is gone before maintenance noticed); true when it
+ * was such a job.  Called after stop_running_job found no slot: a job
+ * that a worker claims keeps its slot until the worker has recorded its
+ * end, so one still running now has no worker.
+ */
+static bool
+cancel_orphan(int64 job_id)
+{
+	OmlContext	ctx;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	int			n;
+
+	oml_enter(&ctx, true);
+	n = oml_spi("UPDATE oml.job SET state = 'cancelled', ended = pg_catalog.clock_timestamp(),"
+				" error_sqlstate = '57014', error_message = 'cancelled by oml.pyqJobCancel while no worker was running it'"
+				" WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'running'",
+				false, 1, argtypes, values, NULL, -1);
+	oml_leave(&ctx);
+	return n == 1;
+}
+
+/*
  * SQL oml.pyqJobCancel(job_id): stop a queued or running job.  Returns
  * the job's state afterwards as this transaction sees it ('cancelled', or
  * how it ended when it had finished already).
@@ -808,6 +840,8 @@ oml_pyq_job_cancel(PG_FUNCTION_ARGS)
 	if (strcmp(job.state, "queued") == 0 && cancel_queued(job_id))
 		PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
 	if (stop_running_job(job_id))
+		PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
+	if (cancel_orphan(job_id))
 		PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
 	/* It may have ended meanwhile: the newest state this statement sees. */
 	CommandCounterIncrement();

@@ -49,6 +49,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -83,7 +84,7 @@ static BackgroundWorkerHandle *maint_handle = NULL;
  * Register a dynamic worker running function fn of this library.
  */
 static BackgroundWorkerHandle *
-start_worker(const char *fn, const char *name, Datum arg,
+start_worker(const char *fn, const char *name, const char *type, Datum arg,
 			 const void *extra, Size extralen)
 {
 	BackgroundWorker w;
@@ -96,7 +97,7 @@ start_worker(const char *fn, const char *name, Datum arg,
 	snprintf(w.bgw_library_name, BGW_MAXLEN, "oml_store");
 	snprintf(w.bgw_function_name, BGW_MAXLEN, "%s", fn);
 	snprintf(w.bgw_name, BGW_MAXLEN, "%s", name);
-	snprintf(w.bgw_type, BGW_MAXLEN, "%s", name);
+	snprintf(w.bgw_type, BGW_MAXLEN, "%s", type);
 	w.bgw_main_arg = arg;
 	memcpy(w.bgw_extra, extra, extralen);
 	w.bgw_notify_pid = MyProcPid;
@@ -229,7 +230,9 @@ dispatch_jobs(void)
 		LWLockRelease(sh->lock);
 
 		snprintf(name, sizeof(name), "oml_store job " INT64_FORMAT, e.job_id);
+		/* The type (pg_stat_activity.backend_type) names no job. */
 		slot_handles[slot] = start_worker("oml_job_worker_main", name,
+										  "oml_store job worker",
 										  Int32GetDatum(slot), &e, sizeof(e));
 		if (slot_handles[slot] == NULL)
 		{
@@ -271,6 +274,33 @@ database_usable(Oid dboid)
 }
 
 /*
+ * Forget the dead jobs of database dboid, and (unless maintenance was
+ * asked for meanwhile) the database itself: it has no jobs to maintain
+ * (dropped, or without the extension's job tables).  A submission there
+ * notes it again.  Caller holds the lock exclusively.
+ */
+static void
+forget_database(Oid dboid, bool keep_if_asked)
+{
+	OmlJobShared *sh = oml_jobs_shared;
+
+	for (int i = 0; i < sh->ndead;)
+	{
+		if (sh->dead[i].job.dboid == dboid)
+			sh->dead[i] = sh->dead[--sh->ndead];
+		else
+			i++;
+	}
+	for (int i = 0; i < sh->ndbs; i++)
+		if (sh->dbs[i].dboid == dboid)
+		{
+			if (!(keep_if_asked && sh->dbs[i].need_maint))
+				sh->dbs[i] = sh->dbs[--sh->ndbs];
+			break;
+		}
+}
+
+/*
  * Start a maintenance worker for a database that asks for one or is due,
  * unless one runs.
  */
@@ -306,21 +336,17 @@ start_maintenance(void)
 
 	if (!database_usable(args.dboid))
 	{
-		/* Dropped (or made a template): forget it. */
+		/* Dropped (or made a template): forget it and its dead jobs. */
 		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-		for (int i = 0; i < sh->ndbs; i++)
-			if (sh->dbs[i].dboid == args.dboid)
-			{
-				sh->dbs[i] = sh->dbs[--sh->ndbs];
-				break;
-			}
+		forget_database(args.dboid, false);
 		LWLockRelease(sh->lock);
 		return;
 	}
-	maint_handle = start_worker("oml_job_maint_main", "oml_store job maintenance",
-								(Datum) 0, &args, sizeof(args));
-	if (maint_handle == NULL)
-		return;					/* no worker slot free: later */
+
+	/*
+	 * The flags are cleared before the worker starts, so that whatever asks
+	 * for maintenance while it runs (and it sees) is not lost.
+	 */
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 	sh->maint_running = true;
 	for (int i = 0; i < sh->ndbs; i++)
@@ -332,6 +358,23 @@ start_maintenance(void)
 			sh->dbs[i].last_maint = now;
 		}
 	LWLockRelease(sh->lock);
+	maint_handle = start_worker("oml_job_maint_main", "oml_store job maintenance",
+								"oml_store job maintenance",
+								(Datum) 0, &args, sizeof(args));
+	if (maint_handle == NULL)
+	{
+		/* No worker slot free: later, as asked. */
+		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+		sh->maint_running = false;
+		for (int i = 0; i < sh->ndbs; i++)
+			if (sh->dbs[i].dboid == args.dboid)
+			{
+				sh->dbs[i].need_maint = true;
+				sh->dbs[i].startup = args.startup;
+				sh->dbs[i].rescan = true;
+			}
+		LWLockRelease(sh->lock);
+	}
 }
 
 /*
@@ -421,6 +464,43 @@ fail_job(int64 job_id, const char *sqlstate, const char *message)
 }
 
 /*
+ * Mark failed a job whose worker ended before claiming it, with the
+ * reason when it is one its owner can act on (the server log has the
+ * worker's own error, which the owner may not read).
+ */
+static void
+fail_unstarted_job(const OmlJobEntry *job)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(job->roleid));
+	const char *sqlstate = "58000";
+	const char *message = "the job's worker could not start (see the server log)";
+
+	if (!HeapTupleIsValid(tup))
+	{
+		sqlstate = "42704";
+		message = "the job's role no longer exists";
+	}
+	else
+	{
+		Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tup);
+
+		if (!role->rolcanlogin)
+		{
+			sqlstate = "28000";
+			message = "the job's role cannot log in (a job's worker connects as the role that submitted it)";
+		}
+		else if (!role->rolsuper &&
+				 pg_database_aclcheck(MyDatabaseId, job->roleid, ACL_CONNECT) != ACLCHECK_OK)
+		{
+			sqlstate = "42501";
+			message = "the job's role may not connect to this database";
+		}
+		ReleaseSysCache(tup);
+	}
+	fail_job(job->job_id, sqlstate, message);
+}
+
+/*
  * A maintenance worker: see the file header.
  */
 void
@@ -435,7 +515,13 @@ oml_job_maint_main(Datum arg)
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(args.dboid, BOOTSTRAP_SUPERUSERID, 0);
+	/*
+	 * No role: the bootstrap superuser without the LOGIN check, which a
+	 * server whose bootstrap superuser is NOLOGIN (a common hardening)
+	 * would fail on every run, leaving orphans running and restarted
+	 * queues unread.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
 	pgstat_report_appname("oml_store job maintenance");
 
 	StartTransactionCommand();
@@ -444,9 +530,16 @@ oml_job_maint_main(Datum arg)
 		!OidIsValid(get_namespace_oid("oml", true)) ||
 		!OidIsValid(get_relname_relid("job", get_namespace_oid("oml", true))))
 	{
-		/* No jobs here (no extension, or an older one). */
+		/*
+		 * No jobs here (no extension, or an older one): not maintained again
+		 * (a connection a minute to each such database, and an entry of the
+		 * 64) until a job is submitted here.
+		 */
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		LWLockAcquire(oml_jobs_shared->lock, LW_EXCLUSIVE);
+		forget_database(MyDatabaseId, true);
+		LWLockRelease(oml_jobs_shared->lock);
 		proc_exit(0);
 	}
 
@@ -466,10 +559,13 @@ oml_job_maint_main(Datum arg)
 
 	oml_enter(&ctx, false);
 	for (int i = 0; i < ndead; i++)
-		fail_job(dead[i].job.job_id, dead[i].never_started ? "58000" : "XX000",
-				 dead[i].never_started ?
-				 "the job's worker could not start (see the server log)" :
-				 "the job's worker process ended unexpectedly");
+	{
+		if (dead[i].never_started)
+			fail_unstarted_job(&dead[i].job);
+		else
+			fail_job(dead[i].job.job_id, "XX000",
+					 "the job's worker process ended unexpectedly");
+	}
 
 	/* Running jobs that no worker holds. */
 	n = oml_spi("SELECT id FROM oml.job WHERE state OPERATOR(pg_catalog.=) 'running'",
@@ -834,7 +930,6 @@ oml_job_worker_main(Datum arg)
 	MemoryContext cxt;
 	int			count = 0;
 	int64		total = 0;
-	char		appname[64];
 	volatile TimestampTz run_start;
 
 	memcpy(&e, MyBgworkerEntry->bgw_extra, sizeof(e));
@@ -845,8 +940,8 @@ oml_job_worker_main(Datum arg)
 	LWLockRelease(oml_jobs_shared->lock);
 
 	BackgroundWorkerInitializeConnectionByOid(e.dboid, e.roleid, 0);
-	snprintf(appname, sizeof(appname), "oml_store job " INT64_FORMAT, e.job_id);
-	pgstat_report_appname(appname);
+	/* Visible to every role in pg_stat_activity: no job id. */
+	pgstat_report_appname("oml_store job");
 	oml_in_job_worker = true;
 
 	if (!claim_job(e.job_id, &job))

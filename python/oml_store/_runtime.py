@@ -721,7 +721,22 @@ def run(func, args, kwargs, controls, out_fmt, names):
         # An async job: the result and any figures drawn, formatted when
         # fetched (replay).  Figures as for XML: when pyplot is used.
         invoked = invoke(func, args, kwargs, controls, "XML")
-        return format_output(invoked, "PICKLE")
+        try:
+            return format_output(invoked, "PICKLE")
+        except UserError:
+            raise
+        except Exception as exc:
+            # A lambda, a generator, a class defined in the script: the
+            # synchronous JSON call gives their str(), a job cannot keep
+            # them.  Not the script's error: say what it is.
+            raise UserError(
+                "0A000", "the script's result cannot be kept for"
+                " pyqJobResult: it does not pickle (%s: %s)"
+                % (type(exc).__name__, exc),
+                hint="An async job stores its result pickled: return"
+                " picklable values (numbers, strings, lists, dicts, numpy"
+                " and pandas objects), or run the call synchronously."
+            ) from None
     invoked = invoke(func, args, kwargs, controls, out_fmt)
     if out_fmt is None:
         return to_rows(invoked, names)

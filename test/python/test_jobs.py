@@ -199,6 +199,120 @@ def test_another_role_cannot_see_a_job(admin):
     assert admin.sql("SELECT state FROM oml.job WHERE id = %s", (job,)) == [("succeeded",)]
 
 
+def test_delete_of_another_roles_locked_job_does_not_wait(admin):
+    """pyqJobDelete locks the job row: another role's call must not lock
+    (and so wait on) a job it may not see -- a lock_timeout error instead
+    of "does not exist" would tell it exists."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        job = submit(cur, '{"n": 2}', script="square")
+        wait(cur, job)
+        conn.autocommit = False
+        cur.execute("SELECT oml.pyqJobDelete(%s)", (job,))   # holds the row lock
+        with closing(connect(BOB)) as bconn, bconn.cursor() as bcur:
+            bcur.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg2.Error) as exc:
+                bcur.execute("SELECT oml.pyqJobDelete(%s)", (job,))
+            assert exc.value.pgcode == "42704"
+        conn.rollback()
+        state(cur, job)             # still there for its owner
+
+
+def test_job_worker_names_no_job_to_other_roles(admin):
+    """pg_stat_activity is readable by every role: the job worker's
+    application_name and backend_type must not name the job."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        job = submit(cur, '{"s": 30}')
+        wait(cur, job, until=("running",))
+        pid = admin.sql("SELECT worker_pid FROM oml.job WHERE id = %s", (job,))[0][0]
+        with closing(connect(BOB)) as bconn, bconn.cursor() as bcur:
+            bcur.execute("SELECT coalesce(application_name, ''), coalesce(backend_type, '')"
+                         " FROM pg_stat_activity WHERE pid = %s", (pid,))
+            rows = bcur.fetchall()
+        assert len(rows) == 1 and "job %d" % job not in rows[0][0] + rows[0][1], rows
+        cur.execute("SELECT oml.pyqJobCancel(%s)", (job,))
+
+
+def test_cancel_of_a_running_job_without_worker(admin):
+    """A job marked running that no worker holds (restored from a dump,
+    or its worker gone before maintenance ran) can be cancelled, and then
+    deleted; before, cancel answered 'running' and delete 55006."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        job = submit(cur, '{"n": 2}', script="square")
+        wait(cur, job)
+        admin.sql("UPDATE oml.job SET state = 'running', ended = NULL WHERE id = %s", (job,))
+        cur.execute("SELECT oml.pyqJobCancel(%s)", (job,))
+        assert cur.fetchone() == ("cancelled",)
+        cur.execute("SELECT state, error_sqlstate FROM oml.pyqJobStatus(%s)", (job,))
+        assert cur.fetchone() == ("cancelled", "57014")
+        cur.execute("SELECT oml.pyqJobDelete(%s)", (job,))
+        cur.execute("SELECT count(*) FROM oml.user_pyq_jobs WHERE job_id = %s", (job,))
+        assert cur.fetchone() == (0,)
+
+
+def test_maintenance_with_bootstrap_superuser_nologin(admin):
+    """The maintenance worker must not need the bootstrap superuser to
+    have LOGIN: a job whose worker was terminated is failed by it."""
+    boot = admin.sql("SELECT rolname FROM pg_authid WHERE oid = 10")[0][0]
+    with closing(connect()) as conn, conn.cursor() as cur:
+        job = submit(cur, '{"s": 30}')
+        wait(cur, job, until=("running",))
+        pid = admin.sql("SELECT worker_pid FROM oml.job WHERE id = %s", (job,))[0][0]
+        admin.sql('ALTER ROLE "%s" NOLOGIN' % boot)
+        try:
+            admin.sql("SELECT pg_terminate_backend(%s)", (pid,))
+            assert wait(cur, job, timeout=15) == "failed"
+        finally:
+            admin.sql('ALTER ROLE "%s" LOGIN' % boot)
+        cur.execute("SELECT error_sqlstate, error_message FROM oml.pyqJobStatus(%s)", (job,))
+        assert cur.fetchone() == ("XX000", "the job's worker process ended unexpectedly")
+
+
+def test_unpicklable_result_fails_with_its_reason(admin):
+    """A result the synchronous JSON call shows as str() (a lambda) cannot
+    be stored by a job: failed with 0A000 and that reason, not as an error
+    of the script."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT oml.pyqScriptCreate('lam', %s)",
+                    ("def f():\n    return {'l': (lambda x: x)}\n",))
+        job = submit(cur, '{}', script="lam")
+        assert wait(cur, job) == "failed"
+        cur.execute("SELECT error_sqlstate, error_message, error_hint"
+                    " FROM oml.pyqJobStatus(%s)", (job,))
+        code, message, hint = cur.fetchone()
+        assert code == "0A000"
+        assert message.startswith("the script's result cannot be kept for pyqJobResult:"
+                                  " it does not pickle (AttributeError: "), message
+        assert hint.startswith("An async job stores its result pickled")
+
+
+def test_role_that_lost_login_before_its_job_ran(admin):
+    """A queued job whose role loses LOGIN (or CONNECT) before it starts
+    fails with that reason, which the server log alone told."""
+    with closing(connect()) as conn, conn.cursor() as cur:
+        busy = [submit(cur) for _ in range(int(admin.sql("SHOW oml_store.job_workers")[0][0]))]
+        for job in busy:
+            wait(cur, job, until=("running",))
+        nologin = submit(cur, '{"n": 2}', script="square")
+        admin.sql("ALTER ROLE %s NOLOGIN" % ALICE)
+        try:
+            for job in busy:
+                cur.execute("SELECT oml.pyqJobCancel(%s)", (job,))
+            assert wait(cur, nologin, timeout=20) == "failed"
+        finally:
+            admin.sql("ALTER ROLE %s LOGIN" % ALICE)
+        cur.execute("SELECT error_sqlstate, error_message FROM oml.pyqJobStatus(%s)", (nologin,))
+        assert cur.fetchone() == (
+            "28000", "the job's role cannot log in (a job's worker connects as the role that submitted it)")
+        admin.sql("REVOKE CONNECT ON DATABASE %s FROM PUBLIC" % DBNAME)
+        try:
+            noconnect = submit(cur, '{"n": 2}', script="square")
+            assert wait(cur, noconnect, timeout=20) == "failed"
+        finally:
+            admin.sql("GRANT CONNECT ON DATABASE %s TO PUBLIC" % DBNAME)
+        cur.execute("SELECT error_sqlstate, error_message FROM oml.pyqJobStatus(%s)", (noconnect,))
+        assert cur.fetchone() == ("42501", "the job's role may not connect to this database")
+
+
 def test_crash_restart_with_jobs_running(admin):
     """kill -9 of a job worker: the server restarts; the jobs that were
     running are failed with the reason; the queued one runs afterwards."""
