@@ -261,6 +261,7 @@ serialize_call(StringInfo buf, OmlEvalDesc *d, TupleDesc input_desc)
 	put_int(buf, d->caller);
 	put_int(buf, d->scr_id);
 	put_int(buf, d->scalar);
+	put_int(buf, d->scr_readable);
 	put_str(buf, d->scr_name);
 	put_str(buf, d->scr_source);
 	put_str(buf, d->par_lst);
@@ -294,6 +295,7 @@ restore_call(char *p, OmlEvalDesc *d, Size *qsize)
 	d->caller = (Oid) get_int(&p);
 	d->scr_id = get_int(&p);
 	d->scalar = get_int(&p) != 0;
+	d->scr_readable = get_int(&p) != 0;
 	d->scr_name = get_str(&p);
 	d->scr_source = get_str(&p);
 	d->par_lst = get_str(&p);

@@ -34,6 +34,7 @@ typedef struct OmlEvalDesc
 	int64		scr_id;
 	char	   *scr_name;
 	char	   *scr_source;		/* the source the leader found and checked */
+	bool		scr_readable;	/* may the caller read it (tracebacks) */
 	char	   *par_lst;		/* NULL: none */
 	char	   *out_fmt;		/* NULL: relational */
 	bool		scalar;			/* one column of a scalar output type */

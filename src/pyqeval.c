@@ -1197,22 +1197,24 @@ mark_sandboxed(PyObject *rows)
 	mark = PyUnicode_FromString("sandboxed");
 	if (mark == NULL)
 		oml_py_raise(NULL);
+	/* The runtime's formatted rows: (id, value, title, image). */
 	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++)
 	{
 		PyObject   *row = PyList_GET_ITEM(rows, i);
 		PyObject   *copy;
+		Py_ssize_t	n;
 
-		if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 5)
+		if (!PyTuple_Check(row) || (n = PyTuple_GET_SIZE(row)) != 4)
 			continue;
-		copy = PyTuple_New(5);
+		copy = PyTuple_New(n);
 		if (copy == NULL)
 		{
 			Py_DECREF(mark);
 			oml_py_raise(NULL);
 		}
-		for (int c = 0; c < 5; c++)
+		for (Py_ssize_t c = 0; c < n; c++)
 		{
-			PyObject   *v = c == 3 ? mark : PyTuple_GET_ITEM(row, c);
+			PyObject   *v = c == 2 ? mark : PyTuple_GET_ITEM(row, c);
 
 			PyTuple_SET_ITEM(copy, c, Py_NewRef(v));
 		}
@@ -2269,6 +2271,7 @@ oml_eval_describe(OmlEvalRun *run, OmlEvalDesc *desc)
 	desc->scr_id = run->cache->scr.id;
 	desc->scr_name = run->cache->scr.name;
 	desc->scr_source = run->cache->scr.source;
+	desc->scr_readable = run->cache->scr.readable;
 	desc->par_lst = run->call->par_lst;
 	desc->out_fmt = run->call->out_fmt;
 	desc->scalar = run->cache->scalar;
@@ -2310,6 +2313,7 @@ oml_eval_worker_begin(OmlEvalDesc *desc)
 	scr.id = desc->scr_id;
 	scr.name = desc->scr_name;
 	scr.source = desc->scr_source;
+	scr.readable = desc->scr_readable;
 	compile_script(cache, cxt, desc->caller, &scr);
 	cache->level_noted = true;	/* the leader gave the NOTICE */
 	set_params(cache, cxt, desc->par_lst);
