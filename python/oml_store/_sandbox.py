@@ -674,9 +674,21 @@ def _make_oml(chan):
         "execute", sql, params(values), bool(pinned))
     mod.query_columns = lambda sql, values: request(
         "query_columns", sql, params(values))
-    mod.load_objects = lambda name, owner=None, objs=None: [
-        (n, bytes(b), c) for n, b, c in request(
-            "load_objects", name, owner, None if objs is None else list(objs))]
+    def load_objects(name, owner=None, objs=None, unpickle=None):
+        # As _oml.load_objects in the server (see pyload.c): with unpickle,
+        # [(name, unpickle(fill, compression))], here from the bytes the
+        # backend sent (never unpickled there).
+        rows = request("load_objects", name, owner,
+                       None if objs is None else list(objs))
+        if unpickle is None:
+            return [(n, bytes(b), c) for n, b, c in rows]
+        out = []
+        for n, b, c in rows:
+            out.append((n, unpickle(io.BytesIO(b).readinto, c)))
+            b = None
+        return out
+
+    mod.load_objects = load_objects
     mod.subxact = lambda op: request("subxact", op)
     mod.write = lambda text: (chan.send_value(b"w", str(text)), len(text))[1]
     mod.nesting = lambda: 1
