@@ -358,6 +358,12 @@ zygote_wait(char want, uint32 id, int timeout_ms, int *value, int *fd)
 			zygote_forget();
 			elog(ERROR, "sandbox zygote sent an unexpected frame");
 		}
+		if (want == 'P' && f.type == 'X' && (uint32) v[0] == id)
+		{
+			/* The zygote could not start it (no slot, mkdir or clone). */
+			*fd = -1;
+			return true;
+		}
 		if (f.type == want && (uint32) v[0] == id)
 		{
 			if (want == 'P')

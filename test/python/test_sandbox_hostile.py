@@ -4,6 +4,7 @@ over the channel the way the runtime never would -- a flood of requests it
 never reads the replies of, descriptors on empty messages -- and the
 backend stays cancellable, bounded and unharmed."""
 
+import json
 import os
 import signal
 import textwrap
@@ -155,4 +156,64 @@ os._exit(3)
 """)
     session.eval("warm")
     assert backend_fds(admin, session.pid) <= before
+    assert_usable(session)
+
+
+def test_zygote_that_cannot_spawn_is_a_prompt_error(sandy, unharmed):  # noqa: F811
+    """When the zygote cannot start a child (here: its temporary root is
+    gone) it says so at once; the backend must not wait 30 s for a child
+    that will never come."""
+    session = Session(sandy)
+    session.create("nap", "def f():\n    import time\n    time.sleep(1.5)\n"
+                   "    return 1\n")
+    t = threading.Thread(target=session.eval, args=("nap",), daemon=True)
+    t.start()
+    root = None
+    for _ in range(100):
+        for zygote in children_of(session.pid):
+            for child in children_of(zygote):
+                try:
+                    root = os.path.dirname(os.readlink("/proc/%d/cwd" % child))
+                except OSError:
+                    pass
+        if root:
+            break
+        time.sleep(0.05)
+    t.join(10)
+    assert root and os.path.basename(root).startswith("oml_sandbox."), root
+    import shutil
+    shutil.rmtree(root)
+    start = time.time()
+    with pytest.raises(psycopg2.errors.SystemError) as e:
+        session.eval("nap")
+    assert "could not start a child" in str(e.value)
+    assert time.time() - start < 10           # well under the 30 s wait
+    assert session.one("SELECT pg_backend_pid()") == session.pid
+    session.close()
+
+
+def test_temp_files_together_bounded(session, unharmed):
+    """Each file is at most oml_store.sandbox_file_size, and so are all of
+    them together: many files must not fill the disk (the server's)."""
+    boss = Boss()
+    try:
+        session.create("many", """
+            def f():
+                import os
+                chunk = b"x" * (400 << 10)
+                try:
+                    for i in range(8):
+                        with open("f%d" % i, "wb") as out:
+                            out.write(chunk)
+                except OSError as e:
+                    return ["refused", i, e.errno]
+                return ["done"]
+        """)
+        session.sql("SELECT oml.pyqGrant('many', 'pyqscript', NULL)")
+        boss.sql("SET oml_store.sandbox_file_size = '1MB'")
+        r = boss.one("SELECT value FROM oml.pyqEval('{}', 'JSON', 'many', %s)",
+                     (SANDY,))
+        assert json.loads(r) == ["refused", 2, 28]       # ENOSPC
+    finally:
+        boss.close()
     assert_usable(session)
