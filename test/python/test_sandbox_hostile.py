@@ -173,9 +173,11 @@ def test_zygote_that_cannot_spawn_is_a_prompt_error(sandy, unharmed):  # noqa: F
         for zygote in children_of(session.pid):
             for child in children_of(zygote):
                 try:
-                    root = os.path.dirname(os.readlink("/proc/%d/cwd" % child))
+                    cwd = os.path.dirname(os.readlink("/proc/%d/cwd" % child))
                 except OSError:
-                    pass
+                    continue
+                if os.path.basename(cwd).startswith("oml_sandbox."):
+                    root = cwd      # the child has locked down
         if root:
             break
         time.sleep(0.05)
@@ -217,3 +219,26 @@ def test_temp_files_together_bounded(session, unharmed):
     finally:
         boss.close()
     assert_usable(session)
+
+
+def test_limits_not_settable_by_the_role(session, sandy):  # noqa: F811
+    """No way for the role to set its own limits: ALTER ROLE itself, SET
+    LOCAL, a function's SET clause, set_config, PGOPTIONS."""
+    from conftest import DBNAME, PASSWORD
+    for stmt in ("ALTER ROLE CURRENT_USER SET oml_store.sandbox_memory = 0",
+                 "SELECT set_config('oml_store.sandbox_cpu_time', '0', false)"):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            session.sql(stmt)
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        session.sql("BEGIN; SET LOCAL oml_store.sandbox_wall_time = 0")
+    session.sql("ROLLBACK")
+    session.sql("DROP FUNCTION IF EXISTS pg_temp.lim()")
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        session.sql("CREATE FUNCTION pg_temp.lim() RETURNS text LANGUAGE sql"
+                    " SET oml_store.sandbox_memory = 0"
+                    " AS $$ SELECT current_setting('oml_store.sandbox_memory') $$")
+    with pytest.raises(psycopg2.OperationalError) as e:
+        psycopg2.connect(user=sandy, password=PASSWORD, dbname=DBNAME,
+                         options="-c oml_store.sandbox_memory=0")
+    assert "permission denied" in str(e.value)
+    assert session.one("SHOW oml_store.sandbox_memory") == "1GB"
