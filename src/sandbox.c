@@ -163,13 +163,21 @@ zygote_forget(void)
 	nended = 0;
 }
 
-/* Send a frame with an optional fd attached; false if the peer is gone. */
+/*
+ * Send a frame with an optional fd attached; false if the peer is gone, or
+ * (errno ETIMEDOUT) when it has not made room by deadline_ms from start (0:
+ * no deadline).  Never blocks in the kernel: a peer that reads nothing
+ * (a child flooding requests) must not make us uncancellable.
+ */
 static bool
-send_frame(int sock, char type, const void *payload, uint32 len, int fd)
+send_frame(int sock, char type, const void *payload, uint32 len, int fd,
+		   TimestampTz start, int deadline_ms)
 {
 	for (;;)
 	{
-		ssize_t		n = oml_frame_send(sock, type, payload, len, fd);
+		ssize_t		n = oml_frame_send_flags(sock, type, payload, len, fd,
+											 MSG_DONTWAIT);
+		long		wait_ms = 100;
 
 		if (n == (ssize_t) (FRAME_HEAD + len))
 			return true;
@@ -177,9 +185,21 @@ send_frame(int sock, char type, const void *payload, uint32 len, int fd)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		{
+			if (deadline_ms > 0)
+			{
+				long		left = deadline_ms -
+					(long) ((GetCurrentTimestamp() - start) / 1000);
+
+				if (left <= 0)
+				{
+					errno = ETIMEDOUT;
+					return false;
+				}
+				wait_ms = Min(wait_ms, left);
+			}
 			(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_WRITEABLE |
 									 WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-									 sock, 100, PG_WAIT_EXTENSION);
+									 sock, wait_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 			continue;
@@ -252,6 +272,10 @@ recv_frame(int sock, Frame *f, TimestampTz start, int deadline_ms)
 			}
 			if (n == 0)
 			{
+				/* The end (or an empty message): nothing it carries is kept. */
+				if (f->fd >= 0)
+					close(f->fd);
+				f->fd = -1;
 				f->type = 0;
 				return true;
 			}
@@ -333,6 +357,12 @@ zygote_wait(char want, uint32 id, int timeout_ms, int *value, int *fd)
 				close(f.fd);
 			zygote_forget();
 			elog(ERROR, "sandbox zygote sent an unexpected frame");
+		}
+		if (want == 'P' && f.type == 'X' && (uint32) v[0] == id)
+		{
+			/* The zygote could not start it (no slot, mkdir or clone). */
+			*fd = -1;
+			return true;
 		}
 		if (f.type == want && (uint32) v[0] == id)
 		{
@@ -517,37 +547,65 @@ host_call(const char *fname, PyObject *args)
 	return res;
 }
 
-/*
- * Send obj (stolen) to the child as a frame of type: pickled, inline when
- * small, else in a sealed memfd.  False if the child is gone.
- */
-static bool
-host_send(int sock, char type, PyObject *obj)
+static void report_end(OmlSandbox *sb, const char *scr_name);
+
+/* The child used up oml_store.sandbox_wall_time: kill it, raise. */
+static void
+wall_time_out(OmlSandbox *sb, const char *scr_name)
 {
-	PyObject   *res = host_call("pack", Py_BuildValue("(N)", obj));
-	bool		ok;
+	oml_sandbox_close(sb);
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("sandboxed script \"%s\" ran out of wall-clock time", scr_name),
+			 errdetail("oml_store.sandbox_wall_time is %d ms.", sandbox_wall_ms),
+			 errhint("The sandbox was killed; the session is still usable.")));
+}
 
-	if (PyBytes_Check(res))
-	{
-		if (PyBytes_GET_SIZE(res) > FRAME_MAX)
-			elog(ERROR, "sandbox pack returned too much to send inline");
-		ok = send_frame(sock, type, PyBytes_AS_STRING(res),
-						(uint32) PyBytes_GET_SIZE(res), -1);
-	}
-	else
-	{
-		int			fd = (int) PyLong_AsLong(res);
+/*
+ * Send obj (stolen) to sb's child as a frame of type: pickled, inline when
+ * small, else in a sealed memfd.  A child that is gone, or that reads
+ * nothing until the wall time is up, is an ERROR.
+ */
+static void
+host_send(OmlSandbox *sb, char type, PyObject *obj, const char *scr_name,
+		  TimestampTz start)
+{
+	PyObject   *volatile res = host_call("pack", Py_BuildValue("(N)", obj));
+	volatile int fd = -1;
+	bool		ok = false;
+	int			err = 0;
 
-		if (fd < 0)
+	PG_TRY();
+	{
+		if (PyBytes_Check(res))
 		{
-			Py_DECREF(res);
-			elog(ERROR, "sandbox pack returned no descriptor");
+			if (PyBytes_GET_SIZE(res) > FRAME_MAX)
+				elog(ERROR, "sandbox pack returned too much to send inline");
+			ok = send_frame(sb->call_fd, type, PyBytes_AS_STRING(res),
+							(uint32) PyBytes_GET_SIZE(res), -1,
+							start, sandbox_wall_ms);
 		}
-		ok = send_frame(sock, type, NULL, 0, fd);
-		close(fd);
+		else
+		{
+			fd = (int) PyLong_AsLong(res);
+			if (fd < 0)
+				elog(ERROR, "sandbox pack returned no descriptor");
+			ok = send_frame(sb->call_fd, type, NULL, 0, fd,
+							start, sandbox_wall_ms);
+		}
+		err = errno;
 	}
-	Py_DECREF(res);
-	return ok;
+	PG_FINALLY();
+	{
+		if (fd >= 0)
+			close(fd);
+		Py_DECREF(res);
+	}
+	PG_END_TRY();
+	if (!ok && err == ETIMEDOUT)
+		wall_time_out(sb, scr_name);
+	if (!ok)
+		report_end(sb, scr_name);
 }
 
 /* Release a per-role slot. */
@@ -722,7 +780,7 @@ spawn_child(OmlSandbox *sb)
 	req.file_size = (uint64) sandbox_file_kb * 1024;
 	req.max_threads = 64;
 	req.max_files = 64;
-	if (!send_frame(zygote_fd, 'S', &req, sizeof(req), sv[1]))
+	if (!send_frame(zygote_fd, 'S', &req, sizeof(req), sv[1], 0, 0))
 	{
 		close(sv[0]);
 		close(sv[1]);
@@ -795,14 +853,7 @@ await_answer(OmlSandbox *sb, const char *scr_name, TimestampTz start)
 		PyObject   *res;
 
 		if (!recv_frame(sb->call_fd, &f, start, sandbox_wall_ms))
-		{
-			oml_sandbox_close(sb);
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("sandboxed script \"%s\" ran out of wall-clock time", scr_name),
-					 errdetail("oml_store.sandbox_wall_time is %d ms.", sandbox_wall_ms),
-					 errhint("The sandbox was killed; the session is still usable.")));
-		}
+			wall_time_out(sb, scr_name);
 		switch (f.type)
 		{
 			case 0:
@@ -836,8 +887,7 @@ await_answer(OmlSandbox *sb, const char *scr_name, TimestampTz start)
 						Py_DECREF(res);
 						res = Py_BuildValue("(sO)", "ok", Py_None);
 					}
-					if (!host_send(sb->call_fd, 'r', res))
-						report_end(sb, scr_name);
+					host_send(sb, 'r', res, scr_name, start);
 					break;
 				}
 			default:
@@ -891,19 +941,18 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 		if (sb->call_fd < 0)
 		{
 			spawn_child(sb);
-			if (!host_send(sb->call_fd, 'C',
-						   Py_BuildValue("(LIss)", (long long) scr->id,
-										 (unsigned int) sb->caller,
-										 scr->name, scr->source)))
-				report_end(sb, scr->name);
+			host_send(sb, 'C',
+					  Py_BuildValue("(LIss)", (long long) scr->id,
+									(unsigned int) sb->caller,
+									scr->name, scr->source),
+					  scr->name, start);
 			Py_XDECREF(await_answer(sb, scr->name, start));
 		}
 		{
 			PyObject   *obj = call;
 
 			call = NULL;
-			if (!host_send(sb->call_fd, 'I', obj))
-				report_end(sb, scr->name);
+			host_send(sb, 'I', obj, scr->name, start);
 		}
 		rows = await_answer(sb, scr->name, start);
 		if (sb->subxacts > 0)

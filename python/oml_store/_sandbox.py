@@ -674,27 +674,21 @@ def _make_oml(chan):
         "execute", sql, params(values), bool(pinned))
     mod.query_columns = lambda sql, values: request(
         "query_columns", sql, params(values))
+
     def load_objects(name, owner=None, objs=None, unpickle=None, version=0, alias=None):
-        """As the server's _oml.load_objects: the bytes come whole from the
-        backend; with unpickle, each object is built from a fill(buffer)
-        over them, as the server's streaming reader would hand them out."""
+        # As _oml.load_objects in the server (see pyload.c): with unpickle,
+        # [(name, unpickle(fill, compression))], here from the bytes the
+        # backend sent (never unpickled there).
         if version or alias is not None:
             raise NotImplementedError("kept datastore versions cannot be loaded in the sandbox")
-        got = [(n, bytes(b), c) for n, b, c in request(
-            "load_objects", name, owner, None if objs is None else list(objs))]
+        rows = request("load_objects", name, owner,
+                       None if objs is None else list(objs))
         if unpickle is None:
-            return got
+            return [(n, bytes(b), c) for n, b, c in rows]
         out = []
-        for n, data, c in got:
-            pos = [0]
-
-            def fill(buffer, data=data, pos=pos):
-                with memoryview(buffer) as view, view.cast("B") as dst:
-                    k = min(len(dst), len(data) - pos[0])
-                    dst[:k] = data[pos[0]:pos[0] + k]
-                    pos[0] += k
-                    return k
-            out.append((n, unpickle(fill, c)))
+        for n, b, c in rows:
+            out.append((n, unpickle(io.BytesIO(b).readinto, c)))
+            b = None
         return out
 
     mod.load_objects = load_objects

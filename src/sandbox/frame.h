@@ -19,9 +19,10 @@
 
 #define OML_FRAME_HEAD 5
 
-/* Send one frame once (fd < 0: none); sendmsg's result. */
+/* Send one frame once (fd < 0: none) with sendmsg flags; its result. */
 static inline ssize_t
-oml_frame_send(int sock, char type, const void *payload, uint32_t len, int fd)
+oml_frame_send_flags(int sock, char type, const void *payload, uint32_t len,
+					 int fd, int flags)
 {
 	char		head[OML_FRAME_HEAD];
 	struct iovec iov[2];
@@ -54,7 +55,14 @@ oml_frame_send(int sock, char type, const void *payload, uint32_t len, int fd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
-	return sendmsg(sock, &msg, MSG_NOSIGNAL);
+	return sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
+}
+
+/* Send one frame once, blocking (fd < 0: none); sendmsg's result. */
+static inline ssize_t
+oml_frame_send(int sock, char type, const void *payload, uint32_t len, int fd)
+{
+	return oml_frame_send_flags(sock, type, payload, len, fd, 0);
 }
 
 #endif							/* OML_SANDBOX_FRAME_H */

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -381,6 +382,26 @@ drop_capabilities(void)
 }
 
 /*
+ * Make the child's directory a tmpfs of its own, in a mount namespace of
+ * its own, as large as one file may be: RLIMIT_FSIZE bounds each file, this
+ * bounds them all (many files must not fill the disk the server writes its
+ * WAL on).  It vanishes with the child.
+ */
+static void
+mount_private_tmp(const char *dir, uint64_t file_size)
+{
+	char		opts[128];
+
+	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=16384,mode=0700",
+			 (unsigned long long) (file_size ? file_size : 4096));
+	if (unshare(CLONE_NEWNS) != 0 ||
+		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		mount("oml_sandbox", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  opts) != 0)
+		_exit(87);
+}
+
+/*
  * In the child, before any user code: keep only the call socket (as fd 3),
  * then rlimits, capabilities, no_new_privs, Landlock and seccomp.
  */
@@ -403,6 +424,7 @@ lock_down(int call_fd, const char *dir, const char *pkgdir,
 		_exit(83);
 	if (setsid() < 0)
 		_exit(84);
+	mount_private_tmp(dir, req->file_size);
 	if (chdir(dir) != 0)
 		_exit(85);
 	base = mapped_bytes();
