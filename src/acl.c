@@ -43,12 +43,18 @@ oml_role_can_read(Oid roleid, Oid owner, Acl *acl)
 
 /*
  * Is roleid trusted to have Python run or unpickled in the server for it?
+ * Not while a sandboxed script runs (oml_sandbox_depth): what its SQL,
+ * run as the caller, writes is recorded as written by an untrusted role,
+ * and it cannot create scripts that run in process, even when the caller
+ * is trusted.
  */
 bool
 oml_role_is_trusted(Oid roleid)
 {
 	Oid			dev;
 
+	if (oml_sandbox_depth > 0)
+		return false;
 	if (superuser_arg(roleid))
 		return true;
 	dev = get_role_oid("oml_developer", true);

@@ -195,6 +195,7 @@ extern void oml_pyq_emit_stored(FunctionCallInfo fcinfo, int fmt_argno,
 /* sandbox.c: sandboxed scripts (see the README, Sandbox) */
 typedef struct OmlSandbox OmlSandbox;
 extern bool oml_sandbox_all;
+extern int	oml_sandbox_depth;
 extern void oml_sandbox_init(void);
 extern void oml_sandbox_close(OmlSandbox *sb);
 extern bool oml_sandbox_may_create(Oid roleid);

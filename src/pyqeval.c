@@ -1265,6 +1265,7 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 	{
 		/* The loader honours usage grants only inside this (registry.c). */
 		Oid			prev = oml_registry_run_begin(cache->scr.owner);
+		volatile bool in_sandbox = false;
 
 		PG_TRY();
 		{
@@ -1272,6 +1273,9 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 			{
 				if (oml_in_job_worker)
 					oml_sandboxed_job_refused(cache->scr.name);
+				/* No role is trusted while untrusted code runs (acl.c). */
+				oml_sandbox_depth++;
+				in_sandbox = true;
 				Py_CLEAR(refs->args);
 				refs->rows = oml_sandbox_run(&cache->sandbox,
 											 fcinfo->flinfo->fn_mcxt,
@@ -1285,6 +1289,8 @@ run_once(FunctionCallInfo fcinfo, EvalCall *call, EvalCache *cache,
 		}
 		PG_FINALLY();
 		{
+			if (in_sandbox)
+				oml_sandbox_depth--;
 			oml_registry_run_end(prev);
 		}
 		PG_END_TRY();

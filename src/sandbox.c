@@ -81,6 +81,8 @@ struct OmlSandbox
 
 /* Settings. */
 bool		oml_sandbox_all = false;
+/* Sandboxed calls running in this backend (see oml_role_is_trusted). */
+int			oml_sandbox_depth = 0;
 static int	sandbox_memory_kb = 1024 * 1024;
 static int	sandbox_cpu_s = 60;
 static int	sandbox_wall_ms = 300 * 1000;

@@ -346,3 +346,42 @@ def test_sandboxed_pickles_reach_the_client_restricted(s, tmp_path):
         assert not marker.exists()
     finally:
         oml.disconnect()
+
+
+def test_trusted_caller_does_not_launder_sandboxed_code(s):
+    """A trusted role (alice, oml_developer) running an ordinary role's
+    sandboxed script: what the script saves through alice's rights is
+    recorded as untrusted (never unpickled in process later), and it cannot
+    create an in-process script as alice."""
+    create(s, "launder", """
+        def f():
+            import oml
+            oml.ds.save({"x": 1}, "laundered_ds", overwrite=True)
+            try:
+                oml.sql("SELECT oml.pyqScriptCreate('laundered_s',"
+                        " 'def f():\\n    return 1', false, true)")
+            except oml.OMLError as e:
+                return e.sqlstate
+            return "created"
+    """)
+    s.sql("SELECT oml.pyqGrant('launder', 'pyqscript', %s)", (ALICE,))
+    a = psycopg2.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
+    a.autocommit = True
+    try:
+        with a.cursor() as cur:
+            cur.execute("SELECT value FROM oml.pyqEval('{}', 'JSON', 'launder', %s)",
+                        (SANDY,))
+            assert json.loads(cur.fetchone()[0]) == "42501"
+            cur.execute("SELECT trusted, writer FROM oml.ds_objects('laundered_ds')")
+            assert cur.fetchall() == [(False, ALICE)]
+            cur.execute("SELECT count(*) FROM oml.script WHERE name = 'laundered_s'")
+            assert cur.fetchone() == (0,)
+            # Outside the sandboxed call alice is trusted again.
+            cur.execute("SELECT oml.pyqScriptCreate('after_launder',"
+                        " 'def f():\n    return 2', false, true)")
+            cur.execute("SELECT value FROM oml.pyqEval('{}', 'JSON', 'after_launder')")
+            assert cur.fetchone() == ("2",)
+            cur.execute("SELECT oml.pyqScriptDrop('after_launder')")
+            cur.execute("SELECT oml.ds_delete('laundered_ds')")
+    finally:
+        a.close()
