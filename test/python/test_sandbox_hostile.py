@@ -141,9 +141,8 @@ def test_fd_on_empty_message_is_not_kept(session, admin, unharmed):
     """A descriptor attached to an empty message (which reads as the end
     of the channel) is closed, not left open in the backend per call."""
     session.create("warm", "def f():\n    return 1\n")
-    session.eval("warm")
-    before = backend_fds(admin, session.pid)
-    for _ in range(3):
+
+    def attach_fd_and_exit():
         with pytest.raises(psycopg2.errors.SystemError):
             probe(session, CHANNEL + """
 fd = os.memfd_create("x")
@@ -154,8 +153,17 @@ import time
 time.sleep(0.2)
 os._exit(3)
 """)
+    # Once first, so that files the error path opens (relation files that
+    # PostgreSQL keeps open) are in the count before.
+    attach_fd_and_exit()
     session.eval("warm")
-    assert backend_fds(admin, session.pid) <= before
+    before = backend_fds(admin, session.pid)
+    for _ in range(5):
+        attach_fd_and_exit()
+    session.eval("warm")
+    # A leak grows with every call (5 here); PostgreSQL's own file cache
+    # may hold one more file than before.
+    assert backend_fds(admin, session.pid) <= before + 1
     assert_usable(session)
 
 
