@@ -74,6 +74,7 @@ struct OmlSandbox
 	int64		script_id;
 	char	   *source;			/* what the child compiled */
 	Oid			caller;
+	bool		readable;		/* may the caller read the source? */
 	int			subxacts;		/* subtransactions the child has open */
 	MemoryContext subxact_cxt[32];	/* what to return to at their end */
 	ResourceOwner subxact_owner[32];
@@ -868,7 +869,8 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 
 	host_init();
 	if (sb != NULL && (sb->call_fd < 0 || sb->caller != GetUserId() ||
-					   sb->script_id != scr->id || strcmp(sb->source, scr->source) != 0))
+					   sb->script_id != scr->id || sb->readable != scr->readable ||
+					   strcmp(sb->source, scr->source) != 0))
 	{
 		oml_sandbox_close(sb);
 		pfree(sb->source);
@@ -883,6 +885,7 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 		sb->lock_slot = -1;
 		sb->script_id = scr->id;
 		sb->caller = GetUserId();
+		sb->readable = scr->readable;
 		sb->source = MemoryContextStrdup(mcxt, scr->source);
 		*sbp = sb;
 	}
@@ -892,9 +895,10 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 		{
 			spawn_child(sb);
 			if (!host_send(sb->call_fd, 'C',
-						   Py_BuildValue("(LIss)", (long long) scr->id,
+						   Py_BuildValue("(LIssO)", (long long) scr->id,
 										 (unsigned int) sb->caller,
-										 scr->name, scr->source)))
+										 scr->name, scr->source,
+										 sb->readable ? Py_True : Py_False)))
 				report_end(sb, scr->name);
 			Py_XDECREF(await_answer(sb, scr->name, start));
 		}
