@@ -74,3 +74,39 @@ def test_sandboxed_traceback_shows_execute_only_caller_no_source(admin):
     finally:
         a.close()
         c.close()
+
+
+def test_traceback_lines_are_of_the_script_that_ran(admin):
+    """Scripts of two owners may share a name, and so the file name their
+    code is compiled under; the traceback of one must show its own lines,
+    never those of the other (which the caller may not read), also when
+    the other was compiled later in the same backend."""
+    from conftest import admin_connect
+    a = session(ALICE)
+    s = admin_connect(DBNAME)
+    s.autocommit = True
+    try:
+        with a.cursor() as cur:
+            cur.execute("SELECT oml.pyqScriptCreate('dup', %s)", (SECRET,))
+        with s.cursor() as cur:
+            cur.execute("SELECT current_user")
+            me = cur.fetchone()[0]
+            cur.execute("SELECT oml.pyqScriptCreate('dup', %s)",
+                        ("def g(x=1):\n    y = x * 100\n"
+                         "    return 'public-text'[y]\n",))
+            cur.execute("SELECT oml.pyqGrant('dup', 'pyqscript', %s)",
+                        (CAROL,))
+            for role, owner in ((CAROL, me), (ALICE, ALICE), (CAROL, me)):
+                cur.execute("SET ROLE %s" % role)
+                e = error_of(cur, "SELECT * FROM oml.pyqEval(NULL, 'JSON',"
+                             " 'dup', %s)", (owner,))
+                cur.execute("RESET ROLE")
+                text = str(e) + (e.diag.context or "")
+                if role == CAROL:
+                    assert "public-text" in text, text
+                    assert "s3cr3t" not in text, text
+                else:
+                    assert "s3cr3t" in text, text
+    finally:
+        a.close()
+        s.close()
