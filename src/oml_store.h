@@ -254,7 +254,7 @@ extern void oml_run_set_script(OmlRun *run, const OmlScript *scr);
 extern void oml_run_end(OmlRun *run);
 extern void oml_run_failed(OmlRun *run);
 extern void oml_run_note_object(Oid owner, const char *ds_name,
-								const char *obj_name);
+								const char *obj_name, int32 version);
 extern double oml_run_ticks_to_ms(int64 t);
 
 /* runstats.c */

@@ -288,11 +288,12 @@ oml_run_failed(OmlRun *run)
 
 /*
  * A datastore object is being read (dsread.c): note it in the current
- * call's record, when there is one and the run log is on.  Each object
- * once; past OML_RUN_TEXT_MAX bytes the list ends with {"truncated": true}.
+ * call's record, when there is one and the run log is on, with the
+ * version read (0: the datastore has no versions).  Each object once; past OML_RUN_TEXT_MAX bytes the list ends with {"truncated": true}.
  */
 void
-oml_run_note_object(Oid owner, const char *ds_name, const char *obj_name)
+oml_run_note_object(Oid owner, const char *ds_name, const char *obj_name,
+					int32 version)
 {
 	OmlRun	   *run = current_run;
 	MemoryContext old;
@@ -318,8 +319,11 @@ oml_run_note_object(Oid owner, const char *ds_name, const char *obj_name)
 	escape_json(&item, ds_name);
 	appendStringInfoString(&item, ", \"object\": ");
 	escape_json(&item, obj_name);
-	/* Datastores have no versions yet. */
-	appendStringInfoString(&item, ", \"version\": null}");
+	/* The version read; null for a datastore without versions. */
+	if (version > 0)
+		appendStringInfo(&item, ", \"version\": %d}", version);
+	else
+		appendStringInfoString(&item, ", \"version\": null}");
 	if (strstr(buf->data, item.data) == NULL &&
 		strstr(buf->data, "\"truncated\"") == NULL)
 	{

@@ -6,6 +6,7 @@ import psycopg2
 import pytest
 
 from conftest import ALICE, CAROL, DBNAME, PASSWORD
+from test_runs import runlog, wait_runs    # noqa: F401 (runlog: a fixture)
 from test_sandbox import MISSING
 
 SECRET = ("def f(x=1):\n"
@@ -110,3 +111,27 @@ def test_traceback_lines_are_of_the_script_that_ran(admin):
     finally:
         a.close()
         s.close()
+
+
+def test_run_log_names_the_datastore_version_loaded(admin, runlog, alice):
+    """The run log's datastore_objects carry the version each object was
+    read from: a kept version by number or alias, the current one of a
+    versioned datastore by its number; null only for a datastore without
+    versions."""
+    import oml_store as oml
+    oml.ds.save({"w": 1}, "rl_plain")
+    oml.ds.save({"w": 1}, "rl_ver", overwrite=True, versioned=True)
+    oml.ds.save({"w": 2}, "rl_ver", overwrite=True)
+    oml.script.create("rl_load", """
+def f():
+    import oml
+    a = oml.ds.load('rl_ver', version=1, to_globals=False)['w']
+    b = oml.ds.load('rl_ver', to_globals=False)['w']
+    c = oml.ds.load('rl_plain', to_globals=False)['w']
+    return [a, b, c]
+""")
+    assert oml.do_eval("rl_load") == [1, 2, 1]
+    rows = wait_runs(admin, "script_name = 'rl_load'", 1)
+    assert len(rows) == 1
+    got = sorted((o["datastore"], o["version"]) for o in rows[0][4])
+    assert got == [("rl_plain", None), ("rl_ver", 1), ("rl_ver", 2)]
