@@ -231,6 +231,31 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 										   item->writer);
 	}
 
+	/*
+	 * For the sandbox: do objects of others' code meet objects granted for
+	 * usage in one child (sandbox.c)?
+	 */
+	if (!require_trusted)
+	{
+		Oid			script_owner = oml_registry_running_owner();
+		bool		untrusted = false;
+		bool		by_usage;
+
+		for (int i = 0; i < nitems; i++)
+			if (!items[i].trusted && items[i].writer != script_owner)
+				untrusted = true;
+		if (oml_spi("SELECT acl FROM oml.datastore WHERE id OPERATOR(pg_catalog.=) $1",
+					true, 1, argtypes, values, NULL, -1) != 1)
+			elog(ERROR, "datastore " INT64_FORMAT " vanished", ds_id);
+		{
+			Datum		acl = oml_spi_value(0, 0, &isnull);
+
+			by_usage = !oml_role_can_read(caller, owner,
+										  isnull ? NULL : DatumGetAclP(acl));
+		}
+		oml_sandbox_note_load(name, untrusted, by_usage);
+	}
+
 	/* The rule, for every object, before any bytes leave the catalog. */
 	for (int i = 0; i < nitems; i++)
 	{

@@ -123,6 +123,7 @@ extern Oid	oml_registry_run_begin(Oid owner);
 extern void oml_registry_run_end(Oid prev);
 extern bool oml_registry_load_begin(bool on);
 extern bool oml_ds_usage_allowed(Oid caller, Oid ds_owner, Acl *acl);
+extern Oid	oml_registry_running_owner(void);
 extern void oml_script_check_new_name(const char *name);
 extern bool oml_script_ref_split(const char *ref, char **base, char **tail);
 extern void oml_script_resolve_ref(int64 script_id, const char *tail,
@@ -197,6 +198,8 @@ typedef struct OmlSandbox OmlSandbox;
 extern bool oml_sandbox_all;
 extern void oml_sandbox_init(void);
 extern void oml_sandbox_close(OmlSandbox *sb);
+extern void oml_sandbox_note_load(const char *ds_name, bool untrusted,
+								  bool by_usage);
 extern bool oml_sandbox_may_create(Oid roleid);
 /*
  * The record of one pyq* call (runrecord.c), feeding the statistics

@@ -135,3 +135,72 @@ def f():
     assert len(rows) == 1
     got = sorted((o["datastore"], o["version"]) for o in rows[0][4])
     assert got == [("rl_plain", None), ("rl_ver", 1), ("rl_ver", 2)]
+
+
+class StealModel:
+    """Unpickled, becomes the object of a datastore the unpickling code may
+    load: in a sandboxed script of another owner, one granted to the
+    caller for usage only."""
+
+    def __reduce__(self):
+        return (eval, ("__import__('oml').ds.load('sbx_model', owner='%s',"
+                       " to_globals=False)['w']" % ALICE,))
+
+
+SCORE_CALLERS_DATA = """
+def f(who, steps):
+    import oml
+    out = []
+    for step in steps:
+        if step == 'input':
+            out.append(str(oml.ds.load('sbx_input', owner=who,
+                                       to_globals=False)['x']))
+        else:
+            out.append(len(oml.ds.load('sbx_model', owner='%s',
+                                       to_globals=False)['w']))
+    return out
+""" % ALICE
+
+
+@pytest.mark.skipif(MISSING is not None, reason="kernel lacks %s" % MISSING)
+def test_sandbox_usage_grant_and_callers_pickles_never_meet(admin):
+    """A usage grantee must not get the bytes through a sandboxed script
+    that unpickles a datastore the grantee wrote: that object's code runs
+    in the script's sandbox, whose loads honour the grant.  So one sandbox
+    never has both, in either order, also across calls of one call site;
+    each alone works."""
+    import json
+    import oml_store as oml
+    oml.connect(user=ALICE, password=PASSWORD, dbname=DBNAME)
+    oml.ds.save({"w": "MODEL-SECRET"}, "sbx_model", grantable=True,
+                overwrite=True)
+    a = session(ALICE)
+    with a.cursor() as cur:
+        cur.execute("SELECT oml.pyqScriptCreate('sbx_score', %s,"
+                    " v_sandbox => true)", (SCORE_CALLERS_DATA,))
+    a.close()
+    oml.grant("sbx_score", "pyqscript", CAROL, "execute")
+    oml.grant("sbx_model", "datastore", CAROL, "usage")
+    oml.connect(user=CAROL, password=PASSWORD, dbname=DBNAME)
+    oml.ds.save({"x": StealModel()}, "sbx_input", overwrite=True)
+    c = session(CAROL)
+    query = "SELECT value FROM oml.pyqEval(%s, 'JSON', 'sbx_score', %s)"
+    try:
+        with c.cursor() as cur:
+            cur.execute(query, (json.dumps({"who": CAROL, "steps": ["model"]}),
+                                ALICE))
+            assert json.loads(cur.fetchone()[0]) == [12]
+            for steps in (["input", "model"], ["model", "input"]):
+                e = error_of(cur, query,
+                             (json.dumps({"who": CAROL, "steps": steps}), ALICE))
+                assert e.pgcode == "42501", str(e)
+                assert "MODEL-SECRET" not in str(e)
+        # one call site, two calls: the child of the first is kept
+        with c.cursor() as cur:
+            e = error_of(cur, "SELECT (oml.pyqEval(v.p, 'JSON', 'sbx_score', %s)).value"
+                         " FROM (VALUES (1, %s), (2, %s)) v(n, p)",
+                         (ALICE, json.dumps({"who": CAROL, "steps": ["model"]}),
+                          json.dumps({"who": CAROL, "steps": ["input"]})))
+            assert e.pgcode == "42501", str(e)
+    finally:
+        c.close()
