@@ -237,6 +237,8 @@ typedef struct OmlRun
 	int64		script_version; /* see oml_run_script_version */
 	Oid			script_owner;
 	bool		is_global;
+	bool		readable;		/* the caller may read the script's source */
+	bool		in_unreadable;	/* nested in a run of a script it may not */
 	char	   *script_name;
 	char	   *role_name;		/* with the log on: the calling role */
 	char	   *session_role_name;	/* ... and the session's user */

@@ -208,6 +208,10 @@ oml_run_begin(OmlRun *run, const char *function)
 	run->function = function;
 	run->cxt = CurrentMemoryContext;
 	run->outer = current_run;
+	/* Its inp_nam is text of the outer script's source (see runlog.c). */
+	run->in_unreadable = run->outer != NULL &&
+		(run->outer->in_unreadable ||
+		 (run->outer->resolved && !run->outer->readable));
 	current_run = run;
 	/* Names are looked up now: a failing call must not need the catalogs. */
 	if (oml_log_runs != OML_LOG_OFF)
@@ -231,6 +235,7 @@ oml_run_set_script(OmlRun *run, const OmlScript *scr)
 	run->script_version = oml_run_script_version(scr);
 	run->script_owner = scr->owner;
 	run->is_global = scr->is_global;
+	run->readable = scr->readable;
 	run->script_name = scr->name;
 	if (oml_log_runs != OML_LOG_OFF)
 		run->script_owner_name = scr->is_global ? OML_GLOBAL_OWNER :

@@ -204,3 +204,42 @@ def test_sandbox_usage_grant_and_callers_pickles_never_meet(admin):
             assert e.pgcode == "42501", str(e)
     finally:
         c.close()
+
+
+def test_run_log_hides_input_queries_of_scripts_run_execute_only(admin, runlog):
+    """A call nested in a script logs the query the script passed as its
+    inp_nam: text of that script's source, so the row an execute-only
+    caller reads has none; a reader's row has it."""
+    from test_runs import create
+    create("rl_inner", "def f(df):\n    return len(df)\n", is_global=True)
+    create("rl_outer", """
+def f():
+    import oml
+    q = "SELECT 'HIDDEN-QUERY' AS a"
+    return int(oml.sql("SELECT value FROM oml.pyqTableEval(%s, NULL,"
+                       " 'JSON', 'rl_inner')", [q]).iloc[0, 0])
+""")
+    a = session(ALICE)
+    c = session(CAROL)
+    try:
+        with a.cursor() as cur:
+            cur.execute("SELECT oml.pyqGrant('rl_outer', 'pyqscript', %s,"
+                        " 'execute')", (CAROL,))
+        for conn, owner in ((c, ALICE), (a, None)):
+            with conn.cursor() as cur:
+                cur.execute("SELECT value FROM oml.pyqEval(NULL, 'JSON',"
+                            " 'rl_outer', %s)", (owner,))
+                assert cur.fetchone()[0] == "1"
+        rows = wait_runs(admin, "script_name = 'rl_inner'", 2)
+        assert len(rows) == 2
+        with c.cursor() as cur:
+            cur.execute("SELECT inp_nam FROM oml.pyq_runs"
+                        " WHERE script_name = 'rl_inner'")
+            assert cur.fetchall() == [(None,)]
+        with a.cursor() as cur:
+            cur.execute("SELECT inp_nam FROM oml.pyq_runs"
+                        " WHERE script_name = 'rl_inner'")
+            assert cur.fetchall() == [("SELECT 'HIDDEN-QUERY' AS a",)]
+    finally:
+        a.close()
+        c.close()
