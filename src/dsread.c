@@ -156,6 +156,7 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 	char		nulls[3] = {' ', ' ', ' '};
 	int64		ds_id;
 	int32		version;
+	int32		logged_version;
 	int			nitems;
 	ReadItem   *items;
 	OmlChunkStream stream;
@@ -230,6 +231,31 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 										   item->writer);
 	}
 
+	/*
+	 * For the sandbox: do objects of others' code meet objects granted for
+	 * usage in one child (sandbox.c)?
+	 */
+	if (!require_trusted)
+	{
+		Oid			script_owner = oml_registry_running_owner();
+		bool		untrusted = false;
+		bool		by_usage;
+
+		for (int i = 0; i < nitems; i++)
+			if (!items[i].trusted && items[i].writer != script_owner)
+				untrusted = true;
+		if (oml_spi("SELECT acl FROM oml.datastore WHERE id OPERATOR(pg_catalog.=) $1",
+					true, 1, argtypes, values, NULL, -1) != 1)
+			elog(ERROR, "datastore " INT64_FORMAT " vanished", ds_id);
+		{
+			Datum		acl = oml_spi_value(0, 0, &isnull);
+
+			by_usage = !oml_role_can_read(caller, owner,
+										  isnull ? NULL : DatumGetAclP(acl));
+		}
+		oml_sandbox_note_load(name, untrusted, by_usage);
+	}
+
 	/* The rule, for every object, before any bytes leave the catalog. */
 	for (int i = 0; i < nitems; i++)
 	{
@@ -241,6 +267,18 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 					 errdetail("Inside the server, only objects written by superusers or members of oml_developer are unpickled, since unpickling can run any code as the server's operating system user."),
 					 errhint("Load it in a client with oml.ds.load, or have a member of oml_developer save it.")));
 	}
+	/*
+	 * For the run log: the version read, a kept one or the current one of
+	 * a datastore that has versions (0: it has none).
+	 */
+	logged_version = version;
+	if (version == 0 && oml_log_runs != OML_LOG_OFF &&
+		oml_spi("SELECT d.version FROM oml.datastore d"
+				" WHERE d.id OPERATOR(pg_catalog.=) $1 AND (d.versioned OR EXISTS"
+				" (SELECT FROM oml.datastore_version k"
+				"  WHERE k.ds_id OPERATOR(pg_catalog.=) d.id))",
+				true, 1, argtypes, values, NULL, -1) == 1)
+		logged_version = DatumGetInt32(oml_spi_value(0, 0, &isnull));
 	PopActiveSnapshot();
 	oml_leave(&ctx);
 
@@ -256,7 +294,7 @@ read_objects(const char *name, Oid owner, ArrayType *objs,
 		const char *data;
 		Size		len;
 
-		oml_run_note_object(owner, name, item->name);
+		oml_run_note_object(owner, name, item->name, logged_version);
 		stream.item = item;
 		stream.seq = 0;
 		stream.got = 0;

@@ -123,6 +123,7 @@ extern Oid	oml_registry_run_begin(Oid owner);
 extern void oml_registry_run_end(Oid prev);
 extern bool oml_registry_load_begin(bool on);
 extern bool oml_ds_usage_allowed(Oid caller, Oid ds_owner, Acl *acl);
+extern Oid	oml_registry_running_owner(void);
 extern void oml_script_check_new_name(const char *name);
 extern bool oml_script_ref_split(const char *ref, char **base, char **tail);
 extern void oml_script_resolve_ref(int64 script_id, const char *tail,
@@ -198,6 +199,8 @@ extern bool oml_sandbox_all;
 extern int	oml_sandbox_depth;
 extern void oml_sandbox_init(void);
 extern void oml_sandbox_close(OmlSandbox *sb);
+extern void oml_sandbox_note_load(const char *ds_name, bool untrusted,
+								  bool by_usage);
 extern bool oml_sandbox_may_create(Oid roleid);
 extern void oml_sandboxed_job_refused(const char *name) pg_attribute_noreturn();
 /*
@@ -236,6 +239,8 @@ typedef struct OmlRun
 	int64		script_version; /* see oml_run_script_version */
 	Oid			script_owner;
 	bool		is_global;
+	bool		readable;		/* the caller may read the script's source */
+	bool		in_unreadable;	/* nested in a run of a script it may not */
 	char	   *script_name;
 	char	   *role_name;		/* with the log on: the calling role */
 	char	   *session_role_name;	/* ... and the session's user */
@@ -256,7 +261,7 @@ extern void oml_run_set_script(OmlRun *run, const OmlScript *scr);
 extern void oml_run_end(OmlRun *run);
 extern void oml_run_failed(OmlRun *run);
 extern void oml_run_note_object(Oid owner, const char *ds_name,
-								const char *obj_name);
+								const char *obj_name, int32 version);
 extern double oml_run_ticks_to_ms(int64 t);
 
 /* runstats.c */

@@ -116,6 +116,15 @@ oml_registry_run_end(Oid prev)
 }
 
 /*
+ * The owner of the script whose function runs now (InvalidOid: none).
+ */
+Oid
+oml_registry_running_owner(void)
+{
+	return running_script_owner;
+}
+
+/*
  * The in-server loader starts (true) or ends (false) reading.
  */
 bool

@@ -327,7 +327,12 @@ oml_log_enqueue(const OmlRun *run, double ms, ErrorData *edata)
 		copy_text(rec->script_owner, run->scr_owner, sizeof(rec->script_owner));
 	copy_text(rec->script_name, run->resolved ? run->script_name : run->scr_name,
 			  sizeof(rec->script_name));
-	copy_text(rec->inp_nam, run->inp_nam, sizeof(rec->inp_nam));
+	/*
+	 * A call nested in a script the caller may only execute has the
+	 * script's text as its input query: not the caller's to read.
+	 */
+	copy_text(rec->inp_nam, run->in_unreadable ? NULL : run->inp_nam,
+			  sizeof(rec->inp_nam));
 	if (run->objects)
 	{
 		StringInfo	buf = (StringInfo) run->objects;

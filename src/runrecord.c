@@ -208,6 +208,10 @@ oml_run_begin(OmlRun *run, const char *function)
 	run->function = function;
 	run->cxt = CurrentMemoryContext;
 	run->outer = current_run;
+	/* Its inp_nam is text of the outer script's source (see runlog.c). */
+	run->in_unreadable = run->outer != NULL &&
+		(run->outer->in_unreadable ||
+		 (run->outer->resolved && !run->outer->readable));
 	current_run = run;
 	/* Names are looked up now: a failing call must not need the catalogs. */
 	if (oml_log_runs != OML_LOG_OFF)
@@ -231,6 +235,7 @@ oml_run_set_script(OmlRun *run, const OmlScript *scr)
 	run->script_version = oml_run_script_version(scr);
 	run->script_owner = scr->owner;
 	run->is_global = scr->is_global;
+	run->readable = scr->readable;
 	run->script_name = scr->name;
 	if (oml_log_runs != OML_LOG_OFF)
 		run->script_owner_name = scr->is_global ? OML_GLOBAL_OWNER :
@@ -288,11 +293,12 @@ oml_run_failed(OmlRun *run)
 
 /*
  * A datastore object is being read (dsread.c): note it in the current
- * call's record, when there is one and the run log is on.  Each object
- * once; past OML_RUN_TEXT_MAX bytes the list ends with {"truncated": true}.
+ * call's record, when there is one and the run log is on, with the
+ * version read (0: the datastore has no versions).  Each object once; past OML_RUN_TEXT_MAX bytes the list ends with {"truncated": true}.
  */
 void
-oml_run_note_object(Oid owner, const char *ds_name, const char *obj_name)
+oml_run_note_object(Oid owner, const char *ds_name, const char *obj_name,
+					int32 version)
 {
 	OmlRun	   *run = current_run;
 	MemoryContext old;
@@ -318,8 +324,11 @@ oml_run_note_object(Oid owner, const char *ds_name, const char *obj_name)
 	escape_json(&item, ds_name);
 	appendStringInfoString(&item, ", \"object\": ");
 	escape_json(&item, obj_name);
-	/* Datastores have no versions yet. */
-	appendStringInfoString(&item, ", \"version\": null}");
+	/* The version read; null for a datastore without versions. */
+	if (version > 0)
+		appendStringInfo(&item, ", \"version\": %d}", version);
+	else
+		appendStringInfoString(&item, ", \"version\": null}");
 	if (strstr(buf->data, item.data) == NULL &&
 		strstr(buf->data, "\"truncated\"") == NULL)
 	{

@@ -74,10 +74,16 @@ struct OmlSandbox
 	int64		script_id;
 	char	   *source;			/* what the child compiled */
 	Oid			caller;
+	bool		readable;		/* may the caller read the source? */
+	bool		loaded_untrusted;	/* has unpickled others' objects */
+	bool		loaded_by_usage;	/* has had bytes through a usage grant */
 	int			subxacts;		/* subtransactions the child has open */
 	MemoryContext subxact_cxt[32];	/* what to return to at their end */
 	ResourceOwner subxact_owner[32];
 };
+
+/* The child whose load request the backend serves now (or NULL). */
+static OmlSandbox *serving_sandbox = NULL;
 
 /* Settings. */
 bool		oml_sandbox_all = false;
@@ -876,8 +882,19 @@ await_answer(OmlSandbox *sb, const char *scr_name, TimestampTz start)
 				break;
 			case 'q':
 				{
-					res = host_call("serve", Py_BuildValue("(NiO)", PyBytes_FromStringAndSize(f.payload, f.len),
-														   f.fd, load_readable_fn));
+					OmlSandbox *prev = serving_sandbox;
+
+					serving_sandbox = sb;
+					PG_TRY();
+					{
+						res = host_call("serve", Py_BuildValue("(NiO)", PyBytes_FromStringAndSize(f.payload, f.len),
+															   f.fd, load_readable_fn));
+					}
+					PG_FINALLY();
+					{
+						serving_sandbox = prev;
+					}
+					PG_END_TRY();
 					if (PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 3 &&
 						PyUnicode_Check(PyTuple_GET_ITEM(res, 1)))
 					{
@@ -904,6 +921,32 @@ await_answer(OmlSandbox *sb, const char *scr_name, TimestampTz start)
 }
 
 /*
+ * The child being served loads objects of datastore ds_name: untrusted
+ * when some were written by a role neither trusted nor the script's owner
+ * (their unpickling runs that role's code in the child), by_usage when the
+ * caller may load the datastore only through a usage grant.  The two never
+ * meet in one child, which keeps its memory from call to call: code of the
+ * caller's objects could hand the granted objects to the caller (42501).
+ */
+void
+oml_sandbox_note_load(const char *ds_name, bool untrusted, bool by_usage)
+{
+	OmlSandbox *sb = serving_sandbox;
+
+	if (sb == NULL)
+		return;
+	if ((untrusted && (by_usage || sb->loaded_by_usage)) ||
+		(by_usage && sb->loaded_untrusted))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to load datastore \"%s\" in this sandbox", ds_name),
+				 errdetail("A sandboxed script that loads a datastore through a usage grant cannot also unpickle objects written by roles other than trusted roles and the script's owner: their code could hand the granted objects to the caller."),
+				 errhint("Pass the caller's data as input rows, not as a datastore of the caller's.")));
+	sb->loaded_untrusted |= untrusted;
+	sb->loaded_by_usage |= by_usage;
+}
+
+/*
  * Run one call of a sandboxed script: call is (args, kwargs, controls,
  * out_fmt, names), stolen.  *sbp holds the call site's child (made here on
  * first use, in mcxt; the caller closes it with oml_sandbox_close).  The
@@ -920,7 +963,8 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 
 	host_init();
 	if (sb != NULL && (sb->call_fd < 0 || sb->caller != GetUserId() ||
-					   sb->script_id != scr->id || strcmp(sb->source, scr->source) != 0))
+					   sb->script_id != scr->id || sb->readable != scr->readable ||
+					   strcmp(sb->source, scr->source) != 0))
 	{
 		oml_sandbox_close(sb);
 		pfree(sb->source);
@@ -935,6 +979,7 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 		sb->lock_slot = -1;
 		sb->script_id = scr->id;
 		sb->caller = GetUserId();
+		sb->readable = scr->readable;
 		sb->source = MemoryContextStrdup(mcxt, scr->source);
 		*sbp = sb;
 	}
@@ -944,9 +989,10 @@ oml_sandbox_run(OmlSandbox **sbp, MemoryContext mcxt, const OmlScript *scr,
 		{
 			spawn_child(sb);
 			host_send(sb, 'C',
-					  Py_BuildValue("(LIss)", (long long) scr->id,
+					  Py_BuildValue("(LIssO)", (long long) scr->id,
 									(unsigned int) sb->caller,
-									scr->name, scr->source),
+									scr->name, scr->source,
+									sb->readable ? Py_True : Py_False),
 					  scr->name, start);
 			Py_XDECREF(await_answer(sb, scr->name, start));
 		}

@@ -310,6 +310,36 @@ def _filename(name):
     return "<oml script %s>" % name
 
 
+# The global of a script's namespace that holds its source lines (readers'
+# compiles only).
+_LINES = "__oml_script_lines__"
+
+
+def _extract_frames(tb):
+    """traceback.extract_tb(tb), but the line of each frame of a script's
+    code is the one of the source that code was compiled from, read from
+    its own globals, not linecache's entry for its file name: that is the
+    last script of that name compiled in this backend, perhaps another
+    owner's, which the caller may not read.  A frame with no such source
+    (an execute-only compile) shows no line."""
+    frames = traceback.extract_tb(tb)
+    walked = list(traceback.walk_tb(tb))
+    if len(walked) != len(frames):
+        return frames
+    for summary, (frame, lineno) in zip(frames, walked):
+        if not summary.filename.startswith("<oml script "):
+            continue
+        lines = frame.f_globals.get(_LINES)
+        if not isinstance(lines, list) or not 0 < (lineno or 0) <= len(lines):
+            lines, lineno = [""], 1
+        text = lines[lineno - 1]
+        try:
+            summary._line = text if isinstance(text, str) else ""
+        except AttributeError:      # not CPython 3.11's FrameSummary
+            pass
+    return frames
+
+
 def _shorten(text, limit=200):
     """A source line for an error message: stripped, at most limit
     characters."""
@@ -395,6 +425,11 @@ def get_function(script_id, caller, name, source, readable=True):
         linecache.cache[filename] = (len(source), None,
                                      source.splitlines(True), filename)
     namespace = {"__name__": "oml_script_" + name, "__builtins__": builtins}
+    if readable:
+        # linecache holds one source per file name, and scripts of several
+        # owners share a name: tracebacks take each frame's line from here
+        # (see _extract_frames).
+        namespace[_LINES] = linecache.cache[filename][2]
     exec(compile(tree, filename, "exec"), namespace)
     func = namespace[fname]
     _functions.pop(key, None)
@@ -1260,7 +1295,7 @@ def _format_exception(etype, value, tb, scr_name):
         except Exception:       # a hostile __repr__
             refused = "an object of type %s" % type(sqlstate).__name__
         sqlstate = None
-    frames = traceback.extract_tb(tb) if tb is not None else []
+    frames = _extract_frames(tb) if tb is not None else []
     here = __file__.rstrip("c")
     frames = [f for f in frames if f.filename != here]
     trace = None

@@ -726,8 +726,11 @@ def child_main(fd, tmpdir):
             return
         try:
             if kind == b"C":
-                script_id, caller, name, source = obj
-                func = _runtime.get_function(script_id, caller, name, source)
+                # readable False: an execute-only caller, whose tracebacks
+                # must not show the script's lines.
+                script_id, caller, name, source, readable = obj
+                func = _runtime.get_function(script_id, caller, name, source,
+                                             readable)
                 chan.send(b"K")
             elif kind == b"I":
                 args, kwargs, controls, out_fmt, names = obj
