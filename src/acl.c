@@ -51,21 +51,10 @@ oml_role_can_read(Oid roleid, Oid owner, Acl *acl)
 bool
 oml_role_is_trusted(Oid roleid)
 {
-	if (oml_sandbox_depth > 0)
-		return false;
-	return oml_owner_trusted(roleid);
-}
-
-/*
- * Is roleid a superuser or a member of oml_developer, whatever runs now?
- * What a script that runs in process needs of its owner on every run, so
- * that leaving oml_developer also withdraws the scripts a role wrote.
- */
-bool
-oml_owner_trusted(Oid roleid)
-{
 	Oid			dev;
 
+	if (oml_sandbox_depth > 0)
+		return false;
 	if (superuser_arg(roleid))
 		return true;
 	dev = get_role_oid("oml_developer", true);

@@ -83,7 +83,6 @@ extern void oml_script_find_known(const char *name, const char *owner_name,
 /* acl.c */
 extern bool oml_role_can_read(Oid roleid, Oid owner, Acl *acl);
 extern bool oml_role_is_trusted(Oid roleid);
-extern bool oml_owner_trusted(Oid roleid);
 extern bool oml_object_trusted(bool stored, Oid writer);
 extern char *oml_role_name(Oid roleid);
 

@@ -679,14 +679,6 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 	if (scr.source == NULL && cache->scr.readable != scr.readable)
 		oml_script_find_known(call->scr_name, call->scr_owner, 0, true, &scr);
 	oml_run_set_script(call->run, &scr);
-	/* Code runs in process only while its owner is trusted (acl.c). */
-	if (!(scr.sandbox || oml_sandbox_all) && !oml_owner_trusted(scr.owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("script \"%s\" cannot run inside the server: its owner \"%s\" is no longer trusted",
-						call->scr_name, oml_role_name(scr.owner)),
-				 errdetail("A script that runs in process runs as the server's operating system user, so its owner must be a superuser or a member of oml_developer, as when it was created."),
-				 errhint("Have a member of oml_developer create it again, or create it as a sandboxed script.")));
 	/* scr.source is NULL when the lookup result is the one we have */
 	if (scr.source != NULL && have_func && cache->scr.id == scr.id &&
 		cache->scr.readable == scr.readable &&
