@@ -782,45 +782,28 @@ stop_running_job(int64 job_id)
 }
 
 /*
- * Cancel a queued job in the caller's transaction; true when it was queued.
+ * Cancel the job if it is in state (queued, or running with no worker:
+ * one restored from a dump, or whose worker is gone before maintenance
+ * noticed), recording why; true when it was.  A job that a worker claims
+ * keeps its slot until the worker has recorded its end, so one still
+ * running after stop_running_job found no slot has no worker.
  */
 static bool
-cancel_queued(int64 job_id)
+cancel_in_state(int64 job_id, const char *state, const char *why)
 {
 	OmlContext	ctx;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job_id)};
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
 	int			n;
 
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(state);
+	values[2] = CStringGetTextDatum(why);
 	oml_enter(&ctx, true);
 	n = oml_spi("UPDATE oml.job SET state = 'cancelled', ended = pg_catalog.clock_timestamp(),"
-				" error_sqlstate = '57014', error_message = 'cancelled by oml.pyqJobCancel before it started'"
-				" WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'queued'",
-				false, 1, argtypes, values, NULL, -1);
-	oml_leave(&ctx);
-	return n == 1;
-}
-
-/*
- * Cancel a job marked running that no worker holds (one restored from a
- * dump, or whose worker is gone before maintenance noticed); true when it
- * was such a job.  Called after stop_running_job found no slot: a job
- * that a worker claims keeps its slot until the worker has recorded its
- * end, so one still running now has no worker.
- */
-static bool
-cancel_orphan(int64 job_id)
-{
-	OmlContext	ctx;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job_id)};
-	int			n;
-
-	oml_enter(&ctx, true);
-	n = oml_spi("UPDATE oml.job SET state = 'cancelled', ended = pg_catalog.clock_timestamp(),"
-				" error_sqlstate = '57014', error_message = 'cancelled by oml.pyqJobCancel while no worker was running it'"
-				" WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'running'",
-				false, 1, argtypes, values, NULL, -1);
+				" error_sqlstate = '57014', error_message = $3"
+				" WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) $2",
+				false, 3, argtypes, values, NULL, -1);
 	oml_leave(&ctx);
 	return n == 1;
 }
@@ -837,11 +820,14 @@ oml_pyq_job_cancel(PG_FUNCTION_ARGS)
 	JobInfo		job;
 
 	find_job(job_id, false, &job);
-	if (strcmp(job.state, "queued") == 0 && cancel_queued(job_id))
+	if (strcmp(job.state, "queued") == 0 &&
+		cancel_in_state(job_id, "queued",
+						"cancelled by oml.pyqJobCancel before it started"))
 		PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
 	if (stop_running_job(job_id))
 		PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
-	if (cancel_orphan(job_id))
+	if (cancel_in_state(job_id, "running",
+						"cancelled by oml.pyqJobCancel while no worker was running it"))
 		PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
 	/* It may have ended meanwhile: the newest state this statement sees. */
 	CommandCounterIncrement();

@@ -163,6 +163,22 @@ cache_release(void *arg)
 }
 
 /*
+ * A new, empty call cache in cxt, released (its Python references
+ * dropped) when cxt is reset or deleted.
+ */
+static EvalCache *
+new_eval_cache(MemoryContext cxt)
+{
+	EvalCache  *cache = MemoryContextAllocZero(cxt, sizeof(EvalCache));
+	MemoryContextCallback *cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
+
+	cb->func = cache_release;
+	cb->arg = cache;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	return cache;
+}
+
+/*
  * A text argument that must be given.
  */
 static char *
@@ -658,13 +674,7 @@ get_cache(FunctionCallInfo fcinfo, EvalCall *call)
 
 	if (cache == NULL)
 	{
-		MemoryContextCallback *cb;
-
-		cache = MemoryContextAllocZero(fn_mcxt, sizeof(EvalCache));
-		cb = MemoryContextAllocZero(fn_mcxt, sizeof(MemoryContextCallback));
-		cb->func = cache_release;
-		cb->arg = cache;
-		MemoryContextRegisterResetCallback(fn_mcxt, cb);
+		cache = new_eval_cache(fn_mcxt);
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	call->run->batch = &cache->stats;
@@ -2297,8 +2307,7 @@ oml_eval_worker_begin(OmlEvalDesc *desc)
 	OmlEvalRun *run = palloc0(sizeof(OmlEvalRun));
 	FunctionCallInfo fcinfo = palloc0(SizeForFunctionCallInfo(0));
 	ReturnSetInfo *rsinfo = makeNode(ReturnSetInfo);
-	EvalCache  *cache = palloc0(sizeof(EvalCache));
-	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	EvalCache  *cache = new_eval_cache(cxt);
 	OmlScript	scr;
 
 	if (GetUserId() != desc->caller)
@@ -2310,9 +2319,6 @@ oml_eval_worker_begin(OmlEvalDesc *desc)
 	rsinfo->setResult = desc->result;
 	rsinfo->returnMode = SFRM_Materialize;
 	fcinfo->resultinfo = (Node *) rsinfo;
-	cb->func = cache_release;
-	cb->arg = cache;
-	MemoryContextRegisterResetCallback(cxt, cb);
 
 	oml_py_enter(cxt);
 	memset(&scr, 0, sizeof(scr));
@@ -2407,13 +2413,7 @@ oml_pyq_emit_stored(FunctionCallInfo fcinfo, int fmt_argno, bool graphics,
 	cache = (EvalCache *) fcinfo->flinfo->fn_extra;
 	if (cache == NULL)
 	{
-		MemoryContextCallback *cb;
-
-		cache = MemoryContextAllocZero(fn_mcxt, sizeof(EvalCache));
-		cb = MemoryContextAllocZero(fn_mcxt, sizeof(MemoryContextCallback));
-		cb->func = cache_release;
-		cb->arg = cache;
-		MemoryContextRegisterResetCallback(fn_mcxt, cb);
+		cache = new_eval_cache(fn_mcxt);
 		cache->scr.name = MemoryContextStrdup(fn_mcxt, "pyqJobResult");
 		fcinfo->flinfo->fn_extra = cache;
 	}
